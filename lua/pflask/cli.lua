@@ -1,0 +1,448 @@
+-- The classic command line: `pflask [OPTIONS] [--] [COMMAND [ARGS...]]`.
+--
+-- Parsing follows getopt_long with "+" (options end at the first argument
+-- that is not one, so the command keeps its own options), but strictly:
+-- long options must be spelt out in full. parse() only builds and checks a
+-- spec; the recipe decides what to do with it (reject_pending first).
+
+local error_ = require("pflask.error")
+local mount = require("pflask.spec.mount")
+local netif = require("pflask.spec.netif")
+local usermap = require("pflask.spec.usermap")
+local caps = require("pflask.spec.caps")
+
+---@class pflask.Namespaces
+---@field mount boolean
+---@field pid boolean
+---@field ipc boolean
+---@field uts boolean
+---@field cgroup boolean
+---@field net boolean true when a --netif is given
+---@field time boolean
+---@field user boolean|nil true: asked for (--user, --user-map); false: --no-userns; nil: decided at run time
+
+---@class pflask.EnvVar
+---@field name string
+---@field value string
+
+---@class pflask.Spec
+---@field command string[]|nil the command and its arguments; nil runs the user's shell
+---@field namespaces pflask.Namespaces
+---@field root string|nil --chroot
+---@field chdir string|nil --chdir
+---@field hostname string|nil --hostname
+---@field user string|nil --user, a name or a number, resolved later
+---@field uid_map pflask.IdMap[]|nil --user-map, in order
+---@field gid_map pflask.IdMap[]|nil the same ranges as uid_map (separate tables)
+---@field mounts pflask.Mount[] --mount, in order
+---@field netifs pflask.Netif[] --netif, in order
+---@field ephemeral boolean --ephemeral
+---@field cgroups string[] --cgroup controllers, in order
+---@field caps pflask.CapOp[] --caps entries of every --caps, in order
+---@field detach boolean --detach
+---@field attach integer|nil --attach
+---@field setenv pflask.EnvVar[] --setenv, in order
+---@field keepenv boolean --keepenv
+---@field init "auto"|"pid1"|"reaper" who is pid 1: see PID 1 in pflask(1)
+
+local M = {}
+
+M.VERSION = "0.1.0"
+
+--- Options parsed but not carried out yet, by long name. reject_pending
+--- refuses them; each is switched off when the engine learns it.
+---@type table<string, boolean>
+M.pending = {
+  mount = true, netif = true, ephemeral = true, cgroup = true,
+  caps = true, detach = true, attach = true,
+}
+
+--- Refuse a value that is empty: every option value names something.
+---@param opt string
+---@param value string
+---@param meta string what the option expects, for the message
+local function nonempty(opt, value, meta)
+  if value == "" then
+    error_.option(opt, "value is empty, expected %s", meta)
+  end
+end
+
+--- Check a hostname: the kernel takes up to 64 bytes (HOST_NAME_MAX).
+---@param value string
+local function check_hostname(value)
+  nonempty("--hostname", value, "NAME")
+  if #value > 64 then
+    error_.option("--hostname", "'%s' is longer than 64 characters", value)
+  elseif value:find("\0", 1, true) then
+    error_.option("--hostname", "contains a NUL byte")
+  end
+end
+
+--- Parse a --cgroup value: a controller, or a v1 named hierarchy.
+---@param value string
+---@return string
+local function check_cgroup(value)
+  if not (value:match("^[a-z0-9_]+$") or value:match("^name=[a-z0-9_]+$")) then
+    error_.option("--cgroup", "'%s' is not a controller name ([a-z0-9_]+ or name=[a-z0-9_]+)", value)
+  end
+  return value
+end
+
+--- Parse an --attach value: a positive decimal pid.
+---@param value string
+---@return integer
+local function check_pid(value)
+  -- pid_max is at most 2^22; ten digits keep tonumber exact and in int range.
+  local pid = value:match("^%d+$") and #value <= 10 and math.tointeger(tonumber(value))
+  if not pid or pid < 1 or pid > 0x7fffffff then
+    error_.option("--attach", "'%s' is not a process id", value)
+  end
+  return pid
+end
+
+--- Parse a --setenv list: NAME=VALUE[,NAME=VALUE...]. Values cannot hold
+--- commas; a second --setenv does not help, so the man page says so.
+---@param value string
+---@param into pflask.EnvVar[]
+local function parse_setenv(value, into)
+  nonempty("--setenv", value, "NAME=VALUE[,NAME=VALUE...]")
+  for entry in (value .. ","):gmatch("([^,]*),") do
+    if entry == "" then
+      error_.option("--setenv", "empty entry in '%s'", value)
+    end
+    local name, val = entry:match("^([^=]*)=(.*)$")
+    if not name then
+      error_.option("--setenv", "'%s' is not NAME=VALUE", entry)
+    elseif not name:match("^[A-Za-z_][A-Za-z0-9_]*$") then
+      error_.option("--setenv", "'%s' is not a variable name (letters, digits and _, not starting with a digit)", name)
+    end
+    into[#into + 1] = { name = name, value = val }
+  end
+end
+
+--- Add one --user-map range to both maps, refusing overlaps the kernel
+--- would reject with a bare EINVAL much later.
+---@param spec pflask.Spec
+---@param value string
+local function add_user_map(spec, value)
+  local map = usermap.parse(value, "--user-map")
+  spec.uid_map = spec.uid_map or {}
+  spec.gid_map = spec.gid_map or {}
+  for _, other in ipairs(spec.uid_map) do
+    if usermap.overlap(other, map) then
+      error_.option("--user-map", "ranges %s and %s overlap", usermap.format(other), usermap.format(map))
+    end
+  end
+  spec.uid_map[#spec.uid_map + 1] = map
+  spec.gid_map[#spec.gid_map + 1] = { inside = map.inside, outside = map.outside, count = map.count }
+end
+
+-- Every option, in --help order. arg: "none", "required" or "optional"
+-- (optional values only attached: --netif=SPEC, -nSPEC). once: the option
+-- sets a single value, so a second one is a mistake rather than an
+-- override. apply(spec, value, flags) records the option; flags collects
+-- what only matters for the checks after parsing.
+---@class pflask.cli.Option
+---@field short string|nil
+---@field long string
+---@field arg "none"|"required"|"optional"
+---@field meta string|nil
+---@field help string
+---@field once boolean|nil
+---@field action "help"|"version"|nil
+---@field apply fun(spec: pflask.Spec, value: string|nil, flags: table<string, boolean>)|nil
+
+---@type pflask.cli.Option[]
+local OPTIONS = {
+  { short = "r", long = "chroot", arg = "required", meta = "DIR", once = true,
+    help = "use DIR as the root directory of the container",
+    apply = function(spec, v) nonempty("--chroot", v, "DIR"); spec.root = v end },
+  { short = "c", long = "chdir", arg = "required", meta = "DIR", once = true,
+    help = "change to DIR inside the container",
+    apply = function(spec, v) nonempty("--chdir", v, "DIR"); spec.chdir = v end },
+  { short = "t", long = "hostname", arg = "required", meta = "NAME", once = true,
+    help = "set the container's hostname",
+    apply = function(spec, v) check_hostname(v); spec.hostname = v end },
+  { short = "m", long = "mount", arg = "required", meta = "SPEC",
+    help = "bind[-ro]:SRC:DST, tmp:DST, overlay:UPPER:DST:WORK",
+    apply = function(spec, v) spec.mounts[#spec.mounts + 1] = mount.parse(v, "--mount") end },
+  { short = "n", long = "netif", arg = "optional", meta = "SPEC",
+    help = "new network namespace [with interface SPEC]",
+    apply = function(spec, v) spec.netifs[#spec.netifs + 1] = netif.parse(v, "--netif") end },
+  { short = "u", long = "user", arg = "required", meta = "NAME", once = true,
+    help = "run the command as user NAME inside",
+    apply = function(spec, v) nonempty("--user", v, "NAME"); spec.user = v end },
+  { short = "e", long = "user-map", arg = "required", meta = "MAP",
+    help = "map ids CONT:HOST:COUNT in a user namespace",
+    apply = function(spec, v) add_user_map(spec, v) end },
+  { short = "w", long = "ephemeral", arg = "none",
+    help = "throw away changes to the --chroot on exit",
+    apply = function(spec) spec.ephemeral = true end },
+  { short = "g", long = "cgroup", arg = "required", meta = "CONTROLLER",
+    help = "put the container in a new CONTROLLER cgroup",
+    apply = function(spec, v)
+      check_cgroup(v)
+      for _, c in ipairs(spec.cgroups) do
+        if c == v then error_.option("--cgroup", "'%s' given twice", v) end
+      end
+      spec.cgroups[#spec.cgroups + 1] = v
+    end },
+  { short = "b", long = "caps", arg = "required", meta = "LIST",
+    help = "+cap keeps, -cap drops: -all,+net_bind_service",
+    apply = function(spec, v) caps.parse(v, "--caps", spec.caps) end },
+  { short = "d", long = "detach", arg = "none",
+    help = "detach from the terminal (see --attach)",
+    apply = function(spec) spec.detach = true end },
+  { short = "a", long = "attach", arg = "required", meta = "PID", once = true,
+    help = "attach to the terminal of detached pflask PID",
+    apply = function(spec, v) spec.attach = check_pid(v) end },
+  { short = "s", long = "setenv", arg = "required", meta = "LIST",
+    help = "set NAME=VALUE[,NAME=VALUE...] in the environment",
+    apply = function(spec, v) parse_setenv(v, spec.setenv) end },
+  { short = "k", long = "keepenv", arg = "none",
+    help = "keep pflask's environment with --chroot",
+    apply = function(spec) spec.keepenv = true end },
+  { short = "U", long = "no-userns", arg = "none", help = "no user namespace",
+    apply = function(_, _, flags) flags["no-userns"] = true end },
+  { short = "M", long = "no-mountns", arg = "none", help = "no mount namespace",
+    apply = function(_, _, flags) flags["no-mountns"] = true end },
+  { short = "N", long = "no-netns", arg = "none", help = "no network namespace",
+    apply = function(_, _, flags) flags["no-netns"] = true end },
+  { short = "I", long = "no-ipcns", arg = "none", help = "no IPC namespace",
+    apply = function(_, _, flags) flags["no-ipcns"] = true end },
+  { short = "H", long = "no-utsns", arg = "none", help = "no UTS namespace",
+    apply = function(_, _, flags) flags["no-utsns"] = true end },
+  { short = "P", long = "no-pidns", arg = "none", help = "no PID namespace",
+    apply = function(_, _, flags) flags["no-pidns"] = true end },
+  { long = "as-pid1", arg = "none", help = "run the command as pid 1 (for init systems)",
+    apply = function(_, _, flags) flags["as-pid1"] = true end },
+  { long = "as-pid2", arg = "none", help = "keep a reaper as pid 1 even for an init",
+    apply = function(_, _, flags) flags["as-pid2"] = true end },
+  { short = "h", long = "help", arg = "none", help = "show this help and exit", action = "help" },
+  { short = "V", long = "version", arg = "none", help = "show the version and exit", action = "version" },
+}
+
+local BY_LONG, BY_SHORT = {}, {}
+for _, o in ipairs(OPTIONS) do
+  BY_LONG[o.long] = o
+  if o.short then BY_SHORT[o.short] = o end
+end
+
+--- A spec with every default in place.
+---@return pflask.Spec
+local function new_spec()
+  return {
+    namespaces = {
+      mount = true, pid = true, ipc = true, uts = true, cgroup = true,
+      net = false, time = false, user = nil,
+    },
+    mounts = {}, netifs = {}, cgroups = {}, caps = {}, setenv = {},
+    ephemeral = false, detach = false, keepenv = false, init = "auto",
+  }
+end
+
+--- Cross-option rules, applied once every option is known so that the
+--- message does not depend on the order the user wrote them in.
+---@param spec pflask.Spec
+---@param flags table<string, boolean>
+local function finish(spec, flags)
+  local ns = spec.namespaces
+  ns.mount = not flags["no-mountns"]
+  ns.ipc = not flags["no-ipcns"]
+  ns.uts = not flags["no-utsns"]
+  ns.pid = not flags["no-pidns"]
+  ns.net = #spec.netifs > 0
+  if flags["no-userns"] then
+    ns.user = false
+  elseif spec.user or spec.uid_map then
+    ns.user = true
+  end
+
+  if spec.root and not ns.mount then
+    error_.option("--chroot", "needs a mount namespace (drop --no-mountns)")
+  elseif #spec.mounts > 0 and not ns.mount then
+    error_.option("--mount", "needs a mount namespace (drop --no-mountns)")
+  elseif spec.ephemeral and not spec.root then
+    error_.option("--ephemeral", "needs --chroot")
+  elseif ns.net and flags["no-netns"] then
+    error_.option("--netif", "cannot be used with --no-netns")
+  elseif spec.hostname and not ns.uts then
+    error_.option("--hostname", "needs a UTS namespace (drop --no-utsns)")
+  elseif spec.uid_map and ns.user == false then
+    error_.option("--user-map", "needs a user namespace (drop --no-userns)")
+  elseif spec.attach and spec.detach then
+    error_.option("--attach", "cannot be used with --detach")
+  elseif flags["as-pid1"] and flags["as-pid2"] then
+    error_.option("--as-pid1", "cannot be used with --as-pid2")
+  elseif (flags["as-pid1"] or flags["as-pid2"]) and not ns.pid then
+    error_.option(flags["as-pid1"] and "--as-pid1" or "--as-pid2", "needs a PID namespace (drop --no-pidns)")
+  end
+  spec.init = flags["as-pid1"] and "pid1" or flags["as-pid2"] and "reaper" or "auto"
+end
+
+---@class pflask.cli.State
+---@field argv string[]
+---@field i integer index of the argument being read
+---@field spec pflask.Spec
+---@field flags table<string, boolean> options that only matter to finish()
+---@field given table<string, boolean> long names seen, for once-only options
+
+--- Record one option occurrence.
+---@param st pflask.cli.State
+---@param o pflask.cli.Option
+---@param value string|nil
+---@return "help"|"version"|nil action one that ends parsing
+local function take(st, o, value)
+  if o.action then return o.action end
+  if o.once and st.given[o.long] then
+    error_.option("--" .. o.long, "given more than once")
+  end
+  st.given[o.long] = true
+  o.apply(st.spec, value, st.flags)
+end
+
+--- Consume the next argument as the value of `o`, whatever it looks like
+--- (getopt does the same: `--chroot -k` makes "-k" the directory).
+---@param st pflask.cli.State
+---@param o pflask.cli.Option
+---@return string
+local function next_value(st, o)
+  st.i = st.i + 1
+  local value = st.argv[st.i]
+  if value == nil then
+    error_.option("--" .. o.long, "requires a value")
+  end
+  return value
+end
+
+--- `--name`, `--name=value` or `--name value`.
+---@param st pflask.cli.State
+---@param arg string
+---@return "help"|"version"|nil
+local function parse_long(st, arg)
+  local name, value = arg:match("^%-%-([^=]*)=(.*)$")
+  name = name or arg:sub(3)
+  local o = BY_LONG[name]
+  if not o then
+    error_.option("--" .. name, "unknown option (see pflask --help)")
+  elseif value and o.arg == "none" then
+    error_.option("--" .. name, "takes no value")
+  elseif not value and o.arg == "required" then
+    value = next_value(st, o)
+  end
+  return take(st, o, value)
+end
+
+--- `-kU`, `-rDIR`, `-r DIR`, `-nSPEC`, `-n`: flags until the first option
+--- that takes a value, which gets the rest of the argument.
+---@param st pflask.cli.State
+---@param arg string
+---@return "help"|"version"|nil
+local function parse_short(st, arg)
+  for j = 2, #arg do
+    local c = arg:sub(j, j)
+    local o = BY_SHORT[c]
+    if not o then
+      error_.option("-" .. c, "unknown option (see pflask --help)")
+    end
+    if o.arg ~= "none" then
+      local value = arg:sub(j + 1)
+      if value == "" then
+        value = o.arg == "required" and next_value(st, o) or nil
+      end
+      return take(st, o, value)
+    end
+    local action = take(st, o)
+    if action then return action end
+  end
+end
+
+--- Parse the classic command line.
+---@param argv string[] the arguments after the program name
+---@return pflask.Spec|nil spec nil for "help" and "version"
+---@return "run"|"help"|"version" action
+function M.parse(argv)
+  ---@type pflask.cli.State
+  local st = { argv = argv, i = 1, spec = new_spec(), flags = {}, given = {} }
+  while st.i <= #argv do
+    local arg = argv[st.i]
+    local action
+    if arg == "--" then
+      st.i = st.i + 1
+      break
+    elseif arg:sub(1, 2) == "--" then
+      action = parse_long(st, arg)
+    elseif arg:sub(1, 1) == "-" and #arg > 1 then
+      action = parse_short(st, arg)
+    else
+      break
+    end
+    if action then return nil, action end
+    st.i = st.i + 1
+  end
+
+  if st.i <= #argv then
+    st.spec.command = table.move(argv, st.i, #argv, 1, {})
+  end
+  finish(st.spec, st.flags)
+  return st.spec, "run"
+end
+
+-- Whether a spec uses an option, for reject_pending, in --help order.
+local USES = {
+  { "mount", function(s) return #s.mounts > 0 end },
+  { "netif", function(s) return #s.netifs > 0 end },
+  { "ephemeral", function(s) return s.ephemeral end },
+  { "cgroup", function(s) return #s.cgroups > 0 end },
+  { "caps", function(s) return #s.caps > 0 end },
+  { "detach", function(s) return s.detach end },
+  { "attach", function(s) return s.attach ~= nil end },
+}
+
+--- Refuse the first option of `spec` that is still in M.pending, so that a
+--- user never gets a container that silently lacks what was asked for.
+---@param spec pflask.Spec
+function M.reject_pending(spec)
+  for _, use in ipairs(USES) do
+    local name, used = use[1], use[2]
+    if M.pending[name] and used(spec) then
+      error_.option("--" .. name, "not implemented yet")
+    end
+  end
+end
+
+--- The --help text.
+---@return string
+function M.usage()
+  local lines = {
+    "Usage: pflask [OPTIONS] [--] [COMMAND [ARGS...]]",
+    "       pflask --recipe=NAME|FILE [ARGS...]",
+    "",
+    "Run COMMAND (by default your shell) in new Linux namespaces.",
+    "",
+    "Options:",
+  }
+  for _, o in ipairs(OPTIONS) do
+    local head = o.short and ("-" .. o.short .. ", ") or "    "
+    head = head .. "--" .. o.long
+    if o.arg == "required" then
+      head = head .. "=" .. o.meta
+    elseif o.arg == "optional" then
+      head = head .. "[=" .. o.meta .. "]"
+    end
+    local help = o.help
+    if M.pending[o.long] then help = help .. " *" end
+    lines[#lines + 1] = string.format("  %-24s %s", head, help)
+  end
+  lines[#lines + 1] = ""
+  for _, pending in pairs(M.pending) do
+    if pending then
+      lines[#lines + 1] = "* not implemented yet: pflask refuses it."
+      break
+    end
+  end
+  lines[#lines + 1] = "See pflask(1) for the option grammars, namespaces and exit status."
+  return table.concat(lines, "\n") .. "\n"
+end
+
+return M

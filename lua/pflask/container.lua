@@ -1,0 +1,377 @@
+-- A container spec becomes a plan (everything resolved in the supervisor,
+-- before anything is created), then ordered steps: the parent's from
+-- outside, the child's from inside, then exec. See doc/lua-api.md for the
+-- spec and DESIGN.md for the process model.
+
+local core = require "pflask.core"
+local perr = require "pflask.error"
+local users = require "pflask.users"
+
+local M = {}
+
+M.DEFAULT_NAMESPACES = { mount = true, pid = true, ipc = true, uts = true, cgroup = true }
+M.DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+local FULL_RANGE = 4294967295 -- every id but the invalid (uid_t)-1
+
+-- Spec fields and the classic options that set them, so that messages
+-- name what the user typed.
+local OPTION = {
+  root = "--chroot", chdir = "--chdir", hostname = "--hostname", user = "--user",
+  uid_map = "--user-map", command = "command",
+}
+
+-- File names that mean "this command is an init system": it runs as pid 1
+-- itself instead of under pflask's reaper.
+local INIT_NAMES = { init = true, systemd = true }
+
+local function fail(field, fmt, ...)
+  perr.raise(perr.FAILURE, "%s: " .. fmt, OPTION[field] or field, ...)
+end
+
+local function read_first_line(path)
+  local f = io.open(path)
+  if not f then return nil end
+  local line = f:read("l")
+  f:close()
+  return line
+end
+
+--- Why the host refuses user namespaces, as advice, or nil when unknown.
+---@return string|nil
+function M.userns_refusal_hint()
+  if read_first_line("/proc/sys/user/max_user_namespaces") == "0" then
+    return "user namespaces are disabled on this host (sysctl -w user.max_user_namespaces=15000 enables them)"
+  end
+  if core.geteuid() ~= 0 then
+    if read_first_line("/proc/sys/kernel/unprivileged_userns_clone") == "0" then
+      return "unprivileged user namespaces are disabled on this host (sysctl -w kernel.unprivileged_userns_clone=1 enables them)"
+    end
+    if read_first_line("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == "1" then
+      return "AppArmor restricts unprivileged user namespaces on this host (sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or give pflask an AppArmor profile)"
+    end
+  end
+  return nil
+end
+
+local function absolute(path)
+  if path:sub(1, 1) == "/" then return path end
+  local cwd = perr.check("getcwd", core.getcwd())
+  return cwd .. "/" .. path
+end
+
+local function basename(path)
+  return path:match("([^/]*)/*$")
+end
+
+--- Namespaces to create: defaults, overridden by spec.namespaces. The user
+--- namespace, when not decided (nil), is created for unprivileged users
+--- only, and for explicit id maps.
+local function plan_namespaces(spec, euid)
+  local ns = {}
+  for name, on in pairs(M.DEFAULT_NAMESPACES) do ns[name] = on end
+  for name, on in pairs(spec.namespaces or {}) do ns[name] = on end
+  if ns.user == nil then
+    ns.user = euid ~= 0 or spec.uid_map ~= nil
+  end
+  if spec.root and not ns.mount then
+    fail("root", "needs a mount namespace")
+  end
+  return ns
+end
+
+local function plan_root(spec)
+  if not spec.root then return nil end
+  local root = absolute(spec.root)
+  local st = core.stat(root)
+  if not st then fail("root", "'%s' does not exist", spec.root) end
+  if st.type ~= "directory" then fail("root", "'%s' is not a directory", spec.root) end
+  return root
+end
+
+--- The user the command runs as, or nil to keep the identity it starts
+--- with inside (root in a user namespace, the caller otherwise).
+local function plan_user(spec, root)
+  if not spec.user then return nil end
+  local user, why = users.lookup(spec.user, root)
+  if not user then
+    fail("user", "'%s' is not a user%s", spec.user,
+         why and (": " .. why) or "")
+  end
+  return user
+end
+
+local function copy_ranges(ranges)
+  local out = {}
+  for i, r in ipairs(ranges) do
+    out[i] = { inside = r.inside, outside = r.outside, count = r.count }
+  end
+  return out
+end
+
+--- uid and gid maps for a new user namespace, following the classic rules:
+--- explicit maps win; --user maps that user to itself (to the caller's own
+--- id when unprivileged); an unprivileged caller becomes root; root gets
+--- the identity map.
+local function plan_id_maps(spec, user, euid, egid)
+  if spec.uid_map then
+    return copy_ranges(spec.uid_map), copy_ranges(spec.gid_map or spec.uid_map)
+  end
+  if user then
+    if euid ~= 0 and user.uid ~= euid then
+      fail("user", "'%s' (uid %d) is not you: without root, pflask can only map your own uid (use --user-map)",
+           user.name, user.uid)
+    end
+    local outside_uid = euid == 0 and user.uid or euid
+    local outside_gid = euid == 0 and user.gid or egid
+    return { { inside = user.uid, outside = outside_uid, count = 1 } },
+           { { inside = user.gid, outside = outside_gid, count = 1 } }
+  end
+  if euid ~= 0 then
+    return { { inside = 0, outside = euid, count = 1 } }, { { inside = 0, outside = egid, count = 1 } }
+  end
+  return { { inside = 0, outside = 0, count = FULL_RANGE } }, { { inside = 0, outside = 0, count = FULL_RANGE } }
+end
+
+local function in_ranges(ranges, id)
+  for _, r in ipairs(ranges) do
+    if id >= r.inside and id < r.inside + r.count then return true end
+  end
+  return false
+end
+
+--- Supplementary groups that exist inside: a gid outside the gid map
+--- cannot be set (and without setgroups, none can).
+local function mappable_groups(user, gid_map, setgroups_denied)
+  if setgroups_denied then return {} end
+  if not gid_map then return user.groups end
+  local out = {}
+  for _, gid in ipairs(user.groups) do
+    if in_ranges(gid_map, gid) then out[#out + 1] = gid end
+  end
+  return out
+end
+
+--- The command's environment, as the classic pflask builds it.
+local function plan_environment(spec, root, user)
+  local env
+  if root and not spec.keepenv then
+    env = { TERM = os.getenv("TERM"), PATH = M.DEFAULT_PATH }
+    local who = user or users.lookup("root", root)
+      or { name = "root", home = "/root" }
+    env.USER, env.LOGNAME, env.HOME = who.name, who.name, who.home
+  else
+    env = core.environ()
+    if user then
+      env.USER, env.LOGNAME, env.HOME = user.name, user.name, user.home
+    end
+  end
+  env.container = "pflask"
+  for _, var in ipairs(spec.setenv or {}) do env[var.name] = var.value end
+  return env
+end
+
+--- With no command: the user's shell, /bin/sh when none is known.
+local function plan_command(spec, root, user)
+  if spec.command and #spec.command > 0 then
+    for i, a in ipairs(spec.command) do
+      if type(a) ~= "string" then fail("command", "argument %d is not a string", i) end
+    end
+    return spec.command
+  end
+  local shell
+  if user then
+    shell = user.shell
+  elseif root then
+    local r = users.lookup("root", root)
+    shell = r and r.shell
+  else
+    shell = os.getenv("SHELL")
+    if not shell or shell == "" then
+      local me = core.getpwnam(core.getuid())
+      shell = me and me.shell
+    end
+  end
+  if not shell or shell == "" then shell = "/bin/sh" end
+  return { shell }
+end
+
+local function plan_init(spec, ns, argv)
+  if not ns.pid then return "none" end
+  local mode = spec.init or "auto"
+  if mode == "auto" then
+    return INIT_NAMES[basename(argv[1])] and "pid1" or "reaper"
+  end
+  if mode ~= "pid1" and mode ~= "reaper" then
+    fail("init", "'%s' is not an init mode (auto, pid1, reaper)", tostring(mode))
+  end
+  return mode
+end
+
+---@class pflask.Plan
+---@field namespaces table<string, boolean>
+---@field root string|nil absolute
+---@field user pflask.User|nil
+---@field uid_map table[]|nil
+---@field gid_map table[]|nil
+---@field deny_setgroups boolean
+---@field groups integer[]
+---@field env table<string, string>
+---@field argv string[]
+---@field init "none"|"pid1"|"reaper"
+---@field hostname string|nil
+---@field chdir string|nil
+
+--- Resolve a spec into a plan, or raise a pflask.Error naming the option
+--- at fault. Creates nothing.
+---@param spec pflask.Spec
+---@return pflask.Plan
+function M.plan(spec)
+  local euid, egid = core.geteuid(), core.getegid()
+  local ns = plan_namespaces(spec, euid)
+  local root = plan_root(spec)
+  if spec.hostname ~= nil and (type(spec.hostname) ~= "string" or #spec.hostname == 0 or #spec.hostname > 64) then
+    fail("hostname", "'%s' must be 1 to 64 characters", tostring(spec.hostname))
+  end
+  if spec.hostname and not ns.uts then
+    fail("hostname", "needs a UTS namespace (drop --no-utsns)")
+  end
+  local user = plan_user(spec, root)
+  local plan = {
+    namespaces = ns, root = root, user = user, hostname = spec.hostname,
+    chdir = spec.chdir or (root and "/") or nil,
+    deny_setgroups = ns.user and euid ~= 0,
+    child_setup = spec.child_setup, parent_setup = spec.parent_setup,
+  }
+  if ns.user then
+    plan.uid_map, plan.gid_map = plan_id_maps(spec, user, euid, egid)
+  end
+  if user then
+    if ns.user and not in_ranges(plan.uid_map, user.uid) then
+      fail("user", "uid %d of '%s' is not mapped in the user namespace", user.uid, user.name)
+    end
+    plan.groups = mappable_groups(user, plan.gid_map, plan.deny_setgroups)
+  end
+  plan.env = plan_environment(spec, root, user)
+  plan.argv = plan_command(spec, root, user)
+  plan.init = plan_init(spec, ns, plan.argv)
+  return plan
+end
+
+--- Child side: everything from inside, in order, then exec. Runs in the
+--- cloned process; an error here travels to the parent (core.clone).
+local function child_main(plan, chan)
+  if not chan:wait() then core.exit(perr.FAILURE) end -- the supervisor is gone
+  local ns = plan.namespaces
+  if ns.mount then perr.check("make mounts private", core.make_private()) end
+  if plan.hostname then perr.check("--hostname", core.sethostname(plan.hostname)) end
+  if plan.root then perr.check("--chroot", core.pivot_root(plan.root)) end
+  -- A fresh /proc shows the new pid namespace; a chroot needs one anyway.
+  if ns.mount and (ns.pid or plan.root) then
+    local st = core.stat("/proc")
+    if st and st.type == "directory" then perr.check("mount /proc", core.mount_proc("/proc")) end
+  end
+  if plan.child_setup then plan.child_setup(plan) end
+  if plan.init == "reaper" then perr.check("start pid 1", core.fork_reaper(chan)) end
+  if plan.user then
+    perr.check("--user", core.switch_user(plan.user.uid, plan.user.gid, plan.groups))
+  end
+  if plan.chdir then perr.check("--chdir", core.chdir(plan.chdir)) end
+  local _, msg, errno, status = core.exec(plan.argv[1], plan.argv, plan.env)
+  error(perr.new(status, msg, errno), 0)
+end
+
+--- Parent side, from outside: id maps, then the recipe's hook.
+local function parent_setup(plan, container)
+  local pid = container.process:pid()
+  if plan.namespaces.user then
+    local step = plan.user and "--user" or "user namespace"
+    if plan.deny_setgroups then perr.check(step, core.deny_setgroups(pid)) end
+    perr.check(step, core.write_id_map(pid, "uid", plan.uid_map))
+    perr.check(step, core.write_id_map(pid, "gid", plan.gid_map))
+  end
+  if plan.parent_setup then plan.parent_setup(container) end
+end
+
+local function clone_failure(plan, msg, errno)
+  local hint
+  if plan.namespaces.user then
+    hint = M.userns_refusal_hint()
+  elseif core.geteuid() ~= 0 then
+    hint = "without a user namespace only root can create namespaces (drop --no-userns)"
+  end
+  perr.raise(perr.FAILURE, "%s%s", msg, hint and ("; " .. hint) or "")
+end
+
+---@class pflask.Container
+---@field plan pflask.Plan
+---@field process any pflask.Process once started
+local Container = {}
+Container.__index = Container
+
+--- Create the container and start its command. Returns once the command
+--- was exec'd; raises a pflask.Error (status 125, 126 or 127) otherwise,
+--- leaving no process behind.
+---@return pflask.Container
+function Container:start()
+  assert(not self.process, "container already started")
+  local plan = self.plan
+  local proc, chan, errno = core.clone(plan.namespaces, function(ch) return child_main(plan, ch) end)
+  if not proc then clone_failure(plan, chan, errno) end
+  self.process = proc
+  local ok, err = pcall(parent_setup, plan, self)
+  if ok then
+    ok, err = pcall(function() perr.check("release container", chan:release()) end)
+  end
+  if not ok then
+    chan:close()
+    proc:kill(core.signals.KILL)
+    proc:wait()
+    error(err, 0)
+  end
+  local started, msg, child_errno, status = chan:result()
+  chan:close()
+  if started == nil then
+    proc:kill(core.signals.KILL)
+    proc:wait()
+    perr.raise(perr.FAILURE, "%s", msg)
+  elseif not started then
+    proc:wait()
+    error(perr.new(status, msg, child_errno), 0)
+  end
+  return self
+end
+
+--- Wait for the container to end, forwarding signals to it.
+---@param translate table<integer, integer>|nil signals to send instead of those received
+---@return integer status exit code, or 128+N if killed by signal N
+function Container:wait(translate)
+  local status = self.process:wait(translate)
+  if not status then perr.raise(perr.FAILURE, "wait for container failed") end
+  return status
+end
+
+--- start() then wait().
+---@return integer status
+function Container:run()
+  return self:start():wait()
+end
+
+--- The container's first process as seen from the host.
+---@return integer
+function Container:pid()
+  return self.process:pid()
+end
+
+--- Send a signal (a number, core.signals.TERM by default).
+function Container:kill(sig)
+  return self.process:kill(sig)
+end
+
+--- Plan a container from a spec; raises on bad input, creates nothing.
+---@param spec pflask.Spec
+---@return pflask.Container
+function M.new(spec)
+  return setmetatable({ spec = spec, plan = M.plan(spec) }, Container)
+end
+
+return M

@@ -1,0 +1,17 @@
+-- The classic pflask command line, the default recipe:
+--   pflask [OPTIONS] [--] [COMMAND [ARGS...]]
+-- See pflask(1).
+
+local pflask = require "pflask"
+local cli = require "pflask.cli"
+
+local spec, action = cli.parse({ ... })
+if action == "help" then
+  io.stdout:write(cli.usage())
+  return 0
+elseif action == "version" then
+  io.stdout:write("pflask ", cli.VERSION, "\n")
+  return 0
+end
+cli.reject_pending(spec)
+return pflask.run(spec)

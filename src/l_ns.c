@@ -1,0 +1,170 @@
+/* pflask.core: clone into namespaces, join them, and their names. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "l_util.h"
+#include "ns.h"
+#include "process.h"
+#include "sync.h"
+
+/* Namespaces from a Lua table: either an array of names {"mount", "pid"}
+ * or a set {mount=true, net=false}. Unknown names raise. */
+static unsigned long check_namespaces(lua_State *L, int idx)
+{
+	luaL_checktype(L, idx, LUA_TTABLE);
+	unsigned long flags = 0;
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		const char *name;
+		bool wanted;
+		if (lua_type(L, -2) == LUA_TSTRING) {
+			name = lua_tostring(L, -2);
+			wanted = lua_toboolean(L, -1);
+		} else {
+			name = lua_tostring(L, -1);
+			wanted = true;
+			if (!name)
+				luaL_argerror(L, idx, "namespace names must be strings");
+		}
+		const struct pf_namespace *ns = pf_ns_by_name(name);
+		if (!ns)
+			luaL_argerror(L, idx, lua_pushfstring(L, "'%s' is not a namespace", name));
+		if (wanted)
+			flags |= ns->flag;
+		lua_pop(L, 1);
+	}
+	return flags;
+}
+
+/* Error value of a failed child function, turned into a sync record: a
+ * pflask.Error-like table {status=, message=, errno=} or anything else
+ * (status 125, its tostring as message). */
+static int failure_from_error(lua_State *L, int idx, struct pf_error *failure)
+{
+	int status = 125;
+	const char *message = NULL;
+	idx = lua_absindex(L, idx);
+	if (lua_type(L, idx) == LUA_TTABLE) {
+		if (lua_getfield(L, idx, "status") == LUA_TNUMBER)
+			status = (int)lua_tointeger(L, -1);
+		if (lua_getfield(L, idx, "errno") == LUA_TNUMBER)
+			failure->code = (int)lua_tointeger(L, -1);
+		if (lua_getfield(L, idx, "message") == LUA_TSTRING)
+			message = lua_tostring(L, -1);
+	}
+	if (!message)
+		message = luaL_tolstring(L, idx, NULL);
+	snprintf(failure->message, sizeof(failure->message), "%s", message);
+	return status;
+}
+
+/* In the child, print a traceback when PFLASK_DEBUG asks for one: the record
+ * sent to the parent has room for one line only. */
+static int child_msghandler(lua_State *L)
+{
+	const char *debug = getenv("PFLASK_DEBUG");
+	if (debug && *debug && strcmp(debug, "0") != 0) {
+		const char *msg = luaL_tolstring(L, 1, NULL);
+		luaL_traceback(L, L, msg, 1);
+		fprintf(stderr, "pflask (child): %s\n", lua_tostring(L, -1));
+		lua_pop(L, 2);
+	}
+	return 1; /* the error value itself */
+}
+
+static void __attribute__((noreturn)) run_child(lua_State *L, int fn_idx, int fd)
+{
+	struct pf_error err = { 0 };
+	int status = 0;
+
+	if (pf_process_die_with_parent(&err) < 0) {
+		pf_sync_report(fd, 125, &err);
+		_exit(125);
+	}
+	lua_pushcfunction(L, child_msghandler);
+	int handler = lua_gettop(L);
+	lua_pushvalue(L, fn_idx);
+	pf_l_push_channel(L, fd);
+	if (lua_pcall(L, 1, 1, handler) != LUA_OK) {
+		status = failure_from_error(L, -1, &err);
+		pf_sync_report(fd, status, &err);
+	} else if (lua_isinteger(L, -1)) {
+		status = (int)lua_tointeger(L, -1);
+	}
+	fflush(NULL);
+	_exit(status);
+}
+
+/* core.clone(namespaces, fn) -> process, channel | fail
+ * Forks into the namespaces. The child runs fn(channel) and then exits: it
+ * never returns into the caller's Lua frames. A Lua error in fn reaches the
+ * parent as a failure record on the channel (see Channel:result), with the
+ * status of a pflask.Error, else 125. The child is SIGKILLed when the
+ * parent dies. Blocks the supervised signals in the parent until the
+ * process is reaped (Process:wait). */
+static int l_clone(lua_State *L)
+{
+	unsigned long flags = check_namespaces(L, 1);
+	luaL_checktype(L, 2, LUA_TFUNCTION);
+
+	struct pf_error err = { 0 };
+	int fds[2];
+	if (pf_sync_pair(fds, &err) < 0)
+		return pf_l_fail(L, &err);
+	if (pf_process_block_signals(&err) < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return pf_l_fail(L, &err);
+	}
+	pid_t pid = pf_ns_clone(flags, &err);
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		pf_process_unblock_signals();
+		return pf_l_fail(L, &err);
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		run_child(L, 2, fds[1]);
+	}
+	close(fds[1]);
+	pf_l_push_process(L, pid);
+	pf_l_push_channel(L, fds[0]);
+	return 2;
+}
+
+/* core.join(pid, namespaces) -> true | fail: setns into those of pid. */
+static int l_join(lua_State *L)
+{
+	pid_t pid = (pid_t)luaL_checkinteger(L, 1);
+	unsigned long flags = check_namespaces(L, 2);
+	struct pf_error err = { 0 };
+	if (pf_ns_join(pid, flags, &err) < 0)
+		return pf_l_fail(L, &err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+void pf_l_open_ns(lua_State *L)
+{
+	static const luaL_Reg funcs[] = {
+		{ "clone", l_clone },
+		{ "join", l_join },
+		{ NULL, NULL },
+	};
+	pf_l_register(L, funcs);
+
+	/* core.namespaces: the names clone accepts, in joining order. */
+	lua_newtable(L);
+	int i = 1;
+	for (const struct pf_namespace *ns = pf_namespaces; ns->name; ns++) {
+		lua_pushstring(L, ns->name);
+		lua_rawseti(L, -2, i++);
+	}
+	lua_setfield(L, -2, "namespaces");
+}

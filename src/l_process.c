@@ -1,0 +1,261 @@
+/* pflask.core: processes (handle, wait, kill), exec and the pid 1 reaper. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "l_util.h"
+#include "process.h"
+
+#define PROCESS "pflask.Process"
+
+struct process {
+	pid_t pid;
+	pid_t owner;  /* the process that may wait for it: a cloned child has a
+		       * copy of this handle and must not kill its sibling */
+	bool reaped;
+	int wstatus;
+};
+
+void pf_l_push_process(lua_State *L, pid_t pid)
+{
+	struct process *p = lua_newuserdatauv(L, sizeof(*p), 0);
+	*p = (struct process){ .pid = pid, .owner = getpid() };
+	luaL_setmetatable(L, PROCESS);
+}
+
+static struct process *check_process(lua_State *L, int idx)
+{
+	return luaL_checkudata(L, idx, PROCESS);
+}
+
+static void mark_reaped(struct process *p, int wstatus)
+{
+	p->reaped = true;
+	p->wstatus = wstatus;
+	pf_process_unblock_signals();
+}
+
+/* Push exit status, "exited"|"signaled", exit code or signal number. */
+static int push_wait_result(lua_State *L, int wstatus)
+{
+	lua_pushinteger(L, pf_process_exit_status(wstatus));
+	if (WIFSIGNALED(wstatus)) {
+		lua_pushliteral(L, "signaled");
+		lua_pushinteger(L, WTERMSIG(wstatus));
+	} else {
+		lua_pushliteral(L, "exited");
+		lua_pushinteger(L, WEXITSTATUS(wstatus));
+	}
+	return 3;
+}
+
+/* proc:wait([translate]) -> status, "exited"|"signaled", code | fail
+ * Waits for the process while forwarding signals sent to the supervisor.
+ * translate maps a received signal number to the one to send instead
+ * ({[SIGTERM] = SIGRTMIN+3} for systemd). status is the exit code or
+ * 128+N. Waiting again returns the same result. */
+static int process_wait(lua_State *L)
+{
+	struct process *p = check_process(L, 1);
+	if (p->reaped)
+		return push_wait_result(L, p->wstatus);
+
+	int translate[NSIG] = { 0 };
+	if (!lua_isnoneornil(L, 2)) {
+		luaL_checktype(L, 2, LUA_TTABLE);
+		lua_pushnil(L);
+		while (lua_next(L, 2)) {
+			lua_Integer from = luaL_checkinteger(L, -2);
+			lua_Integer to = luaL_checkinteger(L, -1);
+			luaL_argcheck(L, from > 0 && from < NSIG && to > 0 && to < NSIG, 2,
+				      "signal numbers out of range");
+			translate[from] = (int)to;
+			lua_pop(L, 1);
+		}
+	}
+	struct pf_error err = { 0 };
+	int wstatus;
+	if (pf_process_wait(p->pid, translate, &wstatus, &err) < 0)
+		return pf_l_fail(L, &err);
+	mark_reaped(p, wstatus);
+	return push_wait_result(L, wstatus);
+}
+
+/* proc:kill([sig]) -> true | fail. SIGTERM by default. */
+static int process_kill(lua_State *L)
+{
+	struct process *p = check_process(L, 1);
+	int sig = (int)luaL_optinteger(L, 2, SIGTERM);
+	if (p->reaped) {
+		struct pf_error err;
+		pf_error_errno(&err, ESRCH, "kill %d", (int)p->pid);
+		return pf_l_fail(L, &err);
+	}
+	if (kill(p->pid, sig) < 0) {
+		struct pf_error err;
+		pf_error_errno(&err, errno, "kill %d", (int)p->pid);
+		return pf_l_fail(L, &err);
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int process_pid(lua_State *L)
+{
+	lua_pushinteger(L, check_process(L, 1)->pid);
+	return 1;
+}
+
+/* __close and __gc: a process nobody waited for is killed and reaped, so a
+ * recipe that fails half-way leaves no container behind. */
+static int process_close(lua_State *L)
+{
+	struct process *p = check_process(L, 1);
+	if (p->reaped || p->owner != getpid())
+		return 0;
+	kill(p->pid, SIGKILL);
+	int wstatus;
+	while (waitpid(p->pid, &wstatus, 0) < 0 && errno == EINTR)
+		;
+	mark_reaped(p, wstatus);
+	return 0;
+}
+
+static int process_tostring(lua_State *L)
+{
+	struct process *p = check_process(L, 1);
+	lua_pushfstring(L, "pflask.Process (pid %d%s)", (int)p->pid, p->reaped ? ", reaped" : "");
+	return 1;
+}
+
+/* Environment for exec: an array of "NAME=value" strings, or a map
+ * {NAME = "value"}. Lives in a userdata pushed on the stack, like argv. */
+static char **check_environment(lua_State *L, int idx)
+{
+	luaL_checktype(L, idx, LUA_TTABLE);
+	if (luaL_len(L, idx) > 0)
+		return pf_l_check_string_array(L, idx);
+
+	size_t n = 0;
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		n++;
+		lua_pop(L, 1);
+	}
+	char **envp = lua_newuserdatauv(L, sizeof(char *) * (n + 1), 1);
+	/* Keep the formatted strings alive in a table tied to the userdata. */
+	lua_createtable(L, (int)n, 0);
+	size_t i = 0;
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+			luaL_argerror(L, idx, "environment must map strings to strings");
+		lua_pushfstring(L, "%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
+		envp[i] = (char *)lua_tostring(L, -1);
+		lua_rawseti(L, -4, (lua_Integer)++i);
+		lua_pop(L, 1);
+	}
+	envp[n] = NULL;
+	lua_setiuservalue(L, -2, 1);
+	return envp;
+}
+
+/* core.exec(file, argv, env) -> fail, plus the exit status to report
+ * (127 not found, 126 cannot execute). Does not return on success.
+ * file without '/' is searched in env's PATH. argv[1] is the command's
+ * argv[0]. Unblocks all signals before exec. */
+static int l_exec(lua_State *L)
+{
+	const char *file = luaL_checkstring(L, 1);
+	char **argv = pf_l_check_string_array(L, 2);
+	char **envp = check_environment(L, 3);
+	struct pf_error err = { 0 };
+	int status;
+	pf_process_exec(file, argv, envp, &status, &err);
+	pf_l_fail(L, &err);
+	lua_pushinteger(L, status);
+	return 4;
+}
+
+/* core.fork_reaper([channel]) -> true | fail
+ * For pid 1 of a pid namespace: forks; returns true in the new child, which
+ * goes on to exec the command. The calling process never returns: it stays
+ * as init, forwarding signals to the command and reaping zombies, and exits
+ * with the command's status. It closes channel first so the supervisor sees
+ * end-of-file when the command execs. */
+static int l_fork_reaper(lua_State *L)
+{
+	int fd = lua_isnoneornil(L, 1) ? -1 : pf_l_channel_fd(L, 1);
+	struct pf_error err = { 0 };
+	if (pf_process_fork_reaper(fd, &err) < 0)
+		return pf_l_fail(L, &err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* core.exit(status): flush stdio and _exit, skipping atexit handlers and
+ * Lua's own closing (a cloned child must not run the parent's cleanup). */
+static int l_exit(lua_State *L)
+{
+	int status = (int)luaL_optinteger(L, 1, 0);
+	fflush(NULL);
+	_exit(status);
+}
+
+static const struct {
+	const char *name;
+	int number;
+} signal_names[] = {
+	{ "HUP", SIGHUP },   { "INT", SIGINT },   { "QUIT", SIGQUIT }, { "KILL", SIGKILL },
+	{ "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "PIPE", SIGPIPE }, { "ALRM", SIGALRM },
+	{ "TERM", SIGTERM }, { "CHLD", SIGCHLD }, { "CONT", SIGCONT }, { "STOP", SIGSTOP },
+	{ "TSTP", SIGTSTP }, { "WINCH", SIGWINCH }, { "SEGV", SIGSEGV }, { "ABRT", SIGABRT },
+	{ NULL, 0 },
+};
+
+void pf_l_open_process(lua_State *L)
+{
+	static const luaL_Reg methods[] = {
+		{ "wait", process_wait },
+		{ "kill", process_kill },
+		{ "pid", process_pid },
+		{ NULL, NULL },
+	};
+	static const luaL_Reg meta[] = {
+		{ "__gc", process_close },
+		{ "__close", process_close },
+		{ "__tostring", process_tostring },
+		{ NULL, NULL },
+	};
+	luaL_newmetatable(L, PROCESS);
+	luaL_setfuncs(L, meta, 0);
+	luaL_newlib(L, methods);
+	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+
+	static const luaL_Reg funcs[] = {
+		{ "exec", l_exec },
+		{ "fork_reaper", l_fork_reaper },
+		{ "exit", l_exit },
+		{ NULL, NULL },
+	};
+	pf_l_register(L, funcs);
+
+	/* core.signals: {TERM = 15, ..., RTMIN = n}; numbers are what
+	 * Process:kill and Process:wait's translate table take. */
+	lua_newtable(L);
+	for (int i = 0; signal_names[i].name; i++) {
+		lua_pushinteger(L, signal_names[i].number);
+		lua_setfield(L, -2, signal_names[i].name);
+	}
+	lua_pushinteger(L, SIGRTMIN);
+	lua_setfield(L, -2, "RTMIN");
+	lua_pushinteger(L, SIGRTMAX);
+	lua_setfield(L, -2, "RTMAX");
+	lua_setfield(L, -2, "signals");
+}

@@ -1,0 +1,38 @@
+/* Shared helpers of the Lua bindings (l_*.c, the only files that include
+ * lua.h). */
+#pragma once
+
+#include <sys/types.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "error.h"
+
+/* Push the failure triple `nil, message, errno` (luaL_fileresult's shape)
+ * and return 3, for `return pf_l_fail(L, &err);`. */
+int pf_l_fail(lua_State *L, const struct pf_error *err);
+
+/* Argument idx as a NULL-terminated array of C strings. The array lives in
+ * a userdata pushed on the stack, so nothing leaks if a later check raises;
+ * the strings belong to the table at idx, which must stay on the stack. */
+char **pf_l_check_string_array(lua_State *L, int idx);
+
+/* Register funcs into the table on top of the stack. */
+void pf_l_register(lua_State *L, const luaL_Reg *funcs);
+
+/* Each l_*.c adds its functions to the module table on top of the stack. */
+void pf_l_open_ns(lua_State *L);
+void pf_l_open_sync(lua_State *L);
+void pf_l_open_process(lua_State *L);
+void pf_l_open_userns(lua_State *L);
+void pf_l_open_mount(lua_State *L);
+void pf_l_open_system(lua_State *L);
+
+/* From l_sync.c: a Channel userdata owning fd (pushed on the stack), and
+ * the fd of the Channel at idx (-1 once closed). */
+void pf_l_push_channel(lua_State *L, int fd);
+int pf_l_channel_fd(lua_State *L, int idx);
+
+/* From l_process.c: a Process userdata for a child we must reap. */
+void pf_l_push_process(lua_State *L, pid_t pid);

@@ -1,0 +1,250 @@
+#define _GNU_SOURCE
+#include "process.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+
+static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
+
+void pf_process_forwarded_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+		sigaddset(set, forwarded[i]);
+}
+
+static void supervised_signals(sigset_t *set)
+{
+	pf_process_forwarded_signals(set);
+	sigaddset(set, SIGCHLD);
+}
+
+static unsigned block_depth;
+static sigset_t mask_before_block;
+
+int pf_process_block_signals(struct pf_error *err)
+{
+	if (block_depth++ > 0)
+		return 0;
+	sigset_t set;
+	supervised_signals(&set);
+	if (sigprocmask(SIG_BLOCK, &set, &mask_before_block) < 0) {
+		block_depth = 0;
+		return pf_error_errno(err, errno, "block signals");
+	}
+	return 0;
+}
+
+void pf_process_unblock_signals(void)
+{
+	if (block_depth == 0 || --block_depth > 0)
+		return;
+	sigprocmask(SIG_SETMASK, &mask_before_block, NULL);
+}
+
+int pf_process_die_with_parent(struct pf_error *err)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		return pf_error_errno(err, errno, "set parent death signal");
+	return 0;
+}
+
+int pf_process_rearm_parent_death(struct pf_error *err)
+{
+	int sig = 0;
+	if (prctl(PR_GET_PDEATHSIG, &sig, 0, 0, 0) < 0)
+		return pf_error_errno(err, errno, "get parent death signal");
+	if (sig == 0)
+		return 0;
+	return pf_process_die_with_parent(err);
+}
+
+static const char *env_lookup(char *const envp[], const char *name)
+{
+	size_t len = strlen(name);
+	for (; envp && *envp; envp++)
+		if (strncmp(*envp, name, len) == 0 && (*envp)[len] == '=')
+			return *envp + len + 1;
+	return NULL;
+}
+
+static int exec_status_for(int errnum)
+{
+	return (errnum == ENOENT || errnum == ENOTDIR) ? 127 : 126;
+}
+
+/* execvpe(3) searches the PATH of the current environment; the container's
+ * PATH is the one in envp, so search it ourselves, with execvp's rules:
+ * keep looking after ENOENT/ENOTDIR/EACCES, report EACCES if that was all
+ * we found, stop at any other error. */
+static int exec_search(const char *file, char *const argv[], char *const envp[])
+{
+	const char *path = env_lookup(envp, "PATH");
+	if (!path || !*path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+
+	bool saw_eacces = false;
+	size_t file_len = strlen(file);
+	for (const char *p = path;; p++) {
+		const char *end = strchrnul(p, ':');
+		size_t dir_len = (size_t)(end - p);
+		char candidate[PATH_MAX];
+		if (dir_len + 1 + file_len + 1 <= sizeof(candidate)) {
+			/* An empty PATH entry means the current directory. */
+			if (dir_len == 0)
+				snprintf(candidate, sizeof(candidate), "%s", file);
+			else
+				snprintf(candidate, sizeof(candidate), "%.*s/%s", (int)dir_len, p, file);
+			execve(candidate, argv, envp);
+			if (errno == EACCES)
+				saw_eacces = true;
+			else if (errno != ENOENT && errno != ENOTDIR)
+				return -1;
+		}
+		if (*end == '\0')
+			break;
+		p = end;
+	}
+	errno = saw_eacces ? EACCES : ENOENT;
+	return -1;
+}
+
+int pf_process_exec(const char *file, char *const argv[], char *const envp[],
+		    int *ret_status, struct pf_error *err)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	fflush(NULL);
+
+	if (strchr(file, '/'))
+		execve(file, argv, envp);
+	else
+		exec_search(file, argv, envp);
+
+	int errnum = errno;
+	*ret_status = exec_status_for(errnum);
+	return pf_error_errno(err, errnum, "cannot run '%s'", file);
+}
+
+int pf_process_exit_status(int wstatus)
+{
+	if (WIFEXITED(wstatus))
+		return WEXITSTATUS(wstatus);
+	if (WIFSIGNALED(wstatus))
+		return 128 + WTERMSIG(wstatus);
+	return 125;
+}
+
+/* A signal that another process sent us (kill, sigqueue, tgkill), as
+ * opposed to one the kernel generated, e.g. the terminal's Ctrl-C, which
+ * already went to every process of the foreground process group. */
+static bool sent_by_a_process(const struct signalfd_siginfo *si)
+{
+	return (int)si->ssi_code <= 0;
+}
+
+static int open_signalfd(struct pf_error *err)
+{
+	sigset_t set;
+	supervised_signals(&set);
+	int fd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (fd < 0)
+		return pf_error_errno(err, errno, "signalfd");
+	return fd;
+}
+
+int pf_process_wait(pid_t pid, const int *translate, int *ret_wstatus,
+		    struct pf_error *err)
+{
+	_cleanup_close_ int sfd = open_signalfd(err);
+	if (sfd < 0)
+		return -1;
+
+	for (;;) {
+		int wstatus;
+		pid_t r = waitpid(pid, &wstatus, WNOHANG);
+		if (r == pid) {
+			*ret_wstatus = wstatus;
+			return 0;
+		}
+		if (r < 0 && errno != EINTR)
+			return pf_error_errno(err, errno, "wait for %d", (int)pid);
+
+		struct signalfd_siginfo si;
+		ssize_t n = read(sfd, &si, sizeof(si));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(si))
+			return pf_error_errno(err, errno, "read signalfd");
+		int sig = (int)si.ssi_signo;
+		if (sig == SIGCHLD || !sent_by_a_process(&si))
+			continue;
+		if (translate && translate[sig])
+			sig = translate[sig];
+		kill(pid, sig);
+	}
+}
+
+static void __attribute__((noreturn)) reap_until_exit(pid_t command, int sfd)
+{
+	for (;;) {
+		struct signalfd_siginfo si;
+		ssize_t n = read(sfd, &si, sizeof(si));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(si))
+			_exit(125);
+		if (si.ssi_signo != SIGCHLD) {
+			if (sent_by_a_process(&si))
+				kill(command, (int)si.ssi_signo);
+			continue;
+		}
+		int wstatus;
+		pid_t r;
+		while ((r = waitpid(-1, &wstatus, WNOHANG)) > 0)
+			/* Leaving pid 1 kills whatever else still runs in
+			 * the namespace, as when init dies on a real system. */
+			if (r == command)
+				_exit(pf_process_exit_status(wstatus));
+		if (r < 0 && errno == ECHILD)
+			_exit(125);
+	}
+}
+
+pid_t pf_process_fork_reaper(int fd_to_close, struct pf_error *err)
+{
+	sigset_t set;
+	supervised_signals(&set);
+	/* Block before fork so the init side cannot miss an early SIGCHLD. */
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return pf_error_errno(err, errno, "block signals");
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0)
+		return pf_error_errno(err, errno, "signalfd");
+
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		int errnum = errno;
+		close(sfd);
+		return pf_error_errno(err, errnum, "fork the command");
+	}
+	if (pid == 0) {
+		close(sfd);
+		return 0;
+	}
+	if (fd_to_close >= 0)
+		close(fd_to_close);
+	prctl(PR_SET_NAME, "pflask-init", 0, 0, 0);
+	reap_until_exit(pid, sfd);
+}

@@ -1,0 +1,56 @@
+/* Processes: exec with an explicit environment, waiting with signal
+ * forwarding, and the minimal init that is pid 1 of a container. */
+#pragma once
+
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+/* The signals a supervisor passes on to the container: SIGINT, SIGTERM,
+ * SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH. */
+void pf_process_forwarded_signals(sigset_t *set);
+
+/* Block the forwarded signals and SIGCHLD, so that none is lost or kills the
+ * supervisor between clone and wait; they are read with signalfd. Counted:
+ * pf_process_unblock_signals restores the original mask after the last
+ * matching call. Parent side. */
+int pf_process_block_signals(struct pf_error *err);
+void pf_process_unblock_signals(void);
+
+/* Child: have the kernel SIGKILL us when the parent dies, so a supervisor
+ * killed with SIGKILL takes its container down. Re-armed by
+ * pf_process_rearm_parent_death after credential changes, which clear it. */
+int pf_process_die_with_parent(struct pf_error *err);
+int pf_process_rearm_parent_death(struct pf_error *err);
+
+/* Child: execute file with argv and envp. A file without '/' is searched in
+ * the PATH of envp (not of the current environment), defaulting to
+ * /usr/local/bin:/usr/bin:/bin. Clears the signal mask first, so the
+ * command does not inherit the supervisor's blocked signals. Returns only on
+ * failure, with err set and *ret_status set to 127 (not found) or 126
+ * (cannot execute). */
+int pf_process_exec(const char *file, char *const argv[], char *const envp[],
+		    int *ret_status, struct pf_error *err);
+
+/* Exit status of a wait(2) status, as shells report it: the exit code, or
+ * 128+N for a process killed by signal N. */
+int pf_process_exit_status(int wstatus);
+
+/* Parent: wait for child pid to end while passing the forwarded signals
+ * sent to us by other processes on to it (signals sent by the terminal
+ * already reached the whole foreground process group, so they are not sent
+ * twice). translate, if not NULL, maps a received signal to the one sent
+ * (index by signal number, 0 = unchanged). Requires
+ * pf_process_block_signals. Stores the wait(2) status. */
+int pf_process_wait(pid_t pid, const int *translate, int *ret_wstatus,
+		    struct pf_error *err);
+
+/* Child, as pid 1 of a pid namespace: fork. The new child returns 0 and goes
+ * on to exec the command. The caller stays behind as a minimal init: it
+ * closes keep_fd_to_close (its copy of the sync channel, so the parent sees
+ * end-of-file when the command execs), forwards signals to the command,
+ * reaps every zombie, and when the command ends _exits with its status
+ * (128+N if it was killed by signal N). Returns -1 only if fork fails. */
+pid_t pf_process_fork_reaper(int fd_to_close, struct pf_error *err);

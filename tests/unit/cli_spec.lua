@@ -1,0 +1,484 @@
+-- The classic option parser.
+
+local cli = require("pflask.cli")
+
+--- Parse and return the spec, asserting the action is "run".
+local function run(argv)
+  local spec, action = cli.parse(argv)
+  assert.equal("run", action)
+  return spec
+end
+
+--- Assert that parsing `argv` fails with exactly `message` and status 125.
+local function fails(argv, message)
+  local ok, e = pcall(cli.parse, argv)
+  assert.is_false(ok, "expected an error: " .. message)
+  assert.is_table(e, tostring(e))
+  assert.equal(125, e.status)
+  assert.equal(message, e.message)
+end
+
+--- Assert that reject_pending fails on the spec of `argv` with `message`.
+local function pending(argv, message)
+  local ok, e = pcall(cli.reject_pending, run(argv))
+  assert.is_false(ok, "expected an error: " .. message)
+  assert.equal(125, e.status)
+  assert.equal(message, e.message)
+end
+
+describe("cli.parse", function()
+  describe("defaults", function()
+    it("run the shell in mount, pid, ipc, uts and cgroup namespaces", function()
+      local spec, action = cli.parse({})
+      assert.equal("run", action)
+      assert.same({
+        namespaces = { mount = true, pid = true, ipc = true, uts = true, cgroup = true, net = false, time = false },
+        mounts = {}, netifs = {}, cgroups = {}, caps = {}, setenv = {},
+        ephemeral = false, detach = false, keepenv = false, init = "auto",
+      }, spec)
+      assert.is_nil(spec.command)
+      assert.is_nil(spec.namespaces.user)
+    end)
+  end)
+
+  describe("command", function()
+    it("is everything after the options", function()
+      assert.same({ "ls", "-a" }, run({ "ls", "-a" }).command)
+    end)
+
+    it("starts at the first argument that is not an option", function()
+      local spec = run({ "--user=me", "chromium", "--disable-setuid-sandbox", "-k" })
+      assert.same({ "chromium", "--disable-setuid-sandbox", "-k" }, spec.command)
+      assert.equal("me", spec.user)
+      assert.is_false(spec.keepenv)
+    end)
+
+    it("starts after --", function()
+      assert.same({ "--chroot", "x" }, run({ "-k", "--", "--chroot", "x" }).command)
+      assert.same({ "--" }, run({ "--", "--" }).command)
+    end)
+
+    it("is nil after a final --", function()
+      assert.is_nil(run({ "-k", "--" }).command)
+    end)
+
+    it("can be a lone -", function()
+      assert.same({ "-", "-k" }, run({ "-", "-k" }).command)
+    end)
+
+    it("does not alter argv", function()
+      local argv = { "-k", "ls" }
+      run(argv)
+      assert.same({ "-k", "ls" }, argv)
+    end)
+  end)
+
+  describe("value options", function()
+    -- Each option in its four spellings gives the same field.
+    local cases = {
+      { "r", "chroot", "/srv/debian", "root" },
+      { "c", "chdir", "/home", "chdir" },
+      { "t", "hostname", "box", "hostname" },
+      { "u", "user", "alice", "user" },
+    }
+    for _, c in ipairs(cases) do
+      local short, long, value, field = c[1], c[2], c[3], c[4]
+      it("--" .. long .. " sets " .. field, function()
+        assert.equal(value, run({ "--" .. long .. "=" .. value })[field])
+        assert.equal(value, run({ "--" .. long, value })[field])
+        assert.equal(value, run({ "-" .. short, value })[field])
+        assert.equal(value, run({ "-" .. short .. value })[field])
+      end)
+    end
+
+    it("take values that look like options", function()
+      assert.equal("-k", run({ "--chroot", "-k" }).root)
+      assert.equal("--", run({ "-r", "--" }).root)
+      assert.equal("a=b", run({ "--chroot=a=b" }).root)
+    end)
+
+    it("--mount parses and keeps the order", function()
+      local want = {
+        { type = "bind", source = "/a", target = "/b", readonly = false },
+        { type = "tmp", target = "/t" },
+        { type = "bind", source = "/c", target = "/d", readonly = true },
+        { type = "overlay", upper = "/u", target = "/o", work = "/w" },
+      }
+      assert.same(want, run({ "--mount=bind:/a:/b", "--mount", "tmp,/t", "-m", "bind-ro:/c:/d",
+        "-moverlay:/u:/o:/w" }).mounts)
+    end)
+
+    it("--user-map fills uid_map and gid_map", function()
+      local spec = run({ "--user-map=0:100000:1000", "--user-map", "1000,1000,1", "-e", "1001:101001:100",
+        "-e2000:200000:10" })
+      local want = {
+        { inside = 0, outside = 100000, count = 1000 },
+        { inside = 1000, outside = 1000, count = 1 },
+        { inside = 1001, outside = 101001, count = 100 },
+        { inside = 2000, outside = 200000, count = 10 },
+      }
+      assert.same(want, spec.uid_map)
+      assert.same(want, spec.gid_map)
+      assert.are_not.equal(spec.uid_map, spec.gid_map)
+      assert.are_not.equal(spec.uid_map[1], spec.gid_map[1])
+      assert.is_true(spec.namespaces.user)
+    end)
+
+    it("--cgroup collects controllers", function()
+      assert.same({ "cpu", "memory", "name=systemd", "pids" },
+        run({ "--cgroup=cpu", "--cgroup", "memory", "-g", "name=systemd", "-gpids" }).cgroups)
+    end)
+
+    it("--caps accumulates", function()
+      assert.same({ { op = "-", name = "all" }, { op = "+", name = "chown" }, { op = "+", name = "kill" },
+        { op = "-", name = "net_raw" }, { op = "+", name = "sys_time" } },
+        run({ "--caps=-all,chown", "--caps", "KILL", "-b", "-net_raw", "-bcap_sys_time" }).caps)
+    end)
+
+    it("--attach takes a pid", function()
+      assert.equal(42, run({ "--attach=42" }).attach)
+      assert.equal(42, run({ "--attach", "42" }).attach)
+      assert.equal(7, run({ "-a", "007" }).attach)
+      assert.equal(1, run({ "-a1" }).attach)
+      assert.equal(math.type(run({ "-a1" }).attach), "integer")
+    end)
+
+    it("--setenv collects variables in order", function()
+      assert.same({ { name = "A", value = "1" }, { name = "B", value = "x=y" }, { name = "_c9", value = "" },
+        { name = "D", value = "4" }, { name = "E", value = "5" } },
+        run({ "--setenv=A=1,B=x=y", "--setenv", "_c9=", "-s", "D=4", "-sE=5" }).setenv)
+    end)
+  end)
+
+  describe("--netif", function()
+    it("alone makes a network namespace with only lo", function()
+      local spec = run({ "--netif" })
+      assert.same({ { type = "none" } }, spec.netifs)
+      assert.is_true(spec.namespaces.net)
+    end)
+
+    it("takes its value only attached", function()
+      assert.same({ { type = "move", device = "eth1", name = "eth0" } }, run({ "--netif=eth1:eth0" }).netifs)
+      assert.same({ { type = "veth", outside = "a", inside = "b" } }, run({ "-nveth,a,b" }).netifs)
+    end)
+
+    it("followed by a separate word is bare, and the word is the command", function()
+      local spec = run({ "--netif", "foo", "bar" })
+      assert.same({ { type = "none" } }, spec.netifs)
+      assert.same({ "foo", "bar" }, spec.command)
+      spec = run({ "-n", "eth0:x" })
+      assert.same({ { type = "none" } }, spec.netifs)
+      assert.same({ "eth0:x" }, spec.command)
+    end)
+
+    it("repeats", function()
+      assert.same({ { type = "none" }, { type = "macvlan", master = "eth0", name = "mv0" } },
+        run({ "-n", "--netif=macvlan:eth0:mv0" }).netifs)
+    end)
+  end)
+
+  describe("flags", function()
+    local cases = {
+      { "w", "ephemeral", function(s) return s.ephemeral end, { "-r", "/x" } },
+      { "d", "detach", function(s) return s.detach end, {} },
+      { "k", "keepenv", function(s) return s.keepenv end, {} },
+    }
+    for _, c in ipairs(cases) do
+      local short, long, get, extra = c[1], c[2], c[3], c[4]
+      it("--" .. long, function()
+        assert.is_true(get(run({ "--" .. long, table.unpack(extra) })))
+        assert.is_true(get(run({ "-" .. short, table.unpack(extra) })))
+        assert.is_false(get(run(extra)))
+      end)
+    end
+
+    local ns = { U = "user", M = "mount", N = "net", I = "ipc", H = "uts", P = "pid" }
+    local long = { U = "no-userns", M = "no-mountns", N = "no-netns", I = "no-ipcns", H = "no-utsns",
+      P = "no-pidns" }
+    for short, name in pairs(ns) do
+      it("--" .. long[short] .. " turns off the " .. name .. " namespace", function()
+        assert.is_false(run({ "--" .. long[short] }).namespaces[name])
+        assert.is_false(run({ "-" .. short }).namespaces[name])
+      end)
+    end
+
+    it("bundle", function()
+      local spec = run({ "-kUPd", "ls" })
+      assert.is_true(spec.keepenv)
+      assert.is_true(spec.detach)
+      assert.is_false(spec.namespaces.user)
+      assert.is_false(spec.namespaces.pid)
+      assert.same({ "ls" }, spec.command)
+    end)
+
+    it("bundle with a value option last", function()
+      assert.equal("/srv", run({ "-kr/srv" }).root)
+      local spec = run({ "-kr", "/srv", "ls" })
+      assert.equal("/srv", spec.root)
+      assert.is_true(spec.keepenv)
+      assert.same({ "ls" }, spec.command)
+      assert.equal("Ik", run({ "-kuIk" }).user)
+    end)
+
+    it("bundle with --netif's optional value", function()
+      assert.same({ { type = "none" } }, run({ "-kn" }).netifs)
+      assert.same({ { type = "veth", outside = "a", inside = "b" } }, run({ "-knveth:a:b" }).netifs)
+    end)
+
+    it("may repeat", function()
+      assert.is_true(run({ "-k", "--keepenv", "-kk" }).keepenv)
+    end)
+  end)
+
+  describe("user namespace", function()
+    it("is automatic by default", function()
+      assert.is_nil(run({}).namespaces.user)
+    end)
+
+    it("is asked for by --user and --user-map", function()
+      assert.is_true(run({ "--user=me" }).namespaces.user)
+      assert.is_true(run({ "--user-map=0:1000:1" }).namespaces.user)
+    end)
+
+    it("is refused by --no-userns, which wins over --user", function()
+      assert.is_false(run({ "--user=me", "--no-userns" }).namespaces.user)
+      assert.is_false(run({ "-U", "-u", "me" }).namespaces.user)
+    end)
+  end)
+
+  describe("init", function()
+    it("is auto by default, pid1 or reaper on request", function()
+      assert.equal("auto", run({}).init)
+      assert.equal("pid1", run({ "--as-pid1" }).init)
+      assert.equal("reaper", run({ "--as-pid2" }).init)
+    end)
+  end)
+
+  describe("help and version", function()
+    it("stop parsing", function()
+      assert.same({ nil, "help" }, { cli.parse({ "--help" }) })
+      assert.same({ nil, "help" }, { cli.parse({ "-h", "--frobnicate" }) })
+      assert.same({ nil, "help" }, { cli.parse({ "-kh" }) })
+      assert.same({ nil, "version" }, { cli.parse({ "--version" }) })
+      assert.same({ nil, "version" }, { cli.parse({ "-r", "/x", "-V", "--netif=bad" }) })
+    end)
+
+    it("come after the options before them", function()
+      fails({ "--frobnicate", "--help" }, "--frobnicate: unknown option (see pflask --help)")
+    end)
+
+    it("are not options after the command", function()
+      assert.same({ "ls", "--help" }, run({ "ls", "--help" }).command)
+    end)
+  end)
+
+  describe("errors", function()
+    it("unknown options", function()
+      fails({ "--frobnicate" }, "--frobnicate: unknown option (see pflask --help)")
+      fails({ "--frobnicate=1" }, "--frobnicate: unknown option (see pflask --help)")
+      fails({ "-x" }, "-x: unknown option (see pflask --help)")
+      fails({ "-kx" }, "-x: unknown option (see pflask --help)")
+      fails({ "--as-pid3" }, "--as-pid3: unknown option (see pflask --help)")
+    end)
+
+    it("prefixes of long options are not accepted", function()
+      fails({ "--chr=/x" }, "--chr: unknown option (see pflask --help)")
+      fails({ "--keep" }, "--keep: unknown option (see pflask --help)")
+    end)
+
+    it("missing values", function()
+      fails({ "--chroot" }, "--chroot: requires a value")
+      fails({ "-r" }, "--chroot: requires a value")
+      fails({ "-kr" }, "--chroot: requires a value")
+      fails({ "--mount" }, "--mount: requires a value")
+      fails({ "-k", "--user-map" }, "--user-map: requires a value")
+    end)
+
+    it("values given to flags", function()
+      fails({ "--keepenv=1" }, "--keepenv: takes no value")
+      fails({ "--keepenv=" }, "--keepenv: takes no value")
+      fails({ "--no-userns=yes" }, "--no-userns: takes no value")
+      fails({ "--help=1" }, "--help: takes no value")
+    end)
+
+    it("empty values", function()
+      fails({ "--chroot=" }, "--chroot: value is empty, expected DIR")
+      fails({ "-r", "" }, "--chroot: value is empty, expected DIR")
+      fails({ "--chdir=" }, "--chdir: value is empty, expected DIR")
+      fails({ "--hostname=" }, "--hostname: value is empty, expected NAME")
+      fails({ "--user=" }, "--user: value is empty, expected NAME")
+      fails({ "--setenv=" }, "--setenv: value is empty, expected NAME=VALUE[,NAME=VALUE...]")
+      fails({ "--netif=" }, "--netif: empty value (use --netif alone for a namespace with only lo)")
+    end)
+
+    it("single-value options given twice", function()
+      fails({ "-r", "/a", "--chroot=/b" }, "--chroot: given more than once")
+      fails({ "-c/a", "-c/a" }, "--chdir: given more than once")
+      fails({ "-t", "a", "-t", "b" }, "--hostname: given more than once")
+      fails({ "-u", "a", "-u", "b" }, "--user: given more than once")
+      fails({ "-a1", "-a2" }, "--attach: given more than once")
+    end)
+
+    it("--hostname", function()
+      assert.equal(string.rep("h", 64), run({ "--hostname=" .. string.rep("h", 64) }).hostname)
+      local long = string.rep("h", 65)
+      fails({ "--hostname=" .. long }, "--hostname: '" .. long .. "' is longer than 64 characters")
+      fails({ "--hostname=a\0b" }, "--hostname: contains a NUL byte")
+    end)
+
+    it("--mount, --netif, --user-map and --caps values, named in long form", function()
+      fails({ "-m", "bnd:/a:/b" }, "--mount: 'bnd' is not a mount type (bind, bind-ro, overlay, tmp)")
+      fails({ "-mbind:/a" }, "--mount: 'bind:/a' needs 2 paths (bind:SRC:DST)")
+      fails({ "-neth0:abcdefghijklmnop" }, "--netif: interface name 'abcdefghijklmnop' is longer than 15 characters")
+      fails({ "-e", "0:1000" }, "--user-map: '0:1000' is not CONT:HOST:COUNT")
+      fails({ "-b", "chwon" }, "--caps: 'chwon' is not a capability")
+    end)
+
+    it("--user-map ranges that overlap", function()
+      fails({ "--user-map=0:1000:10", "--user-map=5:2000:1" }, "--user-map: ranges 0:1000:10 and 5:2000:1 overlap")
+      fails({ "-e0:1000:10", "-e100:1005:1" }, "--user-map: ranges 0:1000:10 and 100:1005:1 overlap")
+    end)
+
+    it("--caps 'all' after other entries", function()
+      fails({ "--caps=chown", "--caps=-all" }, "--caps: 'all' must come first")
+    end)
+
+    it("--cgroup", function()
+      local want = "is not a controller name ([a-z0-9_]+ or name=[a-z0-9_]+)"
+      fails({ "--cgroup=CPU" }, "--cgroup: 'CPU' " .. want)
+      fails({ "--cgroup=" }, "--cgroup: '' " .. want)
+      fails({ "-g", "cpu,memory" }, "--cgroup: 'cpu,memory' " .. want)
+      fails({ "-g", "name=" }, "--cgroup: 'name=' " .. want)
+      fails({ "-g", "../x" }, "--cgroup: '../x' " .. want)
+      fails({ "-g", "cpu", "-gcpu" }, "--cgroup: 'cpu' given twice")
+    end)
+
+    it("--attach", function()
+      for _, v in ipairs({ "x", "0", "-1", "+1", "1.5", "0x10", "", "99999999999", "2147483648" }) do
+        fails({ "--attach=" .. v }, "--attach: '" .. v .. "' is not a process id")
+      end
+      fails({ "-a", "-1" }, "--attach: '-1' is not a process id")
+    end)
+
+    it("--setenv", function()
+      fails({ "--setenv=A" }, "--setenv: 'A' is not NAME=VALUE")
+      fails({ "--setenv=A=1,B" }, "--setenv: 'B' is not NAME=VALUE")
+      fails({ "--setenv=A=1,,B=2" }, "--setenv: empty entry in 'A=1,,B=2'")
+      fails({ "--setenv=A=1," }, "--setenv: empty entry in 'A=1,'")
+      local want = "is not a variable name (letters, digits and _, not starting with a digit)"
+      fails({ "-s", "1A=x" }, "--setenv: '1A' " .. want)
+      fails({ "-s", "=x" }, "--setenv: '' " .. want)
+      fails({ "-s", "A-B=x" }, "--setenv: 'A-B' " .. want)
+    end)
+  end)
+
+  describe("conflicts", function()
+    it("--chroot and --mount need a mount namespace", function()
+      fails({ "--chroot=/x", "--no-mountns" }, "--chroot: needs a mount namespace (drop --no-mountns)")
+      fails({ "-M", "-r", "/x" }, "--chroot: needs a mount namespace (drop --no-mountns)")
+      fails({ "-M", "-m", "tmp:/x" }, "--mount: needs a mount namespace (drop --no-mountns)")
+    end)
+
+    it("--ephemeral needs --chroot", function()
+      fails({ "--ephemeral" }, "--ephemeral: needs --chroot")
+      assert.is_true(run({ "-w", "-r", "/x" }).ephemeral)
+    end)
+
+    it("--netif needs a network namespace", function()
+      fails({ "--netif", "--no-netns" }, "--netif: cannot be used with --no-netns")
+      fails({ "-N", "--netif=eth0:x" }, "--netif: cannot be used with --no-netns")
+      assert.is_false(run({ "-N" }).namespaces.net)
+    end)
+
+    it("--hostname needs a UTS namespace", function()
+      fails({ "-H", "-t", "box" }, "--hostname: needs a UTS namespace (drop --no-utsns)")
+    end)
+
+    it("--user-map needs a user namespace", function()
+      fails({ "-U", "-e", "0:1000:1" }, "--user-map: needs a user namespace (drop --no-userns)")
+    end)
+
+    it("--attach and --detach", function()
+      fails({ "-d", "-a", "1" }, "--attach: cannot be used with --detach")
+    end)
+
+    it("--as-pid1 and --as-pid2", function()
+      fails({ "--as-pid2", "--as-pid1" }, "--as-pid1: cannot be used with --as-pid2")
+      fails({ "--as-pid1", "-P" }, "--as-pid1: needs a PID namespace (drop --no-pidns)")
+      fails({ "-P", "--as-pid2" }, "--as-pid2: needs a PID namespace (drop --no-pidns)")
+    end)
+
+    it("are found after parsing, whatever the order", function()
+      fails({ "--ephemeral", "--frobnicate" }, "--frobnicate: unknown option (see pflask --help)")
+    end)
+  end)
+end)
+
+describe("cli.reject_pending", function()
+  it("accepts what is implemented", function()
+    assert.has_no.errors(function()
+      cli.reject_pending(run({ "-r", "/x", "-c", "/", "-t", "h", "-u", "me", "-e", "0:1000:1", "-s", "A=1", "-k",
+        "--as-pid1", "-N", "-I", "ls" }))
+    end)
+    assert.has_no.errors(function() cli.reject_pending(run({ "-U", "-M", "-N", "-I", "-H", "-P" })) end)
+    assert.has_no.errors(function() cli.reject_pending(run({})) end)
+  end)
+
+  it("refuses each pending option", function()
+    pending({ "--mount=tmp:/x" }, "--mount: not implemented yet")
+    pending({ "--netif" }, "--netif: not implemented yet")
+    pending({ "-w", "-r", "/x" }, "--ephemeral: not implemented yet")
+    pending({ "-g", "cpu" }, "--cgroup: not implemented yet")
+    pending({ "-b", "-all" }, "--caps: not implemented yet")
+    pending({ "-d" }, "--detach: not implemented yet")
+    pending({ "-a", "1" }, "--attach: not implemented yet")
+  end)
+
+  it("names the first pending option in --help order", function()
+    pending({ "-d", "-n", "-m", "tmp:/x" }, "--mount: not implemented yet")
+  end)
+
+  it("lets options through once they are no longer pending", function()
+    local saved = cli.pending.netif
+    cli.pending.netif = false
+    finally(function() cli.pending.netif = saved end)
+    assert.has_no.errors(function() cli.reject_pending(run({ "--netif" })) end)
+    pending({ "--netif", "-d" }, "--detach: not implemented yet")
+  end)
+
+  it("has the agreed pending set", function()
+    assert.same({ mount = true, netif = true, ephemeral = true, cgroup = true, caps = true, detach = true,
+      attach = true }, cli.pending)
+  end)
+end)
+
+describe("cli.usage", function()
+  it("lists every option", function()
+    local text = cli.usage()
+    assert.truthy(text:find("Usage: pflask [OPTIONS] [--] [COMMAND [ARGS...]]", 1, true))
+    for _, o in ipairs({ "-r, --chroot=DIR", "-c, --chdir=DIR", "-t, --hostname=NAME", "-m, --mount=SPEC",
+      "-n, --netif[=SPEC]", "-u, --user=NAME", "-e, --user-map=MAP", "-w, --ephemeral", "-g, --cgroup=CONTROLLER",
+      "-b, --caps=LIST", "-d, --detach", "-a, --attach=PID", "-s, --setenv=LIST", "-k, --keepenv",
+      "-U, --no-userns", "-M, --no-mountns", "-N, --no-netns", "-I, --no-ipcns", "-H, --no-utsns",
+      "-P, --no-pidns", "    --as-pid1", "    --as-pid2", "-h, --help", "-V, --version" }) do
+      assert.truthy(text:find(o, 1, true), o)
+    end
+  end)
+
+  it("fits in 80 columns", function()
+    for line in cli.usage():gmatch("[^\n]*") do
+      assert.is_true(#line < 80, line)
+    end
+  end)
+
+  it("marks pending options", function()
+    assert.truthy(cli.usage():find("--mount=SPEC%s+[^\n]* %*\n"))
+    assert.is_nil(cli.usage():find("--chroot=DIR%s+[^\n]* %*\n"))
+  end)
+end)
+
+describe("cli.VERSION", function()
+  it("is 0.1.0", function()
+    assert.equal("0.1.0", cli.VERSION)
+  end)
+end)
