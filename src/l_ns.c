@@ -86,6 +86,10 @@ static void __attribute__((noreturn)) run_child(lua_State *L, int fn_idx, int fd
 		pf_sync_report(fd, 125, &err);
 		_exit(125);
 	}
+	/* The child lives briefly and shares its pages with the parent until
+	 * it writes them: a collection would copy most of the heap for
+	 * nothing. */
+	lua_gc(L, LUA_GCSTOP);
 	lua_pushcfunction(L, child_msghandler);
 	int handler = lua_gettop(L);
 	lua_pushvalue(L, fn_idx);

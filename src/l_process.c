@@ -21,8 +21,17 @@ struct process {
 	int wstatus;
 };
 
+/* Processes started and not yet reaped by this process. */
+static unsigned live_processes;
+
+unsigned pf_l_live_processes(void)
+{
+	return live_processes;
+}
+
 void pf_l_push_process(lua_State *L, pid_t pid)
 {
+	live_processes++;
 	struct process *p = lua_newuserdatauv(L, sizeof(*p), 0);
 	*p = (struct process){ .pid = pid, .owner = getpid() };
 	luaL_setmetatable(L, PROCESS);
@@ -37,6 +46,7 @@ static void mark_reaped(struct process *p, int wstatus)
 {
 	p->reaped = true;
 	p->wstatus = wstatus;
+	live_processes--;
 	pf_process_unblock_signals();
 }
 

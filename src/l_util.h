@@ -34,5 +34,7 @@ void pf_l_open_system(lua_State *L);
 void pf_l_push_channel(lua_State *L, int fd);
 int pf_l_channel_fd(lua_State *L, int idx);
 
-/* From l_process.c: a Process userdata for a child we must reap. */
+/* From l_process.c: a Process userdata for a child we must reap, and how
+ * many such children are still unreaped. */
 void pf_l_push_process(lua_State *L, pid_t pid);
+unsigned pf_l_live_processes(void);

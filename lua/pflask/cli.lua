@@ -6,10 +6,20 @@
 -- spec; the recipe decides what to do with it (reject_pending first).
 
 local error_ = require("pflask.error")
-local mount = require("pflask.spec.mount")
-local netif = require("pflask.spec.netif")
-local usermap = require("pflask.spec.usermap")
-local caps = require("pflask.spec.caps")
+
+-- The spec parsers load on first use: most command lines need none of
+-- them, and start-up time is what users feel.
+local function lazy(name)
+  return setmetatable({}, { __index = function(t, k)
+    local module = require(name)
+    setmetatable(t, { __index = module })
+    return module[k]
+  end })
+end
+local mount = lazy("pflask.spec.mount")
+local netif = lazy("pflask.spec.netif")
+local usermap = lazy("pflask.spec.usermap")
+local caps = lazy("pflask.spec.caps")
 
 ---@class pflask.Namespaces
 ---@field mount boolean
@@ -47,7 +57,8 @@ local caps = require("pflask.spec.caps")
 
 local M = {}
 
-M.VERSION = "0.1.0"
+-- One version for the whole program: the one CMake builds the engine with.
+M.VERSION = require("pflask.core").version
 
 --- Options parsed but not carried out yet, by long name. reject_pending
 --- refuses them; each is switched off when the engine learns it.

@@ -38,20 +38,7 @@ local KINDS = {
   },
 }
 
---- Split on the separator that follows the first field (':' or ',').
----@param value string
----@return string[]
-local function split(value)
-  local sep = value:match("^[^:,]*([:,])")
-  if not sep then
-    return { value }
-  end
-  local fields = {}
-  for field in (value .. sep):gmatch("([^" .. sep .. "]*)" .. sep) do
-    fields[#fields + 1] = field
-  end
-  return fields
-end
+local split = require("pflask.spec.fields").split
 
 --- Check an interface name the way the kernel's dev_valid_name does, so the
 --- user hears about it before any namespace exists (',' is refused too, as

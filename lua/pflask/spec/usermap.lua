@@ -13,20 +13,7 @@ local M = {}
 -- first + count must stay below 2^32.
 local LIMIT = 4294967296
 
---- Split on the separator that follows the first field (':' or ',').
----@param value string
----@return string[]
-local function split(value)
-  local sep = value:match("^[^:,]*([:,])")
-  if not sep then
-    return { value }
-  end
-  local fields = {}
-  for field in (value .. sep):gmatch("([^" .. sep .. "]*)" .. sep) do
-    fields[#fields + 1] = field
-  end
-  return fields
-end
+local split = require("pflask.spec.fields").split
 
 --- Decimal digits only: signs, hex and exponents are not ids.
 ---@param s string
