@@ -35,6 +35,9 @@ int pf_process_block_signals(struct pf_error *err)
 {
 	if (block_depth++ > 0)
 		return 0;
+	/* Inherited SIG_IGN for SIGCHLD would make the kernel reap our
+	 * children itself, and waitpid would never see the container end. */
+	signal(SIGCHLD, SIG_DFL);
 	sigset_t set;
 	supervised_signals(&set);
 	if (sigprocmask(SIG_BLOCK, &set, &mask_before_block) < 0) {
@@ -84,8 +87,8 @@ static int exec_status_for(int errnum)
 
 /* execvpe(3) searches the PATH of the current environment; the container's
  * PATH is the one in envp, so search it ourselves, with execvp's rules:
- * keep looking after ENOENT/ENOTDIR/EACCES, report EACCES if that was all
- * we found, stop at any other error. */
+ * keep looking after ENOENT/ENOTDIR/EACCES, report EACCES if an existing
+ * file was all we found, stop at any other error. */
 static int exec_search(const char *file, char *const argv[], char *const envp[])
 {
 	const char *path = env_lookup(envp, "PATH");
@@ -105,8 +108,13 @@ static int exec_search(const char *file, char *const argv[], char *const envp[])
 			else
 				snprintf(candidate, sizeof(candidate), "%.*s/%s", (int)dir_len, p, file);
 			execve(candidate, argv, envp);
-			if (errno == EACCES)
+			/* EACCES also comes from a directory we may not
+			 * search: that is "not found here", not "cannot
+			 * execute", unless the file is really there. */
+			if (errno == EACCES && access(candidate, F_OK) == 0)
 				saw_eacces = true;
+			else if (errno == EACCES)
+				errno = ENOENT;
 			else if (errno != ENOENT && errno != ENOTDIR)
 				return -1;
 		}

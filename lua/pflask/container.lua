@@ -264,12 +264,16 @@ local function child_main(plan, chan)
   local ns = plan.namespaces
   if ns.mount then perr.check("make mounts private", core.make_private()) end
   if plan.hostname then perr.check("--hostname", core.sethostname(plan.hostname)) end
-  if plan.root then perr.check("--chroot", core.pivot_root(plan.root)) end
   -- A fresh /proc shows the new pid namespace; a chroot needs one anyway.
+  -- It is mounted before pivot_root: in a user namespace the kernel allows
+  -- a new proc only while another proc is fully visible in the mount
+  -- namespace, and pivot_root detaches the host's.
   if ns.mount and (ns.pid or plan.root) then
-    local st = core.stat("/proc")
-    if st and st.type == "directory" then perr.check("mount /proc", core.mount_proc("/proc")) end
+    local proc = (plan.root or "") .. "/proc"
+    local st = core.lstat(proc)
+    if st and st.type == "directory" then perr.check("mount /proc", core.mount_proc(proc)) end
   end
+  if plan.root then perr.check("--chroot", core.pivot_root(plan.root)) end
   if plan.child_setup then plan.child_setup(plan) end
   if plan.init == "reaper" then perr.check("start pid 1", core.fork_reaper(chan)) end
   if plan.user then
