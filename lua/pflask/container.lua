@@ -24,6 +24,51 @@ local OPTION = {
 -- itself instead of under pflask's reaper.
 local INIT_NAMES = { init = true, systemd = true }
 
+-- Concerns: modules that add steps to every container (filesystem,
+-- network, cgroups, privileges), so that each subsystem lives in its own
+-- module. A concern is a table with any of these functions, called in this
+-- order (each concern in list order, cleanup in reverse):
+--
+--   plan(spec, plan)          supervisor: check and resolve its part of the
+--                             spec into plan; raise on bad input; create
+--                             nothing
+--   prepare(plan)             supervisor, before clone: create what must
+--                             exist first (temporary dirs, cgroups)
+--   parent(plan, container)   supervisor, after the id maps, before the
+--                             child is released (move interfaces, join
+--                             cgroups); container:pid() is the child
+--   child_mounts(plan)        child, before pivot_root (root is plan.root)
+--   child_system(plan)        child, after pivot_root (loopback up, ...)
+--   child_privileges(plan)    child, as pid 1 or the command, before the
+--                             user switch (bounding set, securebits)
+--   child_exec(plan)          child, after the user switch, right before
+--                             exec (capability sets, no_new_privs)
+--   cleanup(plan, container)  supervisor, after the container ended or
+--                             failed to start, also after a partial
+--                             prepare: undo what prepare and parent made;
+--                             idempotent, must not raise
+M.CONCERNS = {}
+
+local function concern_modules()
+  local mods = {}
+  for i, name in ipairs(M.CONCERNS) do mods[i] = require(name) end
+  return mods
+end
+
+--- Run one stage of every concern that has it.
+local function run_stage(plan, stage, ...)
+  for _, concern in ipairs(plan.concerns) do
+    if concern[stage] then concern[stage](plan, ...) end
+  end
+end
+
+local function run_cleanup(plan, container)
+  for i = #plan.concerns, 1, -1 do
+    local concern = plan.concerns[i]
+    if concern.cleanup then pcall(concern.cleanup, plan, container) end
+  end
+end
+
 local function fail(field, fmt, ...)
   perr.raise(perr.FAILURE, "%s: " .. fmt, OPTION[field] or field, ...)
 end
@@ -254,6 +299,10 @@ function M.plan(spec)
   plan.env = plan_environment(spec, root, user)
   plan.argv = plan_command(spec, root, user)
   plan.init = plan_init(spec, ns, plan.argv)
+  plan.concerns = concern_modules()
+  for _, concern in ipairs(plan.concerns) do
+    if concern.plan then concern.plan(spec, plan) end
+  end
   return plan
 end
 
@@ -268,17 +317,21 @@ local function child_main(plan, chan)
   -- It is mounted before pivot_root: in a user namespace the kernel allows
   -- a new proc only while another proc is fully visible in the mount
   -- namespace, and pivot_root detaches the host's.
+  run_stage(plan, "child_mounts")
   if ns.mount and (ns.pid or plan.root) then
     local proc = (plan.root or "") .. "/proc"
     local st = core.lstat(proc)
     if st and st.type == "directory" then perr.check("mount /proc", core.mount_proc(proc)) end
   end
   if plan.root then perr.check("--chroot", core.pivot_root(plan.root)) end
+  run_stage(plan, "child_system")
   if plan.child_setup then plan.child_setup(plan) end
   if plan.init == "reaper" then perr.check("start pid 1", core.fork_reaper(chan)) end
+  run_stage(plan, "child_privileges")
   if plan.user then
     perr.check("--user", core.switch_user(plan.user.uid, plan.user.gid, plan.groups))
   end
+  run_stage(plan, "child_exec")
   if plan.chdir then perr.check("--chdir", core.chdir(plan.chdir)) end
   local _, msg, errno, status = core.exec(plan.argv[1], plan.argv, plan.env)
   error(perr.new(status, msg, errno), 0)
@@ -293,6 +346,7 @@ local function parent_setup(plan, container)
     perr.check(step, core.write_id_map(pid, "uid", plan.uid_map))
     perr.check(step, core.write_id_map(pid, "gid", plan.gid_map))
   end
+  run_stage(plan, "parent", container)
   if plan.parent_setup then plan.parent_setup(container) end
 end
 
@@ -319,38 +373,65 @@ Container.__index = Container
 function Container:start()
   assert(not self.process, "container already started")
   local plan = self.plan
+  local ok, err = pcall(run_stage, plan, "prepare")
+  if not ok then
+    run_cleanup(plan, self)
+    error(err, 0)
+  end
   local proc, chan, errno = core.clone(plan.namespaces, function(ch) return child_main(plan, ch) end)
-  if not proc then clone_failure(plan, chan, errno) end
+  if not proc then
+    run_cleanup(plan, self)
+    clone_failure(plan, chan, errno)
+  end
   self.process = proc
-  local ok, err = pcall(parent_setup, plan, self)
+  ok, err = pcall(parent_setup, plan, self)
   if ok then
     ok, err = pcall(function() perr.check("release container", chan:release()) end)
   end
   if not ok then
     chan:close()
-    proc:kill(core.signals.KILL)
-    proc:wait()
+    self:abort()
     error(err, 0)
   end
   local started, msg, child_errno, status = chan:result()
   chan:close()
   if started == nil then
-    proc:kill(core.signals.KILL)
-    proc:wait()
+    self:abort()
     perr.raise(perr.FAILURE, "%s", msg)
   elseif not started then
     proc:wait()
+    self:finish()
     error(perr.new(status, msg, child_errno), 0)
   end
   return self
 end
 
---- Wait for the container to end, forwarding signals to it.
+--- Kill the container (SIGKILL), reap it and clean up after it.
+function Container:abort()
+  self.process:kill(core.signals.KILL)
+  self.process:wait()
+  self:finish()
+end
+
+--- Clean up what the concerns created, once the container has ended.
+--- Idempotent.
+function Container:finish()
+  if self.finished then return end
+  self.finished = true
+  run_cleanup(self.plan, self)
+end
+
+--- Wait for the container to end, forwarding signals to it, then clean up
+--- after it.
 ---@param translate table<integer, integer>|nil signals to send instead of those received
 ---@return integer status exit code, or 128+N if killed by signal N
 function Container:wait(translate)
-  local status = self.process:wait(translate)
-  if not status then perr.raise(perr.FAILURE, "wait for container failed") end
+  local status, how_or_msg = self.process:wait(translate)
+  if not status then
+    self:abort()
+    perr.raise(perr.FAILURE, "wait for container: %s", tostring(how_or_msg))
+  end
+  self:finish()
   return status
 end
 
