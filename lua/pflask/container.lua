@@ -11,7 +11,6 @@ local M = {}
 
 M.DEFAULT_NAMESPACES = { mount = true, pid = true, ipc = true, uts = true, cgroup = true }
 M.DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-local FULL_RANGE = 4294967295 -- every id but the invalid (uid_t)-1
 
 -- Spec fields and the classic options that set them, so that messages
 -- name what the user typed.
@@ -47,7 +46,7 @@ local INIT_NAMES = { init = true, systemd = true }
 --                             failed to start, also after a partial
 --                             prepare: undo what prepare and parent made;
 --                             idempotent, must not raise
-M.CONCERNS = {}
+M.CONCERNS = { "pflask.userns" }
 
 local function concern_modules()
   local mods = {}
@@ -145,57 +144,6 @@ local function plan_user(spec, root)
   return user
 end
 
-local function copy_ranges(ranges)
-  local out = {}
-  for i, r in ipairs(ranges) do
-    out[i] = { inside = r.inside, outside = r.outside, count = r.count }
-  end
-  return out
-end
-
---- uid and gid maps for a new user namespace, following the classic rules:
---- explicit maps win; --user maps that user to itself (to the caller's own
---- id when unprivileged); an unprivileged caller becomes root; root gets
---- the identity map.
-local function plan_id_maps(spec, user, euid, egid)
-  if spec.uid_map then
-    return copy_ranges(spec.uid_map), copy_ranges(spec.gid_map or spec.uid_map)
-  end
-  if user then
-    if euid ~= 0 and user.uid ~= euid then
-      fail("user", "'%s' (uid %d) is not you: without root, pflask can only map your own uid (use --user-map)",
-           user.name, user.uid)
-    end
-    local outside_uid = euid == 0 and user.uid or euid
-    local outside_gid = euid == 0 and user.gid or egid
-    return { { inside = user.uid, outside = outside_uid, count = 1 } },
-           { { inside = user.gid, outside = outside_gid, count = 1 } }
-  end
-  if euid ~= 0 then
-    return { { inside = 0, outside = euid, count = 1 } }, { { inside = 0, outside = egid, count = 1 } }
-  end
-  return { { inside = 0, outside = 0, count = FULL_RANGE } }, { { inside = 0, outside = 0, count = FULL_RANGE } }
-end
-
-local function in_ranges(ranges, id)
-  for _, r in ipairs(ranges) do
-    if id >= r.inside and id < r.inside + r.count then return true end
-  end
-  return false
-end
-
---- Supplementary groups that exist inside: a gid outside the gid map
---- cannot be set (and without setgroups, none can).
-local function mappable_groups(user, gid_map, setgroups_denied)
-  if setgroups_denied then return {} end
-  if not gid_map then return user.groups end
-  local out = {}
-  for _, gid in ipairs(user.groups) do
-    if in_ranges(gid_map, gid) then out[#out + 1] = gid end
-  end
-  return out
-end
-
 --- The command's environment, as the classic pflask builds it.
 local function plan_environment(spec, root, user)
   local env
@@ -256,10 +204,9 @@ end
 ---@field namespaces table<string, boolean>
 ---@field root string|nil absolute
 ---@field user pflask.User|nil
----@field uid_map table[]|nil
----@field gid_map table[]|nil
----@field deny_setgroups boolean
----@field groups integer[]
+---@field groups integer[]|nil supplementary groups of user (pflask.userns keeps the mapped ones)
+---@field uid_map table[]|nil set by pflask.userns
+---@field gid_map table[]|nil set by pflask.userns
 ---@field env table<string, string>
 ---@field argv string[]
 ---@field init "none"|"pid1"|"reaper"
@@ -271,7 +218,7 @@ end
 ---@param spec pflask.Spec
 ---@return pflask.Plan
 function M.plan(spec)
-  local euid, egid = core.geteuid(), core.getegid()
+  local euid = core.geteuid()
   local ns = plan_namespaces(spec, euid)
   local root = plan_root(spec)
   if spec.hostname ~= nil and (type(spec.hostname) ~= "string" or #spec.hostname == 0 or #spec.hostname > 64) then
@@ -284,18 +231,9 @@ function M.plan(spec)
   local plan = {
     namespaces = ns, root = root, user = user, hostname = spec.hostname,
     chdir = spec.chdir or (root and "/") or nil,
-    deny_setgroups = ns.user and euid ~= 0,
     child_setup = spec.child_setup, parent_setup = spec.parent_setup,
+    groups = user and user.groups or nil,
   }
-  if ns.user then
-    plan.uid_map, plan.gid_map = plan_id_maps(spec, user, euid, egid)
-  end
-  if user then
-    if ns.user and not in_ranges(plan.uid_map, user.uid) then
-      fail("user", "uid %d of '%s' is not mapped in the user namespace", user.uid, user.name)
-    end
-    plan.groups = mappable_groups(user, plan.gid_map, plan.deny_setgroups)
-  end
   plan.env = plan_environment(spec, root, user)
   plan.argv = plan_command(spec, root, user)
   plan.init = plan_init(spec, ns, plan.argv)
@@ -337,15 +275,9 @@ local function child_main(plan, chan)
   error(perr.new(status, msg, errno), 0)
 end
 
---- Parent side, from outside: id maps, then the recipe's hook.
+--- Parent side, from outside: the concerns' steps (id maps first), then
+--- the recipe's hook.
 local function parent_setup(plan, container)
-  local pid = container.process:pid()
-  if plan.namespaces.user then
-    local step = plan.user and "--user" or "user namespace"
-    if plan.deny_setgroups then perr.check(step, core.deny_setgroups(pid)) end
-    perr.check(step, core.write_id_map(pid, "uid", plan.uid_map))
-    perr.check(step, core.write_id_map(pid, "gid", plan.gid_map))
-  end
   run_stage(plan, "parent", container)
   if plan.parent_setup then plan.parent_setup(container) end
 end
