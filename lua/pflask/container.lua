@@ -46,7 +46,7 @@ local INIT_NAMES = { init = true, systemd = true }
 --                             failed to start, also after a partial
 --                             prepare: undo what prepare and parent made;
 --                             idempotent, must not raise
-M.CONCERNS = { "pflask.userns" }
+M.CONCERNS = { "pflask.userns", "pflask.cgroups", "pflask.mounts", "pflask.network", "pflask.privileges" }
 
 local function concern_modules()
   local mods = {}
