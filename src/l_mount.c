@@ -1,4 +1,15 @@
-/* pflask.core: mounts and the root directory (child side). */
+/* pflask.core: mounts and the root directory (child side). Targets are
+ * paths inside a root directory (default "/"), resolved without leaving it. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "fs.h"
 #include "l_util.h"
 #include "mount.h"
 
@@ -10,11 +21,149 @@ static int push_result(lua_State *L, int r, const struct pf_error *err)
 	return 1;
 }
 
+/* Field of the options table at idx: a string (def when absent). */
+static const char *opt_string(lua_State *L, int idx, const char *field, const char *def)
+{
+	const char *v = def;
+	int t = lua_getfield(L, idx, field);
+	if (t == LUA_TSTRING)
+		v = lua_tostring(L, -1);
+	else if (t != LUA_TNIL)
+		luaL_argerror(L, idx, lua_pushfstring(L, "field '%s' must be a string", field));
+	else if (!def)
+		luaL_argerror(L, idx, lua_pushfstring(L, "field '%s' is required", field));
+	lua_pop(L, 1); /* the string stays referenced by the table */
+	return v;
+}
+
+static bool opt_boolean(lua_State *L, int idx, const char *field, bool def)
+{
+	int t = lua_getfield(L, idx, field);
+	bool v = t == LUA_TNIL ? def : lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	return v;
+}
+
 /* core.make_private() -> true | fail: no mount propagates to the host. */
 static int l_make_private(lua_State *L)
 {
 	struct pf_error err = { 0 };
 	return push_result(L, pf_mount_make_private(&err), &err);
+}
+
+/* core.mount{root=, target=, source=, fstype=, options=} -> true | fail
+ * options: mount(8) style, "ro,nosuid,size=64M". */
+static int l_mount(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	const char *root = opt_string(L, 1, "root", "/");
+	const char *target = opt_string(L, 1, "target", NULL);
+	const char *fstype = opt_string(L, 1, "fstype", NULL);
+	const char *source = opt_string(L, 1, "source", fstype);
+	const char *options = opt_string(L, 1, "options", "");
+	struct pf_error err = { 0 };
+	return push_result(L, pf_mount_filesystem(root, target, source, fstype, options, &err), &err);
+}
+
+/* core.bind{root=, target=, source=, readonly=false, recursive=true}
+ * Without source, target is bound on itself (to make it read-only). */
+static int l_bind(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	const char *root = opt_string(L, 1, "root", "/");
+	const char *target = opt_string(L, 1, "target", NULL);
+	const char *source = opt_string(L, 1, "source", "");
+	if (!*source)
+		source = NULL;
+	bool readonly = opt_boolean(L, 1, "readonly", false);
+	bool recursive = opt_boolean(L, 1, "recursive", true);
+	struct pf_error err = { 0 };
+	return push_result(L, pf_mount_bind(root, target, source, recursive, readonly, &err), &err);
+}
+
+/* core.overlay{root=, target=, upper=, work=} */
+static int l_overlay(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	const char *root = opt_string(L, 1, "root", "/");
+	const char *target = opt_string(L, 1, "target", NULL);
+	const char *upper = opt_string(L, 1, "upper", NULL);
+	const char *work = opt_string(L, 1, "work", NULL);
+	struct pf_error err = { 0 };
+	return push_result(L, pf_mount_overlay(root, target, upper, work, &err), &err);
+}
+
+/* core.mountpoint(root, path, "directory"|"file") -> true | fail
+ * Creates what is missing of path inside root. */
+static int l_mountpoint(lua_State *L)
+{
+	const char *root = luaL_checkstring(L, 1);
+	const char *path = luaL_checkstring(L, 2);
+	static const char *const kinds[] = { "directory", "file", NULL };
+	enum pf_fs_kind kind = luaL_checkoption(L, 3, "directory", kinds) == 0 ? PF_FS_DIRECTORY : PF_FS_FILE;
+	struct pf_error err = { 0 };
+	_cleanup_close_ int root_fd = pf_fs_open_root(root, &err);
+	if (root_fd < 0)
+		return pf_l_fail(L, &err);
+	int fd = pf_fs_create_in_root(root_fd, path, kind, &err);
+	if (fd < 0)
+		return pf_l_fail(L, &err);
+	close(fd);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* core.lookup(root, path) -> "directory"|"file"|"other" | fail
+ * What path is, resolved inside root (nothing is created). */
+static int l_lookup(lua_State *L)
+{
+	const char *root = luaL_checkstring(L, 1);
+	const char *path = luaL_checkstring(L, 2);
+	struct pf_error err = { 0 };
+	_cleanup_close_ int root_fd = pf_fs_open_root(root, &err);
+	if (root_fd < 0)
+		return pf_l_fail(L, &err);
+	_cleanup_close_ int fd = pf_fs_open_in_root(root_fd, path, &err);
+	if (fd < 0)
+		return pf_l_fail(L, &err);
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		pf_error_errno(&err, errno, "%s", path);
+		return pf_l_fail(L, &err);
+	}
+	lua_pushstring(L, S_ISDIR(st.st_mode) ? "directory" : S_ISREG(st.st_mode) ? "file" : "other");
+	return 1;
+}
+
+/* core.mknod(root, path, "char"|"block", major, minor [, mode=0666]) */
+static int l_mknod(lua_State *L)
+{
+	const char *root = luaL_checkstring(L, 1);
+	const char *path = luaL_checkstring(L, 2);
+	static const char *const kinds[] = { "char", "block", NULL };
+	mode_t type = luaL_checkoption(L, 3, NULL, kinds) == 0 ? S_IFCHR : S_IFBLK;
+	unsigned major_nr = (unsigned)luaL_checkinteger(L, 4);
+	unsigned minor_nr = (unsigned)luaL_checkinteger(L, 5);
+	mode_t mode = (mode_t)luaL_optinteger(L, 6, 0666);
+	struct pf_error err = { 0 };
+	_cleanup_close_ int root_fd = pf_fs_open_root(root, &err);
+	if (root_fd < 0)
+		return pf_l_fail(L, &err);
+	int r = pf_fs_mknod_in_root(root_fd, path, type | (mode & 07777), makedev(major_nr, minor_nr), &err);
+	return push_result(L, r, &err);
+}
+
+/* core.symlink(root, target, path): path (inside root) -> target */
+static int l_symlink(lua_State *L)
+{
+	const char *root = luaL_checkstring(L, 1);
+	const char *target = luaL_checkstring(L, 2);
+	const char *path = luaL_checkstring(L, 3);
+	struct pf_error err = { 0 };
+	_cleanup_close_ int root_fd = pf_fs_open_root(root, &err);
+	if (root_fd < 0)
+		return pf_l_fail(L, &err);
+	return push_result(L, pf_fs_symlink_in_root(root_fd, target, path, &err), &err);
 }
 
 /* core.mount_proc(target) -> true | fail */
@@ -42,13 +191,30 @@ static int l_chroot(lua_State *L)
 	return push_result(L, pf_mount_chroot(dir, &err), &err);
 }
 
+/* core.remove_tree(path) -> true | fail: rm -r without following links or
+ * crossing mounts; a missing path is fine. */
+static int l_remove_tree(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	struct pf_error err = { 0 };
+	return push_result(L, pf_fs_remove_tree(path, &err), &err);
+}
+
 void pf_l_open_mount(lua_State *L)
 {
 	static const luaL_Reg funcs[] = {
 		{ "make_private", l_make_private },
+		{ "mount", l_mount },
+		{ "bind", l_bind },
+		{ "overlay", l_overlay },
+		{ "mountpoint", l_mountpoint },
+		{ "lookup", l_lookup },
+		{ "mknod", l_mknod },
+		{ "symlink", l_symlink },
 		{ "mount_proc", l_mount_proc },
 		{ "pivot_root", l_pivot_root },
 		{ "chroot", l_chroot },
+		{ "remove_tree", l_remove_tree },
 		{ NULL, NULL },
 	};
 	pf_l_register(L, funcs);

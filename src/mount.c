@@ -2,14 +2,180 @@
 #include "mount.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libmount.h>
+#include <limits.h>
+#include <linux/mount.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mount.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "cleanup.h"
+#include "fs.h"
 
 int pf_mount_make_private(struct pf_error *err)
 {
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return pf_error_errno(err, errno, "make mounts private");
+	return 0;
+}
+
+/* target inside root as an O_PATH fd. */
+static int open_target(const char *root, const char *target, struct pf_error *err)
+{
+	_cleanup_close_ int root_fd = pf_fs_open_root(root, err);
+	if (root_fd < 0)
+		return -1;
+	return pf_fs_open_in_root(root_fd, target, err);
+}
+
+int pf_mount_filesystem(const char *root, const char *target, const char *source,
+			const char *fstype, const char *options, struct pf_error *err)
+{
+	unsigned long flags = 0;
+	_cleanup_free_ char *data = NULL;
+	if (options && *options) {
+		if (mnt_optstr_get_flags(options, &flags, mnt_get_builtin_optmap(MNT_LINUX_MAP)) < 0)
+			return pf_error_set(err, EINVAL, "mount %s: bad options '%s'", target, options);
+		/* What libmount does not know as a VFS flag is the
+		 * filesystem's own (size=, mode=, lowerdir=...). */
+		if (mnt_split_optstr(options, NULL, NULL, &data, 1, 0) < 0)
+			return pf_error_set(err, EINVAL, "mount %s: bad options '%s'", target, options);
+	}
+	_cleanup_close_ int fd = open_target(root, target, err);
+	if (fd < 0)
+		return -1;
+	char fd_path[32];
+	pf_fs_fd_path(fd, fd_path);
+	if (mount(source, fd_path, fstype, flags, data) < 0)
+		return pf_error_errno(err, errno, "mount %s on %s", fstype, target);
+	return 0;
+}
+
+static int mount_setattr_syscall(int fd, const char *path, unsigned flags,
+				 struct mount_attr *attr)
+{
+#ifdef SYS_mount_setattr
+	return (int)syscall(SYS_mount_setattr, fd, path, flags, attr, sizeof(*attr));
+#else
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/* Remount one mount read-only by path, keeping the flags the kernel locks
+ * in a user namespace (nosuid, nodev, noexec...): leaving one out is EPERM. */
+static int remount_readonly(const char *path, struct pf_error *err)
+{
+	struct statvfs sv;
+	if (statvfs(path, &sv) < 0)
+		return pf_error_errno(err, errno, "make %s read-only", path);
+	unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY;
+	static const struct { unsigned long st, ms; } keep[] = {
+		{ ST_NOSUID, MS_NOSUID }, { ST_NODEV, MS_NODEV }, { ST_NOEXEC, MS_NOEXEC },
+		{ ST_NOATIME, MS_NOATIME }, { ST_NODIRATIME, MS_NODIRATIME },
+		{ ST_RELATIME, MS_RELATIME },
+	};
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+		if (sv.f_flag & keep[i].st)
+			flags |= keep[i].ms;
+	if (mount(NULL, path, NULL, flags, NULL) < 0)
+		return pf_error_errno(err, errno, "make %s read-only", path);
+	return 0;
+}
+
+/* Without mount_setattr (Linux < 5.12): remount the top mount and every
+ * mount below it, found in this namespace's mountinfo with libmount. */
+static int readonly_by_walk(const char *top, struct pf_error *err)
+{
+	if (remount_readonly(top, err) < 0)
+		return -1;
+	struct libmnt_table *tb = mnt_new_table();
+	if (!tb || mnt_table_parse_file(tb, "/proc/self/mountinfo") < 0) {
+		mnt_unref_table(tb);
+		return pf_error_set(err, EIO, "make %s read-only: cannot read mountinfo", top);
+	}
+	size_t len = strlen(top);
+	struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
+	struct libmnt_fs *fs;
+	int r = 0;
+	while (r == 0 && mnt_table_next_fs(tb, it, &fs) == 0) {
+		const char *t = mnt_fs_get_target(fs);
+		if (t && strncmp(t, top, len) == 0 && t[len] == '/')
+			r = remount_readonly(t, err);
+	}
+	mnt_free_iter(it);
+	mnt_unref_table(tb);
+	return r;
+}
+
+/* Make the mount at fd (and, with recursive, its submounts) read-only.
+ * fd must have been opened after the mount, so it refers to its root. */
+static int make_readonly(int fd, bool recursive, struct pf_error *err)
+{
+	struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+	unsigned flags = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
+	if (mount_setattr_syscall(fd, "", flags, &attr) == 0)
+		return 0;
+	if (errno != ENOSYS)
+		return pf_error_errno(err, errno, "make mount read-only");
+	char fd_path[32];
+	pf_fs_fd_path(fd, fd_path);
+	/* The walk needs the mount's path as mountinfo shows it. */
+	char real[4096];
+	ssize_t n = readlink(fd_path, real, sizeof(real) - 1);
+	if (n < 0)
+		return pf_error_errno(err, errno, "make mount read-only");
+	real[n] = '\0';
+	return recursive ? readonly_by_walk(real, err) : remount_readonly(real, err);
+}
+
+int pf_mount_bind(const char *root, const char *target, const char *source,
+		  bool recursive, bool readonly, struct pf_error *err)
+{
+	_cleanup_close_ int root_fd = pf_fs_open_root(root, err);
+	if (root_fd < 0)
+		return -1;
+	_cleanup_close_ int fd = pf_fs_open_in_root(root_fd, target, err);
+	if (fd < 0)
+		return -1;
+	char fd_path[32];
+	pf_fs_fd_path(fd, fd_path);
+	if (!source)
+		source = fd_path; /* on itself, e.g. to make it read-only */
+	if (mount(source, fd_path, NULL, MS_BIND | (recursive ? MS_REC : 0), NULL) < 0)
+		return pf_error_errno(err, errno, "bind %s on %s", source, target);
+	if (!readonly)
+		return 0;
+	/* Look the target up again: the new lookup crosses into the bind. */
+	_cleanup_close_ int mounted = pf_fs_open_in_root(root_fd, target, err);
+	if (mounted < 0)
+		return -1;
+	if (make_readonly(mounted, recursive, err) < 0)
+		return pf_error_errno(err, err->code, "bind %s on %s read-only", source, target);
+	return 0;
+}
+
+int pf_mount_overlay(const char *root, const char *target, const char *upper,
+		     const char *work, struct pf_error *err)
+{
+	_cleanup_close_ int fd = open_target(root, target, err);
+	if (fd < 0)
+		return -1;
+	char fd_path[32];
+	pf_fs_fd_path(fd, fd_path);
+	/* The kernel resolves lowerdir itself; the magic link pins it to the
+	 * directory we resolved inside root. */
+	char data[PATH_MAX * 3 + 64];
+	int n = snprintf(data, sizeof(data), "lowerdir=%s,upperdir=%s,workdir=%s", fd_path, upper, work);
+	if (n < 0 || (size_t)n >= sizeof(data))
+		return pf_error_errno(err, ENAMETOOLONG, "overlay on %s", target);
+	if (mount("overlay", fd_path, "overlay", 0, data) < 0)
+		return pf_error_errno(err, errno, "overlay on %s", target);
 	return 0;
 }
 

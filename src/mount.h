@@ -1,12 +1,34 @@
 /* Mounts and the root directory, from inside the container's mount
- * namespace (child side). Issue 3 extends this with libmount. */
+ * namespace (child side). Targets are paths inside a root directory,
+ * resolved there with fs.h so that nothing in that tree can redirect a
+ * mount outside it. */
 #pragma once
+
+#include <stdbool.h>
 
 #include "error.h"
 
 /* Make every mount private, recursively, so that nothing the container
  * mounts propagates back to the host (and host events do not race us). */
 int pf_mount_make_private(struct pf_error *err);
+
+/* Mount a filesystem on target, resolved inside root (which must exist).
+ * options is a mount(8)-style string ("ro,nosuid,size=64M,mode=0755"):
+ * libmount splits it into mount flags and the filesystem's own data. */
+int pf_mount_filesystem(const char *root, const char *target, const char *source,
+			const char *fstype, const char *options, struct pf_error *err);
+
+/* Bind source (a host path, any file type; NULL: target itself) on target
+ * inside root,
+ * recursively when recursive; readonly makes the new mount and all its
+ * submounts read-only. */
+int pf_mount_bind(const char *root, const char *target, const char *source,
+		  bool recursive, bool readonly, struct pf_error *err);
+
+/* An overlay on target inside root: the target directory itself is the
+ * lower layer, upper and work are host directories on one filesystem. */
+int pf_mount_overlay(const char *root, const char *target, const char *upper,
+		     const char *work, struct pf_error *err);
 
 /* Mount a fresh proc filesystem on target (nosuid, nodev, noexec), showing
  * the caller's pid namespace. */

@@ -1,6 +1,256 @@
--- The filesystem: --mount, /dev, /proc, /sys, --ephemeral, pivot_root (issue 3) concern (see container.lua, CONCERNS).
--- Its steps are added by the issue that implements it.
+-- The filesystem concern (see container.lua, CONCERNS): --mount,
+-- --ephemeral, and a usable system inside a --chroot (/proc, /sys, /dev).
+--
+-- Everything is mounted by the child before pivot_root, with targets
+-- resolved inside the new root (pflask.core never follows a symlink of
+-- that tree out of it), so a hostile root filesystem cannot make pflask
+-- mount or create anything on the host.
+
+local core = require "pflask.core"
+local perr = require "pflask.error"
 
 local M = {}
+
+---@class pflask.Mount
+---@field type "bind"|"tmp"|"overlay"
+---@field target string absolute path inside the container
+---@field source string|nil bind: the host path
+---@field readonly boolean|nil bind: read-only, submounts included
+---@field options string|nil tmp: mount options ("size=64M,mode=1777")
+---@field upper string|nil overlay: the host directory that takes the changes
+---@field work string|nil overlay: overlayfs' work directory, on upper's filesystem
+
+-- Device nodes of a container's /dev: name, major, minor.
+local DEVICES = {
+  { "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 },
+  { "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 },
+}
+
+local DEV_LINKS = {
+  { "fd", "/proc/self/fd" }, { "stdin", "/proc/self/fd/0" },
+  { "stdout", "/proc/self/fd/1" }, { "stderr", "/proc/self/fd/2" },
+  { "ptmx", "pts/ptmx" },
+}
+
+local function fail(fmt, ...)
+  perr.raise(perr.FAILURE, "--mount: " .. fmt, ...)
+end
+
+local function absolute(path)
+  if path:sub(1, 1) == "/" then return path end
+  return perr.check("getcwd", core.getcwd()) .. "/" .. path
+end
+
+--- A target as a path inside the root. With --chroot=ROOT, a target that
+--- names ROOT itself or a path under it (as in the classic
+--- `--mount=overlay:UPPER:ROOT:WORK`) is taken relative to ROOT.
+local function inside_root(target, root)
+  if root then
+    if target == root then return "/" end
+    if target:sub(1, #root + 1) == root .. "/" then return target:sub(#root + 1) end
+  end
+  return target
+end
+
+local function check_directory(path, what)
+  local st = core.stat(path)
+  if not st then fail("%s '%s' does not exist", what, path) end
+  if st.type ~= "directory" then fail("%s '%s' is not a directory", what, path) end
+  return st
+end
+
+--- Check one mount and resolve its paths; nothing is created.
+local function plan_mount(m, plan)
+  if type(m) ~= "table" or type(m.target) ~= "string" then
+    fail("each mount needs a target")
+  end
+  if m.target:sub(1, 1) ~= "/" then fail("target '%s' must be an absolute path", m.target) end
+  local out = { type = m.type, target = inside_root(m.target, plan.root) }
+  if m.type == "bind" then
+    if type(m.source) ~= "string" or m.source == "" then fail("bind needs a source") end
+    out.source = absolute(m.source)
+    local st = core.stat(out.source)
+    if not st then fail("source '%s' does not exist", m.source) end
+    out.kind = st.type == "directory" and "directory" or "file"
+    out.readonly = m.readonly and true or false
+  elseif m.type == "tmp" then
+    out.options = m.options
+  elseif m.type == "overlay" then
+    if type(m.upper) ~= "string" or type(m.work) ~= "string" then
+      fail("overlay needs an upper and a work directory")
+    end
+    out.upper, out.work = absolute(m.upper), absolute(m.work)
+    local upper = check_directory(out.upper, "overlay upper dir")
+    local work = check_directory(out.work, "overlay work dir")
+    if upper.dev ~= work.dev then
+      fail("overlay work dir '%s' is not on the filesystem of upper dir '%s'", m.work, m.upper)
+    end
+  else
+    fail("'%s' is not a mount type (bind, bind-ro, overlay, tmp)", tostring(m.type))
+  end
+  -- Without a new root, a missing mount point would be created on the
+  -- host's own filesystem: refuse instead.
+  if not plan.root then
+    local st = core.stat(out.target)
+    if not st then
+      fail("target '%s' does not exist (mount points are created only inside --chroot)", m.target)
+    end
+  end
+  return out
+end
+
+---@param spec pflask.Spec
+---@param plan pflask.Plan
+function M.plan(spec, plan)
+  plan.mounts = {}
+  local mounts = spec.mounts or {}
+  if #mounts > 0 and not plan.namespaces.mount then
+    fail("needs a mount namespace (drop --no-mountns)")
+  end
+  for i, m in ipairs(mounts) do plan.mounts[i] = plan_mount(m, plan) end
+  if spec.ephemeral then
+    if not plan.root then perr.raise(perr.FAILURE, "--ephemeral: needs --chroot") end
+    plan.ephemeral = true
+  end
+end
+
+--- The ephemeral root's layers live in a temporary directory; its upper
+--- layer takes the root directory's owner and mode, which overlayfs shows
+--- as those of "/".
+---@param plan pflask.Plan
+function M.prepare(plan)
+  if not plan.ephemeral then return end
+  local base = os.getenv("TMPDIR")
+  if not base or base == "" then base = "/tmp" end
+  local dir = perr.check("--ephemeral", core.mkdtemp(base .. "/pflask-ephemeral.XXXXXX"))
+  plan.ephemeral_dir = dir
+  perr.check("--ephemeral", core.mountpoint(dir, "/upper", "directory"))
+  perr.check("--ephemeral", core.mountpoint(dir, "/work", "directory"))
+  local st = perr.check("--ephemeral", core.stat(plan.root))
+  perr.check("--ephemeral", core.chmod(dir .. "/upper", st.mode))
+  if core.geteuid() == 0 then
+    perr.check("--ephemeral", core.chown(dir .. "/upper", st.uid, st.gid))
+  end
+end
+
+--- Bind a host device node where mknod is not allowed (user namespaces).
+local function make_device(root, name, major, minor)
+  local path = "/dev/" .. name
+  if core.mknod(root, path, "char", major, minor, 438) then return end -- 0666
+  perr.check("/dev", core.mountpoint(root, path, "file"))
+  perr.check("/dev", core.bind{ root = root, target = path, source = path, recursive = false })
+end
+
+--- A private /dev: tmpfs with the standard nodes, a devpts instance, shm,
+--- the fd links, and the console when there is a terminal.
+local function populate_dev(root)
+  perr.check("/dev", core.mount{ root = root, target = "/dev", fstype = "tmpfs",
+                                 options = "nosuid,mode=0755,size=65536k" })
+  for _, d in ipairs(DEVICES) do make_device(root, d[1], d[2], d[3]) end
+  perr.check("/dev/pts", core.mountpoint(root, "/dev/pts", "directory"))
+  perr.check("/dev/pts", core.mount{ root = root, target = "/dev/pts", fstype = "devpts", source = "devpts",
+                                     options = "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620" })
+  perr.check("/dev/shm", core.mountpoint(root, "/dev/shm", "directory"))
+  perr.check("/dev/shm", core.mount{ root = root, target = "/dev/shm", fstype = "tmpfs",
+                                     options = "nosuid,nodev,mode=1777" })
+  for _, link in ipairs(DEV_LINKS) do
+    perr.check("/dev", core.symlink(root, link[2], "/dev/" .. link[1]))
+  end
+  if core.isatty(0) then
+    local tty = core.ttyname(0)
+    if tty then
+      perr.check("/dev/console", core.mountpoint(root, "/dev/console", "file"))
+      perr.check("/dev/console", core.bind{ root = root, target = "/dev/console", source = tty, recursive = false })
+    end
+  end
+end
+
+--- /proc for the new pid namespace; /proc/sys and /proc/sysrq-trigger
+--- read-only unless a user namespace already keeps the host safe.
+local function mount_proc(root, plan)
+  perr.check("/proc", core.mount{ root = root, target = "/proc", fstype = "proc",
+                                  options = "nosuid,nodev,noexec" })
+  if not plan.namespaces.user then
+    perr.check("/proc/sys", core.bind{ root = root, target = "/proc/sys", readonly = true })
+    -- Only kernels built with magic SysRq have it.
+    if core.lstat(root .. "/proc/sysrq-trigger") then
+      perr.check("/proc/sysrq-trigger", core.bind{ root = root, target = "/proc/sysrq-trigger",
+                                                  readonly = true, recursive = false })
+    end
+  end
+end
+
+--- /sys read-only: a sysfs of our own where the kernel allows it (it
+--- needs a network namespace owned by our user namespace), else the
+--- host's, bound read-only.
+local function mount_sys(root)
+  if core.mount{ root = root, target = "/sys", fstype = "sysfs", options = "ro,nosuid,nodev,noexec" } then
+    return
+  end
+  perr.check("/sys", core.bind{ root = root, target = "/sys", source = "/sys", readonly = true })
+end
+
+local function tmpfs_options(m, plan)
+  if m.options then return m.options end
+  -- A tmp directory is shared by everyone; anything else (a home) belongs
+  -- to the user the command runs as.
+  if m.target:match("/tmp/*$") then return "mode=1777" end
+  if plan.user then return string.format("mode=0755,uid=%d,gid=%d", plan.user.uid, plan.user.gid) end
+  return "mode=0755"
+end
+
+local function apply_mount(m, root, plan)
+  local step = "--mount " .. m.type .. " " .. m.target
+  if plan.root then
+    perr.check(step, core.mountpoint(root, m.target, m.kind or "directory"))
+  end
+  if m.type == "bind" then
+    perr.check(step, core.bind{ root = root, target = m.target, source = m.source, readonly = m.readonly })
+  elseif m.type == "tmp" then
+    perr.check(step, core.mount{ root = root, target = m.target, fstype = "tmpfs", source = "tmpfs",
+                                 options = tmpfs_options(m, plan) })
+  else
+    perr.check(step, core.overlay{ root = root, target = m.target, upper = m.upper, work = m.work })
+  end
+end
+
+--- Is path a directory inside root (resolved there)?
+local function has_directory(root, path)
+  return core.lookup(root, path) == "directory"
+end
+
+--- Child, before pivot_root: the ephemeral layer, the user's mounts in
+--- order, then /proc, and with a root /dev and /sys.
+---@param plan pflask.Plan
+function M.child_mounts(plan)
+  local root = plan.root or "/"
+  if plan.ephemeral then
+    local dir = plan.ephemeral_dir
+    perr.check("--ephemeral", core.overlay{ root = root, target = "/", upper = dir .. "/upper", work = dir .. "/work" })
+  end
+  for _, m in ipairs(plan.mounts) do apply_mount(m, root, plan) end
+  local ns = plan.namespaces
+  -- A fresh /proc shows the new pid namespace; a root needs one anyway. It
+  -- is mounted before pivot_root: in a user namespace the kernel allows a
+  -- new proc only while another is fully visible in the mount namespace.
+  if plan.root then
+    -- pflask adds nothing to the root filesystem itself: a root without
+    -- one of these directories goes without that filesystem.
+    if has_directory(root, "/proc") then mount_proc(root, plan) end
+    if has_directory(root, "/sys") then mount_sys(root) end
+    if has_directory(root, "/dev") then populate_dev(root) end
+  elseif ns.mount and ns.pid then
+    perr.check("/proc", core.mount{ target = "/proc", fstype = "proc", options = "nosuid,nodev,noexec" })
+  end
+end
+
+--- Remove the ephemeral layers.
+---@param plan pflask.Plan
+function M.cleanup(plan)
+  if plan.ephemeral_dir then
+    core.remove_tree(plan.ephemeral_dir)
+    plan.ephemeral_dir = nil
+  end
+end
 
 return M

@@ -197,9 +197,9 @@ describe("exit status", function()
     end)
 
     it("for an option that is not implemented yet", function()
-      local r = run({ "--netif", "--", "true" })
+      local r = run({ "--detach", "--", "true" })
       assert.equal(125, r.status)
-      assert.equal("pflask: --netif: not implemented yet\n", r.stderr)
+      assert.equal("pflask: --detach: not implemented yet\n", r.stderr)
       assert.equal("", r.stdout)
     end)
 
