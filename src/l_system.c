@@ -199,6 +199,52 @@ static int l_environ(lua_State *L)
 	return 1;
 }
 
+/* core.ttyname(fd) -> path | fail: the terminal on fd. */
+static int l_ttyname(lua_State *L)
+{
+	char buf[PATH_MAX];
+	int r = ttyname_r((int)luaL_checkinteger(L, 1), buf, sizeof(buf));
+	if (r != 0)
+		return fail_errno(L, r, "ttyname", "");
+	lua_pushstring(L, buf);
+	return 1;
+}
+
+/* core.mkdtemp(template) -> path | fail: template ends in XXXXXX; the new
+ * directory is mode 0700. */
+static int l_mkdtemp(lua_State *L)
+{
+	size_t len;
+	const char *template = luaL_checklstring(L, 1, &len);
+	luaL_Buffer b;
+	char *buf = luaL_buffinitsize(L, &b, len + 1);
+	memcpy(buf, template, len + 1);
+	if (!mkdtemp(buf))
+		return fail_errno(L, errno, "mkdtemp", template);
+	luaL_pushresultsize(&b, len);
+	return 1;
+}
+
+/* core.chmod(path, mode) -> true | fail */
+static int l_chmod(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	if (chmod(path, (mode_t)luaL_checkinteger(L, 2)) < 0)
+		return fail_errno(L, errno, "chmod", path);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* core.chown(path, uid, gid) -> true | fail (does not follow a symlink) */
+static int l_chown(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	if (lchown(path, (uid_t)luaL_checkinteger(L, 2), (gid_t)luaL_checkinteger(L, 3)) < 0)
+		return fail_errno(L, errno, "chown", path);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 /* core.isatty(fd) -> boolean */
 static int l_isatty(lua_State *L)
 {
@@ -224,6 +270,10 @@ void pf_l_open_system(lua_State *L)
 		{ "getgrouplist", l_getgrouplist },
 		{ "environ", l_environ },
 		{ "isatty", l_isatty },
+		{ "ttyname", l_ttyname },
+		{ "mkdtemp", l_mkdtemp },
+		{ "chmod", l_chmod },
+		{ "chown", l_chown },
 		{ NULL, NULL },
 	};
 	pf_l_register(L, funcs);

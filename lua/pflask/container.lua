@@ -251,16 +251,7 @@ local function child_main(plan, chan)
   local ns = plan.namespaces
   if ns.mount then perr.check("make mounts private", core.make_private()) end
   if plan.hostname then perr.check("--hostname", core.sethostname(plan.hostname)) end
-  -- A fresh /proc shows the new pid namespace; a chroot needs one anyway.
-  -- It is mounted before pivot_root: in a user namespace the kernel allows
-  -- a new proc only while another proc is fully visible in the mount
-  -- namespace, and pivot_root detaches the host's.
-  run_stage(plan, "child_mounts")
-  if ns.mount and (ns.pid or plan.root) then
-    local proc = (plan.root or "") .. "/proc"
-    local st = core.lstat(proc)
-    if st and st.type == "directory" then perr.check("mount /proc", core.mount_proc(proc)) end
-  end
+  run_stage(plan, "child_mounts") -- the filesystem, /proc included (pflask.mounts)
   if plan.root then perr.check("--chroot", core.pivot_root(plan.root)) end
   run_stage(plan, "child_system")
   if plan.child_setup then plan.child_setup(plan) end
