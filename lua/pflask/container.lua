@@ -42,11 +42,17 @@ local INIT_NAMES = { init = true, systemd = true }
 --                             user switch (bounding set, securebits)
 --   child_exec(plan)          child, after the user switch, right before
 --                             exec (capability sets, no_new_privs)
+--   wait(plan, container, translate)
+--                             supervisor: wait for the container instead of
+--                             Process:wait (at most one concern has it; the
+--                             terminal relay), returning what Process:wait
+--                             returns
 --   cleanup(plan, container)  supervisor, after the container ended or
 --                             failed to start, also after a partial
 --                             prepare: undo what prepare and parent made;
 --                             idempotent, must not raise
-M.CONCERNS = { "pflask.userns", "pflask.cgroups", "pflask.mounts", "pflask.network", "pflask.privileges" }
+M.CONCERNS = { "pflask.userns", "pflask.cgroups", "pflask.terminal", "pflask.mounts", "pflask.network",
+               "pflask.privileges" }
 
 local function concern_modules()
   local mods = {}
@@ -349,7 +355,16 @@ end
 ---@param translate table<integer, integer>|nil signals to send instead of those received
 ---@return integer status exit code, or 128+N if killed by signal N
 function Container:wait(translate)
-  local status, how_or_msg = self.process:wait(translate)
+  local waiter
+  for _, concern in ipairs(self.plan.concerns) do
+    if concern.wait then waiter = concern.wait end
+  end
+  local status, how_or_msg
+  if waiter then
+    status, how_or_msg = waiter(self.plan, self, translate)
+  else
+    status, how_or_msg = self.process:wait(translate)
+  end
   if not status then
     self:abort()
     perr.raise(perr.FAILURE, "wait for container: %s", tostring(how_or_msg))

@@ -143,7 +143,7 @@ end
 
 --- A private /dev: tmpfs with the standard nodes, a devpts instance, shm,
 --- the fd links, and the console when there is a terminal.
-local function populate_dev(root)
+local function populate_dev(root, plan)
   perr.check("/dev", core.mount{ root = root, target = "/dev", fstype = "tmpfs",
                                  options = "nosuid,mode=0755,size=65536k" })
   for _, d in ipairs(DEVICES) do make_device(root, d[1], d[2], d[3]) end
@@ -156,12 +156,12 @@ local function populate_dev(root)
   for _, link in ipairs(DEV_LINKS) do
     perr.check("/dev", core.symlink(root, link[2], "/dev/" .. link[1]))
   end
-  if core.isatty(0) then
-    local tty = core.ttyname(0)
-    if tty then
-      perr.check("/dev/console", core.mountpoint(root, "/dev/console", "file"))
-      perr.check("/dev/console", core.bind{ root = root, target = "/dev/console", source = tty, recursive = false })
-    end
+  -- The container's own pty when it has one (plan.console, set by the
+  -- terminal concern), else the terminal pflask runs on.
+  local tty = plan.console or (core.isatty(0) and core.ttyname(0))
+  if tty then
+    perr.check("/dev/console", core.mountpoint(root, "/dev/console", "file"))
+    perr.check("/dev/console", core.bind{ root = root, target = "/dev/console", source = tty, recursive = false })
   end
 end
 
@@ -238,7 +238,7 @@ function M.child_mounts(plan)
     -- one of these directories goes without that filesystem.
     if has_directory(root, "/proc") then mount_proc(root, plan) end
     if has_directory(root, "/sys") then mount_sys(root) end
-    if has_directory(root, "/dev") then populate_dev(root) end
+    if has_directory(root, "/dev") then populate_dev(root, plan) end
   elseif ns.mount and ns.pid then
     perr.check("/proc", core.mount{ target = "/proc", fstype = "proc", options = "nosuid,nodev,noexec" })
   end
