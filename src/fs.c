@@ -41,7 +41,7 @@ static bool same_inode(int a, int b)
  * with O_NOFOLLOW, expanding symlinks ourselves, so that an absolute target
  * restarts at root_fd and ".." never climbs above it. Not immune to a tree
  * being renamed under us while we walk, which openat2 is. */
-static int walk_in_root(int root_fd, const char *path)
+int pf_fs_walk_in_root(int root_fd, const char *path)
 {
 	char rest[PATH_MAX * 2];
 	if (snprintf(rest, sizeof(rest), "%s", path) >= (int)sizeof(rest)) {
@@ -131,7 +131,7 @@ static int open_beneath(int root_fd, const char *path)
 	};
 	int fd = (int)syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
 	if (fd < 0 && errno == ENOSYS)
-		fd = walk_in_root(root_fd, path);
+		fd = pf_fs_walk_in_root(root_fd, path);
 	return fd;
 }
 

@@ -21,6 +21,11 @@ int pf_fs_open_root(const char *root, struct pf_error *err);
  * component walk where the kernel lacks it. Returns an O_PATH fd or -1. */
 int pf_fs_open_in_root(int root_fd, const char *path, struct pf_error *err);
 
+/* The fallback of pf_fs_open_in_root for kernels without openat2,
+ * exported for its unit test (tests/c/test_fs.c): returns an O_PATH fd, or
+ * -1 with errno set. */
+int pf_fs_walk_in_root(int root_fd, const char *path);
+
 /* Like pf_fs_open_in_root, creating what is missing: parent directories
  * (0755) and the last component as kind (a directory 0755 or an empty file
  * 0644). An existing path of the other kind is an error (ENOTDIR/EISDIR).

@@ -1,6 +1,7 @@
 /* pflask.core: clone into namespaces, join them, and their names. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,11 +155,27 @@ static int l_join(lua_State *L)
 	return 1;
 }
 
+/* core.unshare(namespaces) -> true | fail: unshare(2) the calling process
+ * into new namespaces. Child side: a cgroup namespace unshared after the
+ * parent placed the child in its cgroups has them as its root. */
+static int l_unshare(lua_State *L)
+{
+	unsigned long flags = check_namespaces(L, 1);
+	if (unshare((int)flags) < 0) {
+		struct pf_error err = { 0 };
+		pf_error_errno(&err, errno, "unshare namespaces");
+		return pf_l_fail(L, &err);
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 void pf_l_open_ns(lua_State *L)
 {
 	static const luaL_Reg funcs[] = {
 		{ "clone", l_clone },
 		{ "join", l_join },
+		{ "unshare", l_unshare },
 		{ NULL, NULL },
 	};
 	pf_l_register(L, funcs);

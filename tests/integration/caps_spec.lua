@@ -1,0 +1,153 @@
+-- --caps and --no-new-privs seen from inside a real container (as root).
+-- This host may lack some capabilities (this VM has no CAP_SYS_RESOURCE
+-- in its bounding set): "all" is compared with the host's own set.
+local pft = require "pftest"
+
+local function status_field(text, name)
+  return text:match(name .. ":%s*(%x+)")
+end
+
+local function host_bounding()
+  return tonumber(status_field(pft.capture("cat /proc/self/status"), "CapBnd"), 16)
+end
+
+local function one_line(s)
+  return select(2, s:gsub("\n", "")) == 1 and s:sub(-1) == "\n"
+end
+
+local CHOWN, SETUID, SETPCAP, SYS_ADMIN, MKNOD = 0, 7, 8, 21, 27
+
+describe("--caps", function()
+  local dir
+  before_each(function()
+    dir = pft.tempdir("caps")
+    pft.sh("touch " .. dir .. "/file")
+  end)
+  after_each(function() pft.rm_rf(dir) end)
+
+  it("keeps every capability of the host without --caps", function()
+    local r = pft.pflask({ "--", "cat", "/proc/self/status" })
+    assert.equal(0, r.status, r.stderr)
+    assert.equal(host_bounding(), tonumber(status_field(r.stdout, "CapBnd"), 16))
+    assert.equal(host_bounding(), tonumber(status_field(r.stdout, "CapEff"), 16))
+  end)
+
+  it("drops one capability from every set, and the operation it allows fails", function()
+    local r = pft.pflask({ "--caps=-chown", "--", "sh", "-c",
+      "grep -E '^Cap(Bnd|Eff|Prm|Inh)' /proc/self/status; chown 1 " .. dir .. "/file && echo chowned; true" })
+    assert.equal(0, r.status, r.stderr)
+    local want = host_bounding() & ~(1 << CHOWN)
+    for _, f in ipairs({ "CapBnd", "CapEff", "CapPrm", "CapInh" }) do
+      assert.equal(want, tonumber(status_field(r.stdout, f), 16), f)
+    end
+    assert.is_nil(r.stdout:find("chowned", 1, true))
+    assert.matches("Operation not permitted", r.stderr)
+    assert.equal("0", pft.capture("stat -c %u " .. dir .. "/file"))
+  end)
+
+  it("keeps only the listed capabilities with -all,+LIST, in any case", function()
+    local r = pft.pflask({ "--caps=-all,+CHOWN", "-b", "cap_SETUID", "--", "sh", "-c",
+      "grep -E '^Cap' /proc/self/status; chown 1 " .. dir .. "/file && echo chowned; "
+      .. "mknod " .. dir .. "/node c 1 3 || echo no-mknod; hostname other || echo no-hostname" })
+    assert.equal(0, r.status, r.stderr)
+    local want = (1 << CHOWN) | (1 << SETUID)
+    for _, f in ipairs({ "CapBnd", "CapEff", "CapPrm", "CapInh" }) do
+      assert.equal(want, tonumber(status_field(r.stdout, f), 16), f)
+    end
+    assert.equal(0, tonumber(status_field(r.stdout, "CapAmb"), 16))
+    assert.truthy(r.stdout:find("chowned", 1, true))
+    assert.truthy(r.stdout:find("no-mknod", 1, true))
+    assert.truthy(r.stdout:find("no-hostname", 1, true))
+    assert.equal("1", pft.capture("stat -c %u " .. dir .. "/file"))
+  end)
+
+  it("does not let a dropped capability come back through exec of a setuid-root binary", function()
+    -- A setuid-root program run by nobody gets the bounding set: all the
+    -- host grants without --caps, never what --caps dropped.
+    assert.equal(0, pft.sh("cp /usr/bin/grep " .. dir .. "/sgrep && chmod 4755 " .. dir .. "/sgrep"))
+    local cmd = { "--user=nobody", "--no-userns", "--", "sh", "-c",
+      "grep CapEff /proc/self/status; " .. dir .. "/sgrep CapEff /proc/self/status" }
+    local plain = pft.pflask(cmd)
+    assert.equal(0, plain.status, plain.stderr)
+    local before, after = plain.stdout:match("CapEff:%s*(%x+)\nCapEff:%s*(%x+)")
+    assert.equal(0, tonumber(before, 16)) -- nobody has none
+    assert.equal(host_bounding(), tonumber(after, 16), "setuid root did not work here")
+    table.insert(cmd, 1, "--caps=-sys_admin,-mknod")
+    local r = pft.pflask(cmd)
+    assert.equal(0, r.status, r.stderr)
+    before, after = r.stdout:match("CapEff:%s*(%x+)\nCapEff:%s*(%x+)")
+    assert.equal(0, tonumber(before, 16))
+    assert.equal(host_bounding() & ~((1 << SYS_ADMIN) | (1 << MKNOD)), tonumber(after, 16))
+  end)
+
+  it("gives a non-root --user the capabilities named with + (ambient), and only those", function()
+    local r = pft.pflask({ "--caps=-all,+chown", "--user=nobody", "--no-userns", "--", "sh", "-c",
+      "id -u; grep -E '^Cap' /proc/self/status; chown 1 " .. dir .. "/file && echo chowned" })
+    assert.equal(0, r.status, r.stderr)
+    assert.matches("^65534\n", r.stdout)
+    for _, f in ipairs({ "CapBnd", "CapEff", "CapPrm", "CapInh", "CapAmb" }) do
+      assert.equal(1 << CHOWN, tonumber(status_field(r.stdout, f), 16), f)
+    end
+    assert.truthy(r.stdout:find("chowned", 1, true))
+  end)
+
+  it("works in a user namespace too (drops setpcap, then no mount)", function()
+    local r = pft.pflask({ "--user-map=0:0:65536", "--caps=-setpcap,-sys_admin", "--", "sh", "-c",
+      "grep CapEff /proc/self/status; mount -t tmpfs none /mnt 2>/dev/null || echo no-mount" })
+    assert.equal(0, r.status, r.stderr)
+    assert.equal(0, tonumber(status_field(r.stdout, "CapEff"), 16) & ((1 << SETPCAP) | (1 << SYS_ADMIN)))
+    assert.truthy(r.stdout:find("no-mount", 1, true))
+  end)
+
+  it("refuses unknown names and capabilities the host does not grant, with one line and 125", function()
+    local r = pft.pflask({ "--caps=-chown,+frobnicate", "--", "true" })
+    assert.equal(125, r.status)
+    assert.equal("pflask: --caps: 'frobnicate' is not a capability\n", r.stderr)
+    local missing
+    local bnd = host_bounding()
+    local last = tonumber((pft.capture("cat /proc/sys/kernel/cap_last_cap")))
+    for n = 0, last do if bnd & (1 << n) == 0 then missing = n break end end
+    if missing then
+      local names = require("pflask.spec.caps").names
+      local r2 = pft.pflask({ "--caps=+" .. names[missing + 1], "--", "true" })
+      assert.equal(125, r2.status)
+      assert.is_true(one_line(r2.stderr), r2.stderr)
+      assert.matches("not granted on this host", r2.stderr)
+    end
+  end)
+end)
+
+describe("--no-new-privs", function()
+  it("sets NoNewPrivs for the command, and not without the option", function()
+    local r = pft.pflask({ "--no-new-privs", "--", "grep", "NoNewPrivs", "/proc/self/status" })
+    assert.equal(0, r.status, r.stderr)
+    assert.matches("NoNewPrivs:%s*1", r.stdout)
+    local r2 = pft.pflask({ "--", "grep", "NoNewPrivs", "/proc/self/status" })
+    assert.matches("NoNewPrivs:%s*0", r2.stdout)
+  end)
+
+  it("stops a setuid-root binary from gaining privileges", function()
+    local dir = pft.tempdir("nnp")
+    finally(function() pft.rm_rf(dir) end)
+    assert.equal(0, pft.sh("cp /usr/bin/id " .. dir .. "/sid && chmod 4755 " .. dir .. "/sid"))
+    local cmd = { "--user=nobody", "--no-userns", "--", dir .. "/sid", "-u" }
+    assert.equal("0\n", pft.pflask(cmd).stdout) -- euid 0 through setuid
+    table.insert(cmd, 1, "--no-new-privs")
+    local r = pft.pflask(cmd)
+    assert.equal(0, r.status, r.stderr)
+    assert.equal("65534\n", r.stdout)
+  end)
+
+  it("is a recipe field", function()
+    local dir = pft.tempdir("nnp")
+    local recipe = dir .. "/r.lua"
+    local f = assert(io.open(recipe, "w"))
+    f:write('return require("pflask").run{ command = {"grep", "NoNewPrivs", "/proc/self/status"}, '
+      .. 'no_new_privs = true, caps = {"-all", "+kill"} }\n')
+    f:close()
+    local r = pft.pflask({ "--recipe=" .. recipe })
+    pft.rm_rf(dir)
+    assert.equal(0, r.status, r.stderr)
+    assert.matches("NoNewPrivs:%s*1", r.stdout)
+  end)
+end)

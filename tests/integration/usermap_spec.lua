@@ -1,0 +1,131 @@
+-- --user-map with subordinate ids: a throwaway user with a range in
+-- /etc/subuid and /etc/subgid (added in setup, removed in teardown) maps
+-- 65536 ids through newuidmap/newgidmap.
+local pft = require "pftest"
+
+local PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+local SUB = 524288 -- far from the ranges useradd hands out
+
+local function squeeze(s)
+  return (s:gsub("[ \t]+", " "):gsub("^ ", ""):gsub("\n ", "\n"))
+end
+
+local function one_line(s)
+  return select(2, s:gsub("\n", "")) == 1 and s:sub(-1) == "\n"
+end
+
+local function edit(file, fn)
+  local f = assert(io.open(file)); local text = f:read("a"); f:close()
+  f = assert(io.open(file, "w")); f:write(fn(text)); f:close()
+end
+
+--- Remove the user's lines from /etc/subuid and /etc/subgid (useradd may
+--- have added a range of its own).
+local function drop_subids(name)
+  for _, file in ipairs({ "/etc/subuid", "/etc/subgid" }) do
+    edit(file, function(t)
+      return (t:gsub("[^\n]*\n", function(line)
+        if line:sub(1, #name + 1) == name .. ":" then return "" end
+      end))
+    end)
+  end
+end
+
+describe("--user-map with subordinate ids", function()
+  local name, uid, gid, exe, bindir, dir
+  setup(function()
+    name, uid, gid = pft.create_user()
+    exe, bindir = pft.public_pflask()
+    drop_subids(name)
+    for _, file in ipairs({ "/etc/subuid", "/etc/subgid" }) do
+      edit(file, function(t) return t .. string.format("%s:%d:65536\n", name, SUB) end)
+    end
+  end)
+  teardown(function()
+    if name then drop_subids(name); pft.remove_user(name) end
+    if bindir then pft.rm_rf(bindir) end
+  end)
+  before_each(function()
+    dir = pft.tempdir("usermap")
+    pft.sh("chmod 1777 " .. dir)
+  end)
+  after_each(function()
+    pft.rm_rf(dir)
+    assert.equal("0", pft.capture("pgrep -u " .. uid .. " | wc -l"), "processes left behind")
+  end)
+
+  local function run(args)
+    return pft.pflask(args, { user = name, pflask = exe, env = { PATH = PATH }, prefix = "cd / &&" })
+  end
+
+  it("maps a whole subordinate range: 65536 ids inside, chown works", function()
+    local r = run({ "--user-map=0:" .. SUB .. ":65536", "--", "sh", "-c",
+      "cat /proc/self/uid_map /proc/self/gid_map; id -u; touch " .. dir .. "/f && chown 1000:1000 "
+      .. dir .. "/f && echo chowned" })
+    assert.equal(0, r.status, r.stderr)
+    assert.equal(string.format("0 %d 65536\n0 %d 65536\n0\nchowned\n", SUB, SUB), squeeze(r.stdout))
+    assert.equal(string.format("%d %d", SUB + 1000, SUB + 1000), pft.capture("stat -c '%u %g' " .. dir .. "/f"))
+  end)
+
+  it("maps the user's own id and the subordinate range with --user-map=subordinate", function()
+    local r = run({ "--user-map=subordinate", "--", "sh", "-c",
+      "cat /proc/self/uid_map /proc/self/gid_map; id -u; touch " .. dir .. "/g && chown 1000 "
+      .. dir .. "/g && echo chowned" })
+    assert.equal(0, r.status, r.stderr)
+    assert.equal(string.format("0 %d 1\n1 %d 65536\n0 %d 1\n1 %d 65536\n0\nchowned\n", uid, SUB, gid, SUB),
+      squeeze(r.stdout))
+    assert.equal(tostring(SUB + 999), pft.capture("stat -c %u " .. dir .. "/g"))
+  end)
+
+  it("runs a --user of a chroot whose uid is in the subordinate range", function()
+    local root = pft.tempdir("usermap-root")
+    finally(function() pft.rm_rf(root) end)
+    pft.make_rootfs(root, { uid = 1000, gid = 1000 })
+    local r = run({ "--chroot=" .. root, "--user-map=0:" .. SUB .. ":65536", "--user=alice", "--", "sh", "-c",
+      "id -u; id -g; id -G; echo $HOME $USER" })
+    assert.equal(0, r.status, r.stderr)
+    assert.equal("1000\n1000\n1000 1001\n/home/alice alice\n", r.stdout)
+  end)
+
+  describe("refuses with one line and 125", function()
+    local function refused(args, pattern)
+      local r = run(args)
+      assert.equal(125, r.status)
+      assert.equal("", r.stdout)
+      assert.is_true(one_line(r.stderr), r.stderr)
+      assert.matches(pattern, r.stderr)
+    end
+
+    it("ranges that are not the user's", function()
+      refused({ "--user-map=0:" .. (SUB + 65000) .. ":1000", "--", "true" }, "are not yours to map")
+      refused({ "--user-map=0:0:1", "--", "true" }, "host uids 0%-0 are not yours to map")
+    end)
+
+    it("overlapping and malformed ranges", function()
+      refused({ "--user-map=0:" .. SUB .. ":10", "--user-map=5:" .. (SUB + 100) .. ":10", "--", "true" }, "overlap")
+      refused({ "--user-map=0:" .. SUB, "--", "true" }, "is not CONT:HOST:COUNT")
+      refused({ "--user-map=0:" .. SUB .. ":0", "--", "true" }, "maps no ids")
+    end)
+
+    it("a user that is not in the container's passwd", function()
+      local root = pft.tempdir("usermap-root")
+      finally(function() pft.rm_rf(root) end)
+      pft.make_rootfs(root)
+      refused({ "--chroot=" .. root, "--user-map=0:" .. SUB .. ":65536", "--user=bob", "--", "true" },
+        "'bob' is not a user")
+    end)
+  end)
+end)
+
+describe("--user-map=subordinate without subordinate ids", function()
+  it("fails with one line", function()
+    local name = pft.create_user()
+    drop_subids(name)
+    local exe, bindir = pft.public_pflask()
+    finally(function() pft.remove_user(name); pft.rm_rf(bindir) end)
+    local r = pft.pflask({ "--user-map=subordinate", "--", "true" }, { user = name, pflask = exe, prefix = "cd / &&" })
+    assert.equal(125, r.status)
+    assert.is_true(one_line(r.stderr), r.stderr)
+    assert.matches("you have no subordinate uids in /etc/subuid", r.stderr)
+  end)
+end)
