@@ -18,6 +18,8 @@ LUAMOD_API int luaopen_pflask_core(lua_State *L)
 	pf_l_open_mount(L);
 	pf_l_open_system(L);
 	pf_l_open_netif(L);
+	pf_l_open_caps(L);
+	pf_l_open_cgroup(L);
 	lua_pushliteral(L, PFLASK_VERSION);
 	lua_setfield(L, -2, "version");
 	return 1;

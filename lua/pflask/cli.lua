@@ -20,6 +20,7 @@ local mount = lazy("pflask.spec.mount")
 local netif = lazy("pflask.spec.netif")
 local usermap = lazy("pflask.spec.usermap")
 local caps = lazy("pflask.spec.caps")
+local limits = lazy("pflask.spec.limits")
 
 ---@class pflask.Namespaces
 ---@field mount boolean
@@ -49,6 +50,8 @@ local caps = lazy("pflask.spec.caps")
 ---@field ephemeral boolean --ephemeral
 ---@field cgroups string[] --cgroup controllers, in order
 ---@field caps pflask.CapOp[] --caps entries of every --caps, in order
+---@field no_new_privs boolean --no-new-privs
+---@field limits {memory: integer|nil, pids: integer|nil, cpus: number|nil} --memory (bytes), --pids-max, --cpus
 ---@field detach boolean --detach
 ---@field attach integer|nil --attach
 ---@field setenv pflask.EnvVar[] --setenv, in order
@@ -64,8 +67,8 @@ M.VERSION = require("pflask.core").version
 --- refuses them; each is switched off when the engine learns it.
 ---@type table<string, boolean>
 M.pending = {
-  mount = true, netif = false, ephemeral = true, cgroup = true,
-  caps = true, detach = true, attach = true,
+  mount = true, netif = false, ephemeral = true,
+  detach = true, attach = true,
 }
 
 --- Refuse a value that is empty: every option value names something.
@@ -136,6 +139,15 @@ end
 ---@param spec pflask.Spec
 ---@param value string
 local function add_user_map(spec, value)
+  if value == "subordinate" then
+    if spec.uid_map then
+      error_.option("--user-map", "'subordinate' cannot be combined with other maps")
+    end
+    spec.uid_map, spec.gid_map = "subordinate", "subordinate"
+    return
+  elseif spec.uid_map == "subordinate" then
+    error_.option("--user-map", "'subordinate' cannot be combined with other maps")
+  end
   local map = usermap.parse(value, "--user-map")
   spec.uid_map = spec.uid_map or {}
   spec.gid_map = spec.gid_map or {}
@@ -184,7 +196,7 @@ local OPTIONS = {
     help = "run the command as user NAME inside",
     apply = function(spec, v) nonempty("--user", v, "NAME"); spec.user = v end },
   { short = "e", long = "user-map", arg = "required", meta = "MAP",
-    help = "map ids CONT:HOST:COUNT in a user namespace",
+    help = "map ids CONT:HOST:COUNT, or subordinate",
     apply = function(spec, v) add_user_map(spec, v) end },
   { short = "w", long = "ephemeral", arg = "none",
     help = "throw away changes to the --chroot on exit",
@@ -201,6 +213,21 @@ local OPTIONS = {
   { short = "b", long = "caps", arg = "required", meta = "LIST",
     help = "+cap keeps, -cap drops: -all,+net_bind_service",
     apply = function(spec, v) caps.parse(v, "--caps", spec.caps) end },
+  { long = "no-new-privs", arg = "none",
+    help = "no privileges through setuid or file capabilities",
+    apply = function(spec) spec.no_new_privs = true end },
+  { long = "memory", arg = "required", meta = "SIZE", once = true,
+    help = "limit memory to SIZE (512M, 2G) in a memory cgroup",
+    apply = function(spec, v) spec.limits.memory = limits.memory(v, "--memory") end },
+  { long = "pids-max", arg = "required", meta = "N", once = true,
+    help = "limit the container to N processes (pids cgroup)",
+    apply = function(spec, v) spec.limits.pids = limits.pids(v, "--pids-max") end },
+  { long = "cpus", arg = "required", meta = "N", once = true,
+    help = "limit CPU time to N CPUs (1.5) in a cpu cgroup",
+    apply = function(spec, v)
+      limits.cpus(v, "--cpus")
+      spec.limits.cpus = tonumber(v)
+    end },
   { short = "d", long = "detach", arg = "none",
     help = "detach from the terminal (see --attach)",
     apply = function(spec) spec.detach = true end },
@@ -247,8 +274,9 @@ local function new_spec()
       mount = true, pid = true, ipc = true, uts = true, cgroup = true,
       net = false, time = false, user = nil,
     },
-    mounts = {}, netifs = {}, cgroups = {}, caps = {}, setenv = {},
+    mounts = {}, netifs = {}, cgroups = {}, caps = {}, setenv = {}, limits = {},
     ephemeral = false, detach = false, keepenv = false, init = "auto",
+    no_new_privs = false,
   }
 end
 

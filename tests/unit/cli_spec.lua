@@ -33,8 +33,8 @@ describe("cli.parse", function()
       assert.equal("run", action)
       assert.same({
         namespaces = { mount = true, pid = true, ipc = true, uts = true, cgroup = true, net = false, time = false },
-        mounts = {}, netifs = {}, cgroups = {}, caps = {}, setenv = {},
-        ephemeral = false, detach = false, keepenv = false, init = "auto",
+        mounts = {}, netifs = {}, cgroups = {}, caps = {}, setenv = {}, limits = {},
+        ephemeral = false, detach = false, keepenv = false, init = "auto", no_new_privs = false,
       }, spec)
       assert.is_nil(spec.command)
       assert.is_nil(spec.namespaces.user)
@@ -353,6 +353,26 @@ describe("cli.parse", function()
       fails({ "-g", "cpu", "-gcpu" }, "--cgroup: 'cpu' given twice")
     end)
 
+    it("--memory, --pids-max and --cpus values", function()
+      for _, v in ipairs({ "", "x", "-1", "1X", "12MM", "0x10", "1e9", "M", " 5M" }) do
+        fails({ "--memory=" .. v }, "--memory: '" .. v .. "' is not a size (bytes, or a number with K, M, G or T: 512M)")
+      end
+      fails({ "--memory=100" }, "--memory: '100' is below one page (4096 bytes)")
+      fails({ "--memory=99999999T" }, "--memory: '99999999T' is too large")
+      for _, v in ipairs({ "", "0", "-1", "1.5", "x", "1e3", "9999999999" }) do
+        fails({ "--pids-max=" .. v }, "--pids-max: '" .. v .. "' is not a positive number of processes")
+      end
+      for _, v in ipairs({ "", "0", "0.001", "-1", "x", "1,5", "1e2", "inf", "nan" }) do
+        fails({ "--cpus=" .. v }, "--cpus: '" .. v .. "' is not a number of CPUs (0.01 or more, e.g. 1.5)")
+      end
+      fails({ "--memory=1M", "--memory=2M" }, "--memory: given more than once")
+    end)
+
+    it("--user-map=subordinate alone", function()
+      fails({ "-e", "subordinate", "-e", "0:1000:1" }, "--user-map: 'subordinate' cannot be combined with other maps")
+      fails({ "-e", "0:1000:1", "-e", "subordinate" }, "--user-map: 'subordinate' cannot be combined with other maps")
+    end)
+
     it("--attach", function()
       for _, v in ipairs({ "x", "0", "-1", "+1", "1.5", "0x10", "", "99999999999", "2147483648" }) do
         fails({ "--attach=" .. v }, "--attach: '" .. v .. "' is not a process id")
@@ -414,6 +434,33 @@ describe("cli.parse", function()
   end)
 end)
 
+describe("privilege and resource options", function()
+  it("parse --caps, --no-new-privs, --cgroup and the limits", function()
+    local spec = run({ "--caps=-all,+CHOWN", "-b", "cap_kill", "--no-new-privs", "-g", "memory",
+      "--memory=512M", "--pids-max=64", "--cpus=1.5", "true" })
+    assert.same({ { op = "-", name = "all" }, { op = "+", name = "chown" }, { op = "+", name = "kill" } }, spec.caps)
+    assert.is_true(spec.no_new_privs)
+    assert.same({ "memory" }, spec.cgroups)
+    assert.same({ memory = 512 * 1024 * 1024, pids = 64, cpus = 1.5 }, spec.limits)
+    assert.has_no.errors(function() cli.reject_pending(spec) end)
+  end)
+
+  it("take memory sizes with binary suffixes", function()
+    assert.equal(65536, run({ "--memory=65536" }).limits.memory)
+    assert.equal(1536 * 1024 * 1024, run({ "--memory=1.5G" }).limits.memory)
+    assert.equal(50 * 1024 * 1024, run({ "--memory=50MiB" }).limits.memory)
+    assert.equal(2 * 1024 ^ 4, run({ "--memory=2t" }).limits.memory)
+    assert.equal(8192, run({ "--memory=8k" }).limits.memory)
+  end)
+
+  it("take --user-map=subordinate", function()
+    local spec = run({ "--user-map=subordinate" })
+    assert.equal("subordinate", spec.uid_map)
+    assert.equal("subordinate", spec.gid_map)
+    assert.is_true(spec.namespaces.user)
+  end)
+end)
+
 describe("cli.reject_pending", function()
   it("accepts what is implemented", function()
     assert.has_no.errors(function()
@@ -427,8 +474,6 @@ describe("cli.reject_pending", function()
   it("refuses each pending option", function()
     pending({ "--mount=tmp:/x" }, "--mount: not implemented yet")
     pending({ "-w", "-r", "/x" }, "--ephemeral: not implemented yet")
-    pending({ "-g", "cpu" }, "--cgroup: not implemented yet")
-    pending({ "-b", "-all" }, "--caps: not implemented yet")
     pending({ "-d" }, "--detach: not implemented yet")
     pending({ "-a", "1" }, "--attach: not implemented yet")
   end)
@@ -446,8 +491,7 @@ describe("cli.reject_pending", function()
   end)
 
   it("has the agreed pending set", function()
-    assert.same({ mount = true, netif = false, ephemeral = true, cgroup = true, caps = true, detach = true,
-      attach = true }, cli.pending)
+    assert.same({ mount = true, netif = false, ephemeral = true, detach = true, attach = true }, cli.pending)
   end)
 end)
 
