@@ -153,7 +153,11 @@ function M.mounts()
     for f in line:gmatch("%S+") do fields[#fields + 1] = f end
     local sep
     for i, f in ipairs(fields) do if f == "-" then sep = i break end end
-    lines[#lines + 1] = table.concat({ fields[5], fields[sep + 1], fields[sep + 2] }, " ")
+    -- `ip netns add`, in a network spec running alongside, pins its
+    -- namespaces with mounts under /run/netns; pflask never mounts there.
+    if not fields[5]:match("^/run/netns") then
+      lines[#lines + 1] = table.concat({ fields[5], fields[sep + 1], fields[sep + 2] }, " ")
+    end
   end
   table.sort(lines)
   return table.concat(lines, "\n")

@@ -31,6 +31,13 @@ end
 --- explicit maps win; --user maps that user to itself (to the caller's own
 --- id when unprivileged); an unprivileged caller becomes root; root gets
 --- the identity map.
+--- The id mapped to itself, and 0 to 0 (once when id is 0).
+local function identity_with_root(id)
+  local ranges = { { inside = 0, outside = 0, count = 1 } }
+  if id ~= 0 then ranges[2] = { inside = id, outside = id, count = 1 } end
+  return ranges
+end
+
 local function plan_id_maps(spec, user, euid, egid)
   if spec.uid_map == "subordinate" or spec.gid_map == "subordinate" then
     return M.subordinate_map("uid", euid), M.subordinate_map("gid", egid)
@@ -43,10 +50,14 @@ local function plan_id_maps(spec, user, euid, egid)
       fail("--user", "'%s' (uid %d) is not you: without root, pflask can only map your own uid (use --user-map)",
            user.name, user.uid)
     end
-    local outside_uid = euid == 0 and user.uid or euid
-    local outside_gid = euid == 0 and user.gid or egid
-    return { { inside = user.uid, outside = outside_uid, count = 1 } },
-           { { inside = user.gid, outside = outside_gid, count = 1 } }
+    if euid ~= 0 then
+      return { { inside = user.uid, outside = euid, count = 1 } },
+             { { inside = user.gid, outside = egid, count = 1 } }
+    end
+    -- Root also maps root to itself: the container is set up (mount
+    -- points, /dev nodes) by a mapped root before the switch to the user;
+    -- an unmapped creator cannot make a single file.
+    return identity_with_root(user.uid), identity_with_root(user.gid)
   end
   if euid ~= 0 then
     return { { inside = 0, outside = euid, count = 1 } }, { { inside = 0, outside = egid, count = 1 } }
