@@ -350,6 +350,11 @@ static int empty_dir(int dir_fd, dev_t dev, const char *path, struct pf_error *e
 			}
 			int sub = openat(dir_fd, e->d_name,
 					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			/* overlayfs leaves its work/work with mode 000: an owner
+			 * may still open it once it gives itself the right. */
+			if (sub < 0 && errno == EACCES && fchmodat(dir_fd, e->d_name, 0700, 0) == 0)
+				sub = openat(dir_fd, e->d_name,
+					     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub < 0 || empty_dir(sub, dev, path, err) < 0)
 				r = -1;
 			if (sub >= 0)

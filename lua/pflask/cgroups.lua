@@ -11,6 +11,9 @@
 -- SIGKILLed cannot remove its cgroups: the next pflask that uses the same
 -- place removes the empty pflask.PID.N cgroups of processes that are gone.
 --
+-- An init (plan.delegate_cgroup, set for a boot) gets a v2 cgroup of its
+-- own even without --cgroup, which it manages inside its namespace.
+--
 -- The cgroup namespace: a namespace made by clone would have the
 -- supervisor's cgroup as its root, fixed before the parent moves the
 -- child. So when the container gets cgroups, the clone leaves the cgroup
@@ -241,13 +244,34 @@ function M.plan(spec, plan)
       option_of[ctrl] = ({ memory = "--memory", pids = "--pids-max", cpu = "--cpus" })[key]
     end
   end
-  if #wanted == 0 then return end
+  local h
+  if plan.delegate_cgroup then
+    h = M.hierarchies()
+    if not h.v2 then
+      perr.raise(perr.FAILURE, "boot: an init needs a cgroup v2 hierarchy, and this host mounts none")
+    end
+  end
+  if #wanted == 0 and not plan.delegate_cgroup then return end
 
   local euid = core.geteuid()
-  local h, own = M.hierarchies(), own_cgroups()
+  local own = own_cgroups()
+  h = h or M.hierarchies()
   counter = counter + 1
   local name = string.format("pflask.%d.%d", core.getpid(), counter)
   local by_dir, list = {}, {}
+  if plan.delegate_cgroup then
+    -- An init manages its own subtree: a v2 cgroup of its own, with no
+    -- controller asked of the host (any the parent delegates come along
+    -- when the init enables them).
+    local parent = dir_of(h.v2, own.v2 or "/")
+    if euid ~= 0 and not owned_by(parent, euid) then
+      perr.raise(perr.FAILURE, "boot: needs root or a delegated cgroup (%s is not yours)", parent)
+    end
+    local cg = { dir = parent .. "/" .. name, version = 2, controllers = {}, writes = {}, enable = {} }
+    by_dir[cg.dir] = cg
+    list[1] = cg
+    plan.delegated_cgroup_dir = cg.dir
+  end
   for _, c in ipairs(wanted) do
     local loc = locate(h, own, c, option_of[c], euid)
     local dir = loc.parent .. "/" .. name

@@ -51,8 +51,8 @@ local INIT_NAMES = { init = true, systemd = true }
 --                             failed to start, also after a partial
 --                             prepare: undo what prepare and parent made;
 --                             idempotent, must not raise
-M.CONCERNS = { "pflask.userns", "pflask.cgroups", "pflask.terminal", "pflask.mounts", "pflask.network",
-               "pflask.privileges" }
+M.CONCERNS = { "pflask.userns", "pflask.cgroups", "pflask.terminal", "pflask.mounts", "pflask.boot",
+               "pflask.network", "pflask.privileges" }
 
 local function concern_modules()
   local mods = {}
@@ -218,6 +218,10 @@ end
 ---@field init "none"|"pid1"|"reaper"
 ---@field hostname string|nil
 ---@field chdir string|nil
+---@field boot boolean an init as pid 1 of a root: booting an OS (pflask.boot)
+---@field delegate_cgroup boolean give the container a v2 cgroup it manages (pflask.cgroups)
+---@field translate table<integer, integer>|nil signals to send instead of those received (Container:wait)
+---@field map_status fun(status: integer, how: string): integer|nil the exit status pflask reports
 
 --- Resolve a spec into a plan, or raise a pflask.Error naming the option
 --- at fault. Creates nothing.
@@ -243,6 +247,9 @@ function M.plan(spec)
   plan.env = plan_environment(spec, root, user)
   plan.argv = plan_command(spec, root, user)
   plan.init = plan_init(spec, ns, plan.argv)
+  -- An init as pid 1 of a root filesystem: booting an OS (pflask.boot).
+  plan.boot = plan.init == "pid1" and root ~= nil
+  plan.delegate_cgroup = plan.boot
   plan.concerns = concern_modules()
   for _, concern in ipairs(plan.concerns) do
     if concern.plan then concern.plan(spec, plan) end
@@ -359,6 +366,7 @@ function Container:wait(translate)
   for _, concern in ipairs(self.plan.concerns) do
     if concern.wait then waiter = concern.wait end
   end
+  translate = translate or self.plan.translate
   local status, how_or_msg
   if waiter then
     status, how_or_msg = waiter(self.plan, self, translate)
@@ -370,6 +378,7 @@ function Container:wait(translate)
     perr.raise(perr.FAILURE, "wait for container: %s", tostring(how_or_msg))
   end
   self:finish()
+  if self.plan.map_status then status = self.plan.map_status(status, how_or_msg) end
   return status
 end
 

@@ -200,7 +200,7 @@ local function tmpfs_options(m, plan)
 end
 
 local function apply_mount(m, root, plan)
-  local step = "--mount " .. m.type .. " " .. m.target
+  local step = "--mount: " .. m.type .. " " .. m.target
   if plan.root then
     perr.check(step, core.mountpoint(root, m.target, m.kind or "directory"))
   end

@@ -1,0 +1,69 @@
+-- The boot concern (see container.lua, CONCERNS): what an init system such
+-- as systemd expects of a container manager when it runs as pid 1 of a root
+-- filesystem (plan.boot), after systemd's container interface: a tmpfs on
+-- /run, a writable cgroup2 hierarchy that is the container's own (a
+-- delegated v2 cgroup and a cgroup namespace, see pflask.cgroups),
+-- SIGRTMIN+3 for a clean poweroff when pflask is asked to stop, and the
+-- container's end through poweroff or reboot turned into an exit status.
+-- The rest of the interface (container=pflask, read-only /sys and
+-- /proc/sys, a private /dev with /dev/console) is every container's.
+
+local core = require "pflask.core"
+local perr = require "pflask.error"
+
+local M = {}
+
+-- In a pid namespace the kernel ends pid 1 with SIGINT on poweroff or halt
+-- and with SIGHUP on reboot (pid_namespaces(7)).
+local POWEROFF_SIGNAL, REBOOT_SIGNAL = core.signals.INT, core.signals.HUP
+-- What systemd-nspawn exits with when the container rebooted, so that a
+-- loop around pflask can restart it.
+M.REBOOT_STATUS = 133
+
+local function basename(path)
+  return path:match("([^/]*)/*$")
+end
+
+--- Is the init systemd? /sbin/init is a symlink to it on systemd systems.
+local function is_systemd(root, init)
+  if basename(init) == "systemd" then return true end
+  return core.lookup(root, "/lib/systemd/systemd") == "file"
+    and core.lookup(root, "/sbin/init") == "file" and init == "/sbin/init"
+end
+
+---@param spec pflask.Spec
+---@param plan pflask.Plan
+function M.plan(spec, plan)
+  if not plan.boot then return end
+  local init = plan.argv[1]
+  if init:sub(1, 1) ~= "/" or core.lookup(plan.root, init) ~= "file" then
+    perr.raise(perr.FAILURE, "--chroot: '%s' has no init '%s': not a bootable root filesystem",
+               spec.root, init)
+  end
+  if is_systemd(plan.root, init) then
+    local stop = core.signals.RTMIN + 3
+    plan.translate = { [core.signals.TERM] = stop, [core.signals.INT] = stop }
+  end
+  plan.map_status = function(status)
+    if status == 128 + POWEROFF_SIGNAL then return 0 end
+    if status == 128 + REBOOT_SIGNAL then return M.REBOOT_STATUS end
+    return status
+  end
+end
+
+--- Child, after the root's own filesystems are mounted.
+---@param plan pflask.Plan
+function M.child_mounts(plan)
+  if not plan.boot then return end
+  local root = plan.root
+  if core.lookup(root, "/run") == "directory" then
+    perr.check("/run", core.mount{ root = root, target = "/run", fstype = "tmpfs",
+                                   options = "nosuid,nodev,mode=0755" })
+  end
+  if core.lookup(root, "/sys/fs/cgroup") == "directory" then
+    perr.check("/sys/fs/cgroup", core.mount{ root = root, target = "/sys/fs/cgroup", fstype = "cgroup2",
+                                             source = "cgroup2", options = "nosuid,nodev,noexec" })
+  end
+end
+
+return M
