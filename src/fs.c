@@ -323,6 +323,29 @@ char *pf_fs_read_in_root(const char *root, const char *path, size_t max,
 	return take_ptr(buf);
 }
 
+int pf_fs_write_in_root(int root_fd, const char *path, const char *data, size_t len,
+			struct pf_error *err)
+{
+	_cleanup_close_ int path_fd = pf_fs_create_in_root(root_fd, path, PF_FS_FILE, err);
+	if (path_fd < 0)
+		return -1;
+	char fd_path[32];
+	pf_fs_fd_path(path_fd, fd_path);
+	_cleanup_close_ int fd = open(fd_path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return pf_error_errno(err, errno, "open %s", path);
+	while (len > 0) {
+		ssize_t n = write(fd, data, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return pf_error_errno(err, errno, "write %s", path);
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 /* Empty the directory dir_fd (dev: its filesystem), then nothing else: the
  * caller removes the directory itself. */
 static int empty_dir(int dir_fd, dev_t dev, const char *path, struct pf_error *err)

@@ -43,6 +43,10 @@ int pf_fs_mknod_in_root(int root_fd, const char *path, mode_t mode, dev_t dev,
 int pf_fs_symlink_in_root(int root_fd, const char *target, const char *path,
 			  struct pf_error *err);
 
+/* Write data to path inside root_fd (created 0644 if missing, truncated). */
+int pf_fs_write_in_root(int root_fd, const char *path, const char *data, size_t len,
+			struct pf_error *err);
+
 /* Read at most max bytes of path, resolved inside root. Returns a malloc'd
  * NUL-terminated buffer (the caller frees it) and its length in *ret_len,
  * or NULL with err set. */

@@ -135,6 +135,21 @@ static int l_lookup(lua_State *L)
 	return 1;
 }
 
+/* core.write_in_root(root, path, data) -> true | fail: path is created
+ * (0644) if missing, truncated, and written. */
+static int l_write_in_root(lua_State *L)
+{
+	const char *root = luaL_checkstring(L, 1);
+	const char *path = luaL_checkstring(L, 2);
+	size_t len;
+	const char *data = luaL_checklstring(L, 3, &len);
+	struct pf_error err = { 0 };
+	_cleanup_close_ int root_fd = pf_fs_open_root(root, &err);
+	if (root_fd < 0)
+		return pf_l_fail(L, &err);
+	return push_result(L, pf_fs_write_in_root(root_fd, path, data, len, &err), &err);
+}
+
 /* core.mknod(root, path, "char"|"block", major, minor [, mode=0666]) */
 static int l_mknod(lua_State *L)
 {
@@ -209,6 +224,7 @@ void pf_l_open_mount(lua_State *L)
 		{ "overlay", l_overlay },
 		{ "mountpoint", l_mountpoint },
 		{ "lookup", l_lookup },
+		{ "write_in_root", l_write_in_root },
 		{ "mknod", l_mknod },
 		{ "symlink", l_symlink },
 		{ "mount_proc", l_mount_proc },

@@ -60,6 +60,13 @@ function M.child_mounts(plan)
     perr.check("/run", core.mount{ root = root, target = "/run", fstype = "tmpfs",
                                    options = "nosuid,nodev,mode=0755" })
   end
+  -- An init names the machine after /etc/hostname: show it the name asked
+  -- for, from a file on the /run just mounted, bound read-only over it.
+  if plan.hostname and core.lookup(root, "/etc/hostname") == "file" then
+    perr.check("--hostname", core.write_in_root(root, "/run/pflask/hostname", plan.hostname .. "\n"))
+    perr.check("--hostname", core.bind{ root = root, target = "/etc/hostname", source = root .. "/run/pflask/hostname",
+                                       readonly = true, recursive = false })
+  end
   if core.lookup(root, "/sys/fs/cgroup") == "directory" then
     perr.check("/sys/fs/cgroup", core.mount{ root = root, target = "/sys/fs/cgroup", fstype = "cgroup2",
                                              source = "cgroup2", options = "nosuid,nodev,noexec" })
