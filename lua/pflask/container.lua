@@ -51,12 +51,28 @@ local INIT_NAMES = { init = true, systemd = true }
 --                             failed to start, also after a partial
 --                             prepare: undo what prepare and parent made;
 --                             idempotent, must not raise
-M.CONCERNS = { "pflask.userns", "pflask.cgroups", "pflask.terminal", "pflask.mounts", "pflask.boot",
-               "pflask.network", "pflask.privileges" }
+--
+-- Each concern comes with a cheap test of whether a spec needs it: a
+-- module is loaded only then, which keeps the start-up of a plain
+-- container short.
+local function nonempty(t) return type(t) == "table" and next(t) ~= nil end
+M.CONCERNS = {
+  { "pflask.userns", function(_, plan) return plan.namespaces.user end },
+  { "pflask.cgroups", function(spec, plan)
+      return nonempty(spec.cgroups) or nonempty(spec.limits) or plan.delegate_cgroup end },
+  { "pflask.terminal", function(spec)
+      return spec.detach or spec.attach or spec.terminal ~= nil or core.isatty(0) end },
+  { "pflask.mounts", function() return true end },
+  { "pflask.boot", function(_, plan) return plan.boot end },
+  { "pflask.network", function(spec, plan) return plan.namespaces.net or nonempty(spec.netifs) end },
+  { "pflask.privileges", function(spec) return nonempty(spec.caps) or spec.no_new_privs end },
+}
 
-local function concern_modules()
+local function concern_modules(spec, plan)
   local mods = {}
-  for i, name in ipairs(M.CONCERNS) do mods[i] = require(name) end
+  for _, c in ipairs(M.CONCERNS) do
+    if c[2](spec, plan) then mods[#mods + 1] = require(c[1]) end
+  end
   return mods
 end
 
@@ -250,7 +266,7 @@ function M.plan(spec)
   -- An init as pid 1 of a root filesystem: booting an OS (pflask.boot).
   plan.boot = plan.init == "pid1" and root ~= nil
   plan.delegate_cgroup = plan.boot
-  plan.concerns = concern_modules()
+  plan.concerns = concern_modules(spec, plan)
   for _, concern in ipairs(plan.concerns) do
     if concern.plan then concern.plan(spec, plan) end
   end
