@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libmount.h>
 #include <limits.h>
 #include <linux/mount.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 
 #include "cleanup.h"
 #include "fs.h"
+#include "libmount_lazy.h"
 
 int pf_mount_make_private(struct pf_error *err)
 {
@@ -39,11 +39,14 @@ int pf_mount_filesystem(const char *root, const char *target, const char *source
 	unsigned long flags = 0;
 	_cleanup_free_ char *data = NULL;
 	if (options && *options) {
-		if (mnt_optstr_get_flags(options, &flags, mnt_get_builtin_optmap(MNT_LINUX_MAP)) < 0)
+		const struct pf_libmount *mnt = pf_libmount(err);
+		if (!mnt)
+			return -1;
+		if (mnt->optstr_get_flags(options, &flags, mnt->get_builtin_optmap(MNT_LINUX_MAP)) < 0)
 			return pf_error_set(err, EINVAL, "mount %s: bad options '%s'", target, options);
 		/* What libmount does not know as a VFS flag is the
 		 * filesystem's own (size=, mode=, lowerdir=...). */
-		if (mnt_split_optstr(options, NULL, NULL, &data, 1, 0) < 0)
+		if (mnt->split_optstr(options, NULL, NULL, &data, 1, 0) < 0)
 			return pf_error_set(err, EINVAL, "mount %s: bad options '%s'", target, options);
 	}
 	_cleanup_close_ int fd = open_target(root, target, err);
@@ -94,22 +97,25 @@ static int readonly_by_walk(const char *top, struct pf_error *err)
 {
 	if (remount_readonly(top, err) < 0)
 		return -1;
-	struct libmnt_table *tb = mnt_new_table();
-	if (!tb || mnt_table_parse_file(tb, "/proc/self/mountinfo") < 0) {
-		mnt_unref_table(tb);
+	const struct pf_libmount *mnt = pf_libmount(err);
+	if (!mnt)
+		return -1;
+	struct libmnt_table *tb = mnt->new_table();
+	if (!tb || mnt->table_parse_file(tb, "/proc/self/mountinfo") < 0) {
+		mnt->unref_table(tb);
 		return pf_error_set(err, EIO, "make %s read-only: cannot read mountinfo", top);
 	}
 	size_t len = strlen(top);
-	struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
+	struct libmnt_iter *it = mnt->new_iter(MNT_ITER_FORWARD);
 	struct libmnt_fs *fs;
 	int r = 0;
-	while (r == 0 && mnt_table_next_fs(tb, it, &fs) == 0) {
-		const char *t = mnt_fs_get_target(fs);
+	while (r == 0 && mnt->table_next_fs(tb, it, &fs) == 0) {
+		const char *t = mnt->fs_get_target(fs);
 		if (t && strncmp(t, top, len) == 0 && t[len] == '/')
 			r = remount_readonly(t, err);
 	}
-	mnt_free_iter(it);
-	mnt_unref_table(tb);
+	mnt->free_iter(it);
+	mnt->unref_table(tb);
 	return r;
 }
 
@@ -188,6 +194,8 @@ int pf_mount_proc(const char *target, struct pf_error *err)
 
 int pf_mount_pivot_root(const char *new_root, struct pf_error *err)
 {
+	/* Later mounts with options must not load libmount from new_root. */
+	pf_libmount_preload();
 	if (mount(new_root, new_root, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return pf_error_errno(err, errno, "bind %s", new_root);
 	if (chdir(new_root) < 0)
@@ -206,6 +214,7 @@ int pf_mount_pivot_root(const char *new_root, struct pf_error *err)
 
 int pf_mount_chroot(const char *dir, struct pf_error *err)
 {
+	pf_libmount_preload();
 	if (chroot(dir) < 0)
 		return pf_error_errno(err, errno, "chroot %s", dir);
 	if (chdir("/") < 0)

@@ -240,7 +240,8 @@ function M.child_mounts(plan)
     if has_directory(root, "/sys") then mount_sys(root) end
     if has_directory(root, "/dev") then populate_dev(root, plan) end
   elseif ns.mount and ns.pid then
-    perr.check("/proc", core.mount{ target = "/proc", fstype = "proc", options = "nosuid,nodev,noexec" })
+    -- The host's /proc: no root of the container's to resolve it in.
+    perr.check("/proc", core.mount_proc("/proc"))
   end
 end
 
