@@ -9,6 +9,7 @@ packages="
   scdoc lua-busted
   util-linux bsdutils procps iproute2 uidmap passwd busybox-static
   bubblewrap
+  debootstrap systemd-container
 "
 missing=""
 for p in $packages; do

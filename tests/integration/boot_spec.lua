@@ -1,0 +1,403 @@
+-- Booting an OS (issue 7): systemd as pid 1 of a debootstrapped Debian 12,
+-- real boots, non-interactive (stdin /dev/null), each under a timeout
+-- guard. The root filesystem is cached by tests/boot_rootfs.sh, which alone
+-- writes into it; every boot here is --ephemeral and talks to the system
+-- through a host directory bound on /pftest, where the fixture's unit
+-- pftest-up.service (started after multi-user.target) leaves the output of
+-- `systemctl is-system-running --wait` (state), `systemctl --failed`
+-- (failed) and of the test's probe script (probe.out), then runs the
+-- test's action (`systemctl poweroff` unless told otherwise).
+-- CTest label "boot": `ctest -L boot` runs these, `ctest -LE boot` skips them.
+local pft = require "pftest"
+
+local INIT = "/lib/systemd/systemd"
+-- Seconds a boot may take before the guard kills it (it takes about one).
+local GUARD = 120
+
+-- Units that fail in a container whatever the manager does, by case. As
+-- root, none: Debian 12 boots to "running". In a user namespace the kernel
+-- refuses debugfs and tracefs.
+local IMPOSSIBLE = {
+  root = {},
+  rootless = { ["sys-kernel-debug.mount"] = true, ["sys-kernel-tracing.mount"] = true },
+}
+
+local function read_file(path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function write_file(path, data)
+  local f = assert(io.open(path, "w"))
+  f:write(data)
+  f:close()
+end
+
+local function trim(s)
+  return (s or ""):gsub("^%s+", ""):gsub("%s+$", "")
+end
+
+-- The cgroup2 mount of the host (/sys/fs/cgroup/unified on a hybrid host).
+local function v2_dir()
+  for line in io.lines("/proc/self/mountinfo") do
+    local dir, fstype = line:match("^%S+ %S+ %S+ %S+ (%S+) .* %- (%S+) ")
+    if fstype == "cgroup2" then return dir end
+  end
+end
+
+-- Cgroups a boot made (an init's cgroup holds its init.scope) and left.
+local function boot_cgroups()
+  local dir = v2_dir()
+  if not dir then return "" end
+  return (pft.capture("find " .. dir .. " -maxdepth 5 -type d -path '*/pflask.*/init.scope' 2>/dev/null | sort"))
+end
+
+local function ephemeral_dirs()
+  local set = {}
+  for d in pft.capture("ls -d /tmp/pflask-ephemeral.* 2>/dev/null"):gmatch("[^\n]+") do set[d] = true end
+  return set
+end
+
+local function new_entries(before, after)
+  local list = {}
+  for d in pairs(after) do if not before[d] then list[#list + 1] = d end end
+  table.sort(list)
+  return list
+end
+
+local function one_line(s)
+  return select(2, s:gsub("\n", "")) == 1 and s:sub(-1) == "\n"
+end
+
+-- "key=value" lines of a probe's output.
+local function parse(text)
+  local t = {}
+  for k, v in (text or ""):gmatch("([%w_.]+)=([^\n]*)") do t[k] = v end
+  return t
+end
+
+-- The units `systemctl --failed --plain` listed that are not in `allowed`.
+local function unexpected_failures(failed, allowed)
+  local bad = {}
+  for unit in (failed or ""):gmatch("(%S+)[^\n]*\n?") do
+    if unit:match("%.") and not allowed[unit] then bad[#bad + 1] = unit end
+  end
+  return bad
+end
+
+-- The system came up: running, or degraded with only `allowed` units failed.
+local function assert_up(io_dir, allowed)
+  local state = trim(read_file(io_dir .. "/state"))
+  local failed = read_file(io_dir .. "/failed") or ""
+  assert.same({}, unexpected_failures(failed, allowed), "failed units:\n" .. failed)
+  if next(allowed) == nil then
+    assert.equal("running", state, failed)
+  else
+    assert.is_true(state == "running" or state == "degraded", state)
+  end
+end
+
+describe("booting systemd", function()
+  local rootfs
+  local dirs = {}
+  local mounts_before, ephemeral_before
+
+  setup(function()
+    local out, code = pft.capture(pft.quote(pft.SOURCE_DIR .. "/tests/boot_rootfs.sh") .. " 2>&1")
+    assert(code == 0, "the boot root filesystem could not be made:\n" .. out)
+    rootfs = out:match("([^\n]+)$")
+  end)
+
+  teardown(function()
+    for _, d in ipairs(dirs) do pft.rm_rf(d) end
+  end)
+
+  local function tempdir(tag)
+    local d = pft.tempdir(tag)
+    dirs[#dirs + 1] = d
+    return d
+  end
+
+  before_each(function()
+    mounts_before = pft.mounts()
+    ephemeral_before = ephemeral_dirs()
+  end)
+
+  -- The host is as it was: mounts, cgroups, processes, temporary layers.
+  after_each(function()
+    assert.equal(mounts_before, pft.mounts())
+    assert.equal("", boot_cgroups(), "cgroups left behind")
+    assert.equal(0, pft.count_processes(rootfs), "processes left behind")
+    local left = new_entries(ephemeral_before, ephemeral_dirs())
+    for _, d in ipairs(left) do pft.sh("rm -rf " .. pft.quote(d)) end
+    assert.same({}, left, "ephemeral directories left behind")
+  end)
+
+  ---@class boot.Options
+  ---@field probe string|nil shell script run inside once the system is up
+  ---@field action string|nil command run after the probe ("stay": none)
+  ---@field args string[]|nil pflask options added before the init
+  ---@field run table|nil options for pft.pflask
+
+  --- Boot the cached root (ephemeral), with a fresh /pftest directory.
+  ---@param opts boot.Options|nil
+  ---@return pftest.Result result
+  ---@return string io the host side of /pftest
+  local function boot(opts)
+    opts = opts or {}
+    local io_dir = tempdir("boot")
+    if opts.probe then write_file(io_dir .. "/probe", opts.probe) end
+    if opts.action then write_file(io_dir .. "/action", opts.action) end
+    local args = { "--chroot=" .. rootfs, "--ephemeral", "--mount=bind:" .. io_dir .. ":/pftest" }
+    for _, a in ipairs(opts.args or {}) do args[#args + 1] = a end
+    args[#args + 1] = INIT
+    local run = opts.run or {}
+    run.timeout = run.timeout or GUARD
+    return pft.pflask(args, run), io_dir
+  end
+
+  it("boots to running, and `systemctl poweroff` inside ends pflask with 0", function()
+    local r, io_dir = boot()
+    assert.equal(0, r.status, r.stderr)
+    assert_up(io_dir, IMPOSSIBLE.root)
+    assert.is_not_nil(read_file(io_dir .. "/ready"))
+  end)
+
+  it("`poweroff` inside: exit 0; `systemctl reboot`: exit 133", function()
+    local r, io_dir = boot({ action = "poweroff" })
+    assert.equal(0, r.status, r.stderr)
+    assert_up(io_dir, IMPOSSIBLE.root)
+    r = boot({ action = "systemctl reboot" })
+    assert.equal(133, r.status, r.stderr)
+  end)
+
+  it("has a working journal and logind", function()
+    local marker = string.format("pftest-marker-%d-%06d", os.time(), math.random(0, 999999))
+    local r, io_dir = boot({ probe = [[
+echo ]] .. marker .. [[ | systemd-cat -t pftest
+for i in $(seq 50); do journalctl -q --no-pager -t pftest -o cat | grep -q ]] .. marker .. [[ && break; sleep 0.1; done
+echo "marker=$(journalctl -q --no-pager -t pftest -o cat | grep -c ]] .. marker .. [[)"
+echo "reached=$(journalctl -b -q --no-pager -o cat _PID=1 | grep -c 'Reached target multi-user.target')"
+echo "journald=$(systemctl is-active systemd-journald)"
+echo "logind=$(systemctl is-active systemd-logind)"
+echo "seats=$(timeout 10 loginctl list-seats --no-legend | tr -s ' \n' ' ')"
+]] })
+    assert.equal(0, r.status, r.stderr)
+    assert_up(io_dir, IMPOSSIBLE.root)
+    local p = parse(read_file(io_dir .. "/probe.out"))
+    assert.equal("1", p.marker, read_file(io_dir .. "/probe.out"))
+    assert.is_true(tonumber(p.reached) >= 1, read_file(io_dir .. "/probe.out"))
+    assert.equal("active", p.journald)
+    assert.equal("active", p.logind)
+    assert.matches("seat0", p.seats)
+  end)
+
+  it("gives systemd its container interface", function()
+    local r, io_dir = boot({ probe = [[
+echo "comm=$(cat /proc/1/comm)"
+echo "container=$(tr '\0' '\n' </proc/1/environ | sed -n 's/^container=//p')"
+echo "virt=$(systemd-detect-virt -c)"
+mi() { awk -v m="$1" '$5 == m { for (i = 7; $i != "-"; i++); print $6 " " $(i+1) }' /proc/self/mountinfo | tail -n 1; }
+echo "sys=$(mi /sys)"
+echo "procsys=$(mi /proc/sys)"
+echo "run=$(mi /run)"
+echo "cgroup=$(mi /sys/fs/cgroup)"
+echo "cgroup1=$(grep '^0::' /proc/1/cgroup)"
+echo "initscope=$(test -d /sys/fs/cgroup/init.scope && echo yes)"
+echo "syswrite=$(touch /sys/pftest 2>/dev/null; echo $?)"
+echo "procsyswrite=$(sh -c 'echo x >/proc/sys/kernel/domainname' 2>/dev/null; echo $?)"
+echo "runwrite=$(touch /run/pftest-w && echo ok)"
+]] })
+    assert.equal(0, r.status, r.stderr)
+    assert_up(io_dir, IMPOSSIBLE.root)
+    local out = read_file(io_dir .. "/probe.out")
+    local p = parse(out)
+    assert.equal("systemd", p.comm, out)
+    assert.equal("pflask", p.container, out)
+    -- systemd knows no "pflask" and says "container-other": a container.
+    assert.equal("container-other", p.virt, out)
+    assert.matches("^ro[, ].* sysfs$", p.sys, out)
+    assert.matches("^ro[, ].* proc$", p.procsys, out)
+    assert.matches("^rw[, ].* tmpfs$", p.run, out)
+    assert.matches("^rw[, ].* cgroup2$", p.cgroup, out)
+    -- Its own cgroup is the root of its namespace, and it manages it.
+    assert.equal("0::/init.scope", p.cgroup1, out)
+    assert.equal("yes", p.initscope, out)
+    assert.are_not.equal("0", p.syswrite, out)
+    assert.are_not.equal("0", p.procsyswrite, out)
+    assert.equal("ok", p.runwrite, out)
+  end)
+
+  it("powers off cleanly on SIGTERM and SIGINT to pflask: exit 0", function()
+    for _, sig in ipairs({ "TERM", "INT" }) do
+      local io_dir = tempdir("sig")
+      write_file(io_dir .. "/action", "stay")
+      local args = { pft.PFLASK, "--chroot=" .. rootfs, "--ephemeral", "--mount=bind:" .. io_dir .. ":/pftest", INIT }
+      local cmd = {}
+      for i, a in ipairs(args) do cmd[i] = pft.quote(a) end
+      -- pflask in the background; once the system is up, the signal; then
+      -- a guard: 30 s to stop (it takes well under one).
+      local script = table.concat(cmd, " ") .. " </dev/null >/dev/null 2>" .. io_dir .. "/stderr & pid=$!\n"
+        .. "i=0; while [ ! -e " .. io_dir .. "/ready ] && [ $i -lt " .. GUARD * 10 .. " ]; do sleep 0.1; i=$((i+1)); done\n"
+        .. "sleep 0.2; kill -" .. sig .. " $pid\n"
+        .. "i=0; while kill -0 $pid 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\n"
+        .. "kill -0 $pid 2>/dev/null && { echo still running; kill -KILL $pid; }\n"
+        .. "wait $pid; echo status=$?\n"
+      local out = pft.capture("sh -c " .. pft.quote(script))
+      assert.equal("status=0", out, read_file(io_dir .. "/stderr"))
+      assert_up(io_dir, IMPOSSIBLE.root)
+    end
+  end)
+
+  it("leaves the root as it was with --ephemeral", function()
+    local listing = "find " .. pft.quote(rootfs) .. " -printf '%p %s %T@\\n' | sort"
+    local before = pft.capture(listing)
+    local r, io_dir = boot({ probe = "echo changed >/etc/pftest-written; rm -f /etc/issue\n" })
+    assert.equal(0, r.status, r.stderr)
+    assert_up(io_dir, IMPOSSIBLE.root)
+    assert.equal(before, pft.capture(listing))
+  end)
+
+  it("names the machine after --hostname", function()
+    local r, io_dir = boot({ args = { "--hostname=pftest-box" }, probe = [[
+echo "hostname=$(hostname)"
+echo "hostnamectl=$(timeout 10 hostnamectl hostname)"
+echo "etc=$(cat /etc/hostname)"
+]] })
+    assert.equal(0, r.status, r.stderr)
+    assert_up(io_dir, IMPOSSIBLE.root)
+    local out = read_file(io_dir .. "/probe.out")
+    local p = parse(out)
+    assert.equal("pftest-box", p.hostname, out)
+    assert.equal("pftest-box", p.hostnamectl, out)
+    assert.equal("pftest-box", p.etc, out)
+  end)
+
+  local NET_PROBE = [[
+echo "links=$(ls /sys/class/net | tr '\n' ' ')"
+echo "loflags=$(cat /sys/class/net/lo/flags)"
+]]
+
+  it("boots in an isolated network namespace with --netif", function()
+    local r, io_dir = boot({ args = { "--netif" }, probe = NET_PROBE })
+    assert.equal(0, r.status, r.stderr)
+    assert_up(io_dir, IMPOSSIBLE.root)
+    local out = read_file(io_dir .. "/probe.out")
+    local p = parse(out)
+    assert.equal("lo ", p.links, out)
+    -- IFF_UP
+    assert.equal(1, tonumber(p.loflags) & 1, out)
+  end)
+
+  it("boots with a veth pair (--netif=veth:HOST:CONT), host end removed afterwards", function()
+    local host_end = string.format("vepft%d", math.random(10000, 99999))
+    local r, io_dir = boot({ args = { "--netif=veth:" .. host_end .. ":host0" }, probe = NET_PROBE })
+    assert.equal(0, r.status, r.stderr)
+    assert_up(io_dir, IMPOSSIBLE.root)
+    local out = read_file(io_dir .. "/probe.out")
+    assert.equal("host0 lo ", parse(out).links, out)
+    assert.are_not.equal(0, pft.sh("ip link show " .. host_end .. " >/dev/null 2>&1"))
+  end)
+
+  describe("bad input", function()
+    it("a --chroot without the init: 125, one line", function()
+      local empty = tempdir("empty")
+      local r = pft.pflask({ "--chroot=" .. empty, INIT }, { timeout = 30 })
+      assert.equal(125, r.status)
+      assert.is_true(one_line(r.stderr), r.stderr)
+      assert.matches("^pflask: %-%-chroot: .*has no init '/lib/systemd/systemd'", r.stderr)
+    end)
+
+    it("a root without the init, or that is no directory: 125, one line", function()
+      local dir = tempdir("notroot")
+      assert(pft.sh("mkdir -p " .. dir .. "/etc " .. dir .. "/lib/systemd && echo x >" .. dir .. "/file") == 0)
+      for _, root in ipairs({ dir, dir .. "/file", dir .. "/missing" }) do
+        local r = pft.pflask({ "--chroot=" .. root, INIT }, { timeout = 30 })
+        assert.equal(125, r.status, root)
+        assert.is_true(one_line(r.stderr), r.stderr)
+        assert.matches("^pflask: ", r.stderr)
+      end
+    end)
+  end)
+
+  -- Rootless: a throwaway user boots a copy of the root that they own.
+  -- Without a cgroup of their own, pflask refuses with one line (125).
+  -- With one (delegated by root, as systemd's Delegate=yes would), a map of
+  -- their subordinate ids (--user-map=subordinate) and a copy of the root
+  -- shifted into that range, Debian boots, degraded only by the
+  -- filesystems a user namespace may not mount (IMPOSSIBLE.rootless). With
+  -- only their own id mapped, dbus cannot switch to its user and the boot
+  -- never completes; that case is not tested.
+  describe("rootless", function()
+    local name, uid, exe, bindir, copy, sub_start, cgroup
+    local PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+
+    setup(function()
+      name, uid = pft.create_user()
+      exe, bindir = pft.public_pflask()
+      local line = pft.capture("grep '^" .. name .. ":' /etc/subuid | head -n 1")
+      sub_start = tonumber(line:match("^[^:]+:(%d+):"))
+      local dir = tempdir("rlroot")
+      copy = dir .. "/root"
+      assert(pft.sh("cp -a " .. pft.quote(rootfs) .. " " .. copy) == 0)
+      if sub_start then
+        -- Host ids as the subordinate map shows them: 0 is the user, n>0
+        -- is sub_start+n-1. Set-id bits survive the chown.
+        local shift = [[
+use File::Find;
+my ($me, $base) = @ARGV[1,2];
+sub to { my $i = shift; $i == 0 ? $me : $base + $i - 1 }
+find({ no_chdir => 1, wanted => sub {
+  my @s = lstat($_) or return;
+  my ($u, $g) = (to($s[4]), to($s[5]));
+  if (-l $_) { system("chown", "-h", "$u:$g", $_) == 0 or die "chown $_" }
+  else { chown($u, $g, $_) or die "chown $_"; chmod($s[2] & 07777, $_) if $s[2] & 06000 }
+} }, $ARGV[0]);
+]]
+        assert(pft.sh("perl -e " .. pft.quote(shift) .. " " .. copy .. " " .. uid .. " " .. sub_start) == 0)
+      else
+        assert(pft.sh("chown -R " .. name .. ": " .. copy) == 0)
+      end
+    end)
+
+    teardown(function()
+      if cgroup then pft.sh("find " .. cgroup .. " -depth -type d -exec rmdir {} + 2>/dev/null") end
+      if name then pft.remove_user(name) end
+      if bindir then pft.rm_rf(bindir) end
+    end)
+
+    local function run(args, prefix)
+      return pft.pflask(args, { user = name, pflask = exe, env = { PATH = PATH }, timeout = GUARD,
+                                prefix = "cd / && " .. (prefix or "") })
+    end
+
+    it("without a cgroup of one's own: 125, one line that says so", function()
+      local r = run({ "--chroot=" .. copy, "--ephemeral", INIT })
+      assert.equal(125, r.status, r.stderr)
+      assert.is_true(one_line(r.stderr), r.stderr)
+      assert.matches("^pflask: boot: needs root or a delegated cgroup", r.stderr)
+    end)
+
+    it("boots with a delegated cgroup and the subordinate ids", function()
+      assert(sub_start, "no /etc/subuid range for " .. name)
+      cgroup = v2_dir() .. "/pftest-" .. name
+      assert(pft.sh("mkdir " .. cgroup .. " && chown " .. name .. ": " .. cgroup .. " " .. cgroup
+        .. "/cgroup.procs " .. cgroup .. "/cgroup.threads " .. cgroup .. "/cgroup.subtree_control") == 0)
+      local io_dir = tempdir("rlio")
+      assert(pft.sh("chown " .. name .. " " .. io_dir) == 0)
+      write_file(io_dir .. "/probe", "echo \"uidmap=$(cat /proc/self/uid_map | tr -s ' \\n' ' ')\"\n")
+      local r = run({ "--user-map=subordinate", "--chroot=" .. copy, "--ephemeral",
+                      "--mount=bind:" .. io_dir .. ":/pftest", INIT },
+                    "echo $$ >" .. cgroup .. "/cgroup.procs &&")
+      assert.equal(0, r.status, r.stderr)
+      assert_up(io_dir, IMPOSSIBLE.rootless)
+      local p = parse(read_file(io_dir .. "/probe.out"))
+      assert.matches("^ ?0 " .. uid .. " 1 1 " .. sub_start .. " ", p.uidmap)
+      assert.equal("0", pft.capture("pgrep -u " .. uid .. " | wc -l"), "processes left behind")
+      assert.equal("", pft.capture("find " .. cgroup .. " -mindepth 1 -maxdepth 1 -type d"), "cgroups left behind")
+    end)
+  end)
+end)
