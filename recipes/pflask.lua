@@ -14,4 +14,5 @@ elseif action == "version" then
   return 0
 end
 cli.reject_pending(spec)
+if spec.attach then return require("pflask.terminal").attach(spec.attach) end
 return pflask.run(spec)

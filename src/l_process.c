@@ -64,6 +64,36 @@ static int push_wait_result(lua_State *L, int wstatus)
 	return 3;
 }
 
+void pf_l_check_translate(lua_State *L, int idx, int translate[])
+{
+	if (lua_isnoneornil(L, idx))
+		return;
+	luaL_checktype(L, idx, LUA_TTABLE);
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		lua_Integer from = luaL_checkinteger(L, -2);
+		lua_Integer to = luaL_checkinteger(L, -1);
+		luaL_argcheck(L, from > 0 && from < NSIG && to > 0 && to < NSIG, idx,
+			      "signal numbers out of range");
+		translate[from] = (int)to;
+		lua_pop(L, 1);
+	}
+}
+
+pid_t pf_l_process_pid(lua_State *L, int idx)
+{
+	struct process *p = check_process(L, idx);
+	return p->reaped ? -1 : p->pid;
+}
+
+int pf_l_process_reaped(lua_State *L, int idx, int wstatus)
+{
+	struct process *p = check_process(L, idx);
+	if (!p->reaped)
+		mark_reaped(p, wstatus);
+	return push_wait_result(L, p->wstatus);
+}
+
 /* proc:wait([translate]) -> status, "exited"|"signaled", code | fail
  * Waits for the process while forwarding signals sent to the supervisor.
  * translate maps a received signal number to the one to send instead
@@ -76,18 +106,7 @@ static int process_wait(lua_State *L)
 		return push_wait_result(L, p->wstatus);
 
 	int translate[NSIG] = { 0 };
-	if (!lua_isnoneornil(L, 2)) {
-		luaL_checktype(L, 2, LUA_TTABLE);
-		lua_pushnil(L);
-		while (lua_next(L, 2)) {
-			lua_Integer from = luaL_checkinteger(L, -2);
-			lua_Integer to = luaL_checkinteger(L, -1);
-			luaL_argcheck(L, from > 0 && from < NSIG && to > 0 && to < NSIG, 2,
-				      "signal numbers out of range");
-			translate[from] = (int)to;
-			lua_pop(L, 1);
-		}
-	}
+	pf_l_check_translate(L, 2, translate);
 	struct pf_error err = { 0 };
 	int wstatus;
 	if (pf_process_wait(p->pid, translate, &wstatus, &err) < 0)

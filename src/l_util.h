@@ -31,6 +31,7 @@ void pf_l_open_system(lua_State *L);
 void pf_l_open_netif(lua_State *L);
 void pf_l_open_caps(lua_State *L);
 void pf_l_open_cgroup(lua_State *L);
+void pf_l_open_pty(lua_State *L);
 
 /* From l_sync.c: a Channel userdata owning fd (pushed on the stack), and
  * the fd of the Channel at idx (-1 once closed). */
@@ -41,3 +42,12 @@ int pf_l_channel_fd(lua_State *L, int idx);
  * many such children are still unreaped. */
 void pf_l_push_process(lua_State *L, pid_t pid);
 unsigned pf_l_live_processes(void);
+
+/* From l_process.c, for waits done elsewhere (the terminal relay): the pid
+ * of the Process at idx (-1 once reaped); record that it was reaped with
+ * wstatus and push what Process:wait returns (3 values); the translate
+ * table at idx (nil or {[from] = to}) into translate, raising on bad
+ * numbers. */
+pid_t pf_l_process_pid(lua_State *L, int idx);
+int pf_l_process_reaped(lua_State *L, int idx, int wstatus);
+void pf_l_check_translate(lua_State *L, int idx, int translate[]);

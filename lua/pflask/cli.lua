@@ -68,7 +68,6 @@ M.VERSION = require("pflask.core").version
 ---@type table<string, boolean>
 M.pending = {
   mount = true, netif = false, ephemeral = true,
-  detach = true, attach = true,
 }
 
 --- Refuse a value that is empty: every option value names something.

@@ -196,10 +196,10 @@ describe("exit status", function()
       assert_one_error_line(r.stderr, "^pflask: %-%-chroot: ")
     end)
 
-    it("for an option that is not implemented yet", function()
-      local r = run({ "--detach", "--", "true" })
+    it("for --attach to a pid that is no detached container", function()
+      local r = run({ "--attach=1" })
       assert.equal(125, r.status)
-      assert.equal("pflask: --detach: not implemented yet\n", r.stderr)
+      assert.equal("pflask: --attach: no detached container with pid 1\n", r.stderr)
       assert.equal("", r.stdout)
     end)
 

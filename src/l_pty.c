@@ -1,0 +1,408 @@
+/* pflask.core: terminals. The container's pty (Pty), the user's terminal
+ * settings (Termios), and --detach/--attach: the report pipe of a detached
+ * supervisor (Report), its socket (Listener) and a client's connection
+ * (Attachment). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "l_util.h"
+#include "process.h"
+#include "pty.h"
+
+#define PTY "pflask.Pty"
+#define TERMIOS "pflask.Termios"
+#define REPORT "pflask.Report"
+#define LISTENER "pflask.Listener"
+#define ATTACHMENT "pflask.Attachment"
+
+struct pty {
+	struct pf_pty p; /* fds -1 once closed */
+};
+
+struct termios_saved {
+	int fd; /* -1 once restored */
+	struct termios saved;
+};
+
+/* Report, Listener, Attachment: an fd, and for a listener the socket path
+ * to remove when it closes (only by the process that made it: a cloned
+ * child holds a copy of the handle). */
+struct handle {
+	int fd;
+	pid_t owner;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* Pty */
+
+static struct pty *check_pty(lua_State *L, int idx)
+{
+	return luaL_checkudata(L, idx, PTY);
+}
+
+static struct pty *check_open_pty(lua_State *L, int idx)
+{
+	struct pty *p = check_pty(L, idx);
+	luaL_argcheck(L, p->p.master >= 0, idx, "pty is closed");
+	return p;
+}
+
+/* core.open_pty([size_from]) -> Pty | fail: a new pty with the window size
+ * of terminal fd size_from when it is one. Parent side. */
+static int l_open_pty(lua_State *L)
+{
+	int size_from = (int)luaL_optinteger(L, 1, -1);
+	struct pty *p = lua_newuserdatauv(L, sizeof(*p), 0);
+	p->p = (struct pf_pty){ .master = -1, .slave = -1 };
+	luaL_setmetatable(L, PTY);
+	struct pf_error err = { 0 };
+	if (pf_pty_open(&p->p, size_from, &err) < 0)
+		return pf_l_fail(L, &err);
+	return 1;
+}
+
+/* pty:name() -> the slave's path, e.g. /dev/pts/3 */
+static int pty_name(lua_State *L)
+{
+	lua_pushstring(L, check_pty(L, 1)->p.name);
+	return 1;
+}
+
+/* pty:close_slave(): the supervisor's copy, once the child has its own, so
+ * that reading the master ends (EIO) when the container's last process
+ * closed it. */
+static int pty_close_slave(lua_State *L)
+{
+	close_fd(&check_pty(L, 1)->p.slave);
+	return 0;
+}
+
+/* pty:make_controlling() -> true | fail. Child: new session, the slave as
+ * controlling terminal and stdin/stdout/stderr; closes the master. */
+static int pty_make_controlling(lua_State *L)
+{
+	struct pty *p = check_pty(L, 1);
+	luaL_argcheck(L, p->p.slave >= 0, 1, "pty slave is closed");
+	struct pf_error err = { 0 };
+	int r = pf_pty_make_controlling(p->p.slave, p->p.master, &err);
+	p->p.master = -1;
+	if (p->p.slave > 2)
+		p->p.slave = -1;
+	if (r < 0)
+		return pf_l_fail(L, &err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* pty:relay(process, [translate]) -> status, "exited"|"signaled", code | fail
+ * Supervisor: relay stdin to the pty and the pty to stdout until process
+ * ends, the window size of stdin follows SIGWINCH, forwarded signals go to
+ * process (through translate, as in Process:wait). process is then reaped
+ * (process:wait() returns the same). The terminal is not made raw here:
+ * core.tty_raw. */
+static int pty_relay(lua_State *L)
+{
+	struct pty *p = check_open_pty(L, 1);
+	pid_t pid = pf_l_process_pid(L, 2);
+	if (pid < 0)
+		return pf_l_process_reaped(L, 2, 0);
+	int translate[NSIG] = { 0 };
+	pf_l_check_translate(L, 3, translate);
+	int wstatus;
+	struct pf_error err = { 0 };
+	int size_from = isatty(0) ? 0 : isatty(1) ? 1 : -1;
+	if (pf_pty_relay(p->p.master, 0, 1, size_from, pid, translate, &wstatus, &err) < 0)
+		return pf_l_fail(L, &err);
+	return pf_l_process_reaped(L, 2, wstatus);
+}
+
+static struct handle *check_handle(lua_State *L, int idx, const char *type)
+{
+	struct handle *h = luaL_checkudata(L, idx, type);
+	luaL_argcheck(L, h->fd >= 0, idx, "handle is closed");
+	return h;
+}
+
+/* pty:serve(process, listener, [translate]) -> status, how, code | fail
+ * Detached supervisor: serve the pty to clients of listener until process
+ * ends (see pf_pty_serve), then reap it. */
+static int pty_serve(lua_State *L)
+{
+	struct pty *p = check_open_pty(L, 1);
+	pid_t pid = pf_l_process_pid(L, 2);
+	if (pid < 0)
+		return pf_l_process_reaped(L, 2, 0);
+	struct handle *lis = check_handle(L, 3, LISTENER);
+	int translate[NSIG] = { 0 };
+	pf_l_check_translate(L, 4, translate);
+	int wstatus;
+	struct pf_error err = { 0 };
+	if (pf_pty_serve(p->p.master, lis->fd, pid, geteuid(), translate, &wstatus, &err) < 0)
+		return pf_l_fail(L, &err);
+	return pf_l_process_reaped(L, 2, wstatus);
+}
+
+static int pty_close(lua_State *L)
+{
+	struct pty *p = check_pty(L, 1);
+	close_fd(&p->p.master);
+	close_fd(&p->p.slave);
+	return 0;
+}
+
+/* Termios */
+
+/* core.tty_raw(fd) -> Termios | fail: terminal fd made raw; the handle
+ * restores its settings on :restore(), __close or __gc. */
+static int l_tty_raw(lua_State *L)
+{
+	int fd = (int)luaL_checkinteger(L, 1);
+	struct termios_saved *t = lua_newuserdatauv(L, sizeof(*t), 0);
+	t->fd = -1;
+	luaL_setmetatable(L, TERMIOS);
+	struct pf_error err = { 0 };
+	if (pf_pty_raw(fd, &t->saved, &err) < 0)
+		return pf_l_fail(L, &err);
+	t->fd = fd;
+	return 1;
+}
+
+/* termios:restore(): put the settings back, exactly. Idempotent. */
+static int termios_restore(lua_State *L)
+{
+	struct termios_saved *t = luaL_checkudata(L, 1, TERMIOS);
+	if (t->fd >= 0)
+		pf_pty_restore(t->fd, &t->saved);
+	t->fd = -1;
+	return 0;
+}
+
+/* Report */
+
+static struct handle *push_handle(lua_State *L, const char *type, int fd)
+{
+	struct handle *h = lua_newuserdatauv(L, sizeof(*h), 0);
+	memset(h, 0, sizeof(*h));
+	h->fd = fd;
+	h->owner = getpid();
+	luaL_setmetatable(L, type);
+	return h;
+}
+
+/* core.daemonize() -> "daemon", Report | "detached", pid | "failed", status
+ * | fail. For --detach, before the container is cloned: forks. The new
+ * process, in its own session with stdin and stdout on /dev/null, gets
+ * "daemon" and goes on to start the container, then report:done(pid). The
+ * original process waits for that and gets "detached" and the container's
+ * pid, or, when the new process ended first (having printed why on the
+ * shared stderr), "failed" and its exit status. */
+static int l_daemonize(lua_State *L)
+{
+	int report;
+	pid_t pid;
+	int status;
+	struct pf_error err = { 0 };
+	int r = pf_pty_daemonize(&report, &pid, &status, &err);
+	if (r < 0)
+		return pf_l_fail(L, &err);
+	if (r == 0) {
+		lua_pushliteral(L, "daemon");
+		push_handle(L, REPORT, report);
+		return 2;
+	}
+	if (pid > 0) {
+		lua_pushliteral(L, "detached");
+		lua_pushinteger(L, pid);
+	} else {
+		lua_pushliteral(L, "failed");
+		lua_pushinteger(L, status);
+	}
+	return 2;
+}
+
+/* report:done(pid) -> true | fail: tell the original process the
+ * container's pid; stderr goes to /dev/null from now on. */
+static int report_done(lua_State *L)
+{
+	struct handle *h = check_handle(L, 1, REPORT);
+	pid_t pid = (pid_t)luaL_checkinteger(L, 2);
+	struct pf_error err = { 0 };
+	int fd = h->fd;
+	h->fd = -1;
+	if (pf_pty_detached(fd, pid, &err) < 0)
+		return pf_l_fail(L, &err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int handle_close(lua_State *L)
+{
+	struct handle *h = lua_touserdata(L, 1);
+	if (h->path[0] && h->owner == getpid())
+		unlink(h->path);
+	h->path[0] = '\0';
+	close_fd(&h->fd);
+	return 0;
+}
+
+/* Listener */
+
+/* core.pty_listen(pid) -> Listener | fail: the socket of detached container
+ * pid, in the caller's socket directory (pflask(1), TERMINAL). Closing the
+ * listener removes the socket. */
+static int l_pty_listen(lua_State *L)
+{
+	pid_t pid = (pid_t)luaL_checkinteger(L, 1);
+	struct handle *h = push_handle(L, LISTENER, -1);
+	struct pf_error err = { 0 };
+	if (pf_pty_socket_path(geteuid(), pid, true, h->path, sizeof(h->path), &err) < 0) {
+		h->path[0] = '\0';
+		return pf_l_fail(L, &err);
+	}
+	h->fd = pf_pty_listen(h->path, &err);
+	if (h->fd < 0) {
+		h->path[0] = '\0';
+		return pf_l_fail(L, &err);
+	}
+	return 1;
+}
+
+static int listener_path(lua_State *L)
+{
+	struct handle *h = luaL_checkudata(L, 1, LISTENER);
+	lua_pushstring(L, h->path);
+	return 1;
+}
+
+/* Attachment */
+
+/* core.pty_connect(pid) -> Attachment | fail: connect to detached
+ * container pid. The failure's message says why: not a detached container
+ * (errno ENOENT), another user's (EPERM), somebody else attached (EBUSY). */
+static int l_pty_connect(lua_State *L)
+{
+	pid_t pid = (pid_t)luaL_checkinteger(L, 1);
+	struct pf_error err = { 0 };
+	int fd = pf_pty_connect(pid, &err);
+	if (fd < 0)
+		return pf_l_fail(L, &err);
+	push_handle(L, ATTACHMENT, fd);
+	return 1;
+}
+
+/* attachment:relay() -> "exited", status, how, code | "detached" | fail
+ * Relay stdin and stdout (made raw by the caller) to the container until
+ * it ends or the user detaches with Ctrl-@ (or a signal). */
+static int attachment_relay(lua_State *L)
+{
+	struct handle *h = check_handle(L, 1, ATTACHMENT);
+	int wstatus;
+	struct pf_error err = { 0 };
+	int size_from = isatty(0) ? 0 : isatty(1) ? 1 : -1;
+	int r = pf_pty_attach(h->fd, 0, 1, size_from, &wstatus, &err);
+	if (r < 0)
+		return pf_l_fail(L, &err);
+	if (r == PF_ATTACH_DETACHED) {
+		lua_pushliteral(L, "detached");
+		return 1;
+	}
+	lua_pushliteral(L, "exited");
+	lua_pushinteger(L, pf_process_exit_status(wstatus));
+	if (WIFSIGNALED(wstatus)) {
+		lua_pushliteral(L, "signaled");
+		lua_pushinteger(L, WTERMSIG(wstatus));
+	} else {
+		lua_pushliteral(L, "exited");
+		lua_pushinteger(L, WEXITSTATUS(wstatus));
+	}
+	return 4;
+}
+
+/* core.syslog(message): one line to the system log as pflask[pid], for a
+ * detached supervisor that has no terminal to print on. */
+static int l_syslog(lua_State *L)
+{
+	const char *msg = luaL_checkstring(L, 1);
+	static bool opened;
+	if (!opened) {
+		openlog("pflask", LOG_PID, LOG_DAEMON);
+		opened = true;
+	}
+	syslog(LOG_NOTICE, "%s", msg);
+	return 0;
+}
+
+static void new_type(lua_State *L, const char *name, const luaL_Reg *methods,
+		     lua_CFunction close)
+{
+	luaL_newmetatable(L, name);
+	lua_pushcfunction(L, close);
+	lua_setfield(L, -2, "__gc");
+	lua_pushcfunction(L, close);
+	lua_setfield(L, -2, "__close");
+	lua_newtable(L);
+	luaL_setfuncs(L, methods, 0);
+	lua_pushcfunction(L, close);
+	lua_setfield(L, -2, "close");
+	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+}
+
+void pf_l_open_pty(lua_State *L)
+{
+	static const luaL_Reg pty_methods[] = {
+		{ "name", pty_name },
+		{ "close_slave", pty_close_slave },
+		{ "make_controlling", pty_make_controlling },
+		{ "relay", pty_relay },
+		{ "serve", pty_serve },
+		{ NULL, NULL },
+	};
+	new_type(L, PTY, pty_methods, pty_close);
+	static const luaL_Reg termios_methods[] = {
+		{ "restore", termios_restore },
+		{ NULL, NULL },
+	};
+	new_type(L, TERMIOS, termios_methods, termios_restore);
+	static const luaL_Reg report_methods[] = {
+		{ "done", report_done },
+		{ NULL, NULL },
+	};
+	new_type(L, REPORT, report_methods, handle_close);
+	static const luaL_Reg listener_methods[] = {
+		{ "path", listener_path },
+		{ NULL, NULL },
+	};
+	new_type(L, LISTENER, listener_methods, handle_close);
+	static const luaL_Reg attachment_methods[] = {
+		{ "relay", attachment_relay },
+		{ NULL, NULL },
+	};
+	new_type(L, ATTACHMENT, attachment_methods, handle_close);
+
+	static const luaL_Reg funcs[] = {
+		{ "open_pty", l_open_pty },
+		{ "tty_raw", l_tty_raw },
+		{ "daemonize", l_daemonize },
+		{ "pty_listen", l_pty_listen },
+		{ "pty_connect", l_pty_connect },
+		{ "syslog", l_syslog },
+		{ NULL, NULL },
+	};
+	pf_l_register(L, funcs);
+}

@@ -1,0 +1,895 @@
+#define _GNU_SOURCE
+#include "pty.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "process.h"
+
+/* Large enough that bulk output moves in few system calls; a pty hands
+ * out at most a few KiB per read anyway. */
+#define BUF_SIZE 65536
+
+int pf_pty_open(struct pf_pty *ret, int size_from, struct pf_error *err)
+{
+	_cleanup_close_ int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0)
+		return pf_error_errno(err, errno, "open a pty");
+	if (grantpt(master) < 0 || unlockpt(master) < 0)
+		return pf_error_errno(err, errno, "unlock the pty");
+	char name[64];
+	if (ptsname_r(master, name, sizeof(name)) != 0)
+		return pf_error_errno(err, errno, "name the pty");
+	_cleanup_close_ int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (slave < 0)
+		return pf_error_errno(err, errno, "open %s", name);
+	if (size_from >= 0)
+		pf_pty_copy_winsize(size_from, master); /* not a terminal: no size */
+	ret->master = take_fd(master);
+	ret->slave = take_fd(slave);
+	snprintf(ret->name, sizeof(ret->name), "%s", name);
+	return 0;
+}
+
+int pf_pty_copy_winsize(int from, int to)
+{
+	struct winsize ws;
+	if (ioctl(from, TIOCGWINSZ, &ws) < 0)
+		return -1;
+	return ioctl(to, TIOCSWINSZ, &ws);
+}
+
+int pf_pty_make_controlling(int slave, int master, struct pf_error *err)
+{
+	if (master >= 0)
+		close(master);
+	if (setsid() < 0)
+		return pf_error_errno(err, errno, "new session for the terminal");
+	if (ioctl(slave, TIOCSCTTY, 0) < 0)
+		return pf_error_errno(err, errno, "make the pty the controlling terminal");
+	for (int fd = 0; fd <= 2; fd++)
+		if (fd != slave && dup2(slave, fd) < 0)
+			return pf_error_errno(err, errno, "pty as standard fd %d", fd);
+	if (slave > 2)
+		close(slave);
+	return 0;
+}
+
+int pf_pty_raw(int fd, struct termios *ret_saved, struct pf_error *err)
+{
+	if (tcgetattr(fd, ret_saved) < 0)
+		return pf_error_errno(err, errno, "get terminal settings");
+	struct termios raw = *ret_saved;
+	cfmakeraw(&raw);
+	raw.c_cc[VMIN] = 1;
+	raw.c_cc[VTIME] = 0;
+	if (tcsetattr(fd, TCSANOW, &raw) < 0)
+		return pf_error_errno(err, errno, "set the terminal raw");
+	return 0;
+}
+
+int pf_pty_restore(int fd, const struct termios *saved)
+{
+	/* TCSADRAIN: what the container printed last reaches the screen
+	 * with the settings it was written for. */
+	while (tcsetattr(fd, TCSADRAIN, saved) < 0)
+		if (errno != EINTR)
+			return -1;
+	return 0;
+}
+
+/* Write all of buf to a blocking fd, or to one someone else made
+ * non-blocking (a terminal shared with other programs). */
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				struct pollfd p = { .fd = fd, .events = POLLOUT };
+				poll(&p, 1, -1);
+				continue;
+			}
+			return -1;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int supervised_signalfd(struct pf_error *err)
+{
+	sigset_t set;
+	pf_process_forwarded_signals(&set);
+	sigaddset(&set, SIGCHLD);
+	int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (fd < 0)
+		return pf_error_errno(err, errno, "signalfd");
+	return fd;
+}
+
+/* epoll registration that only calls epoll_ctl when the interest changes;
+ * fd < 0 or events 0 means not registered. */
+struct watch {
+	int fd;
+	uint32_t events;
+};
+
+static int watch_set(int ep, struct watch *w, uint32_t events)
+{
+	if (w->fd < 0 || w->events == events)
+		return 0;
+	struct epoll_event ev = { .events = events, .data.fd = w->fd };
+	int op = w->events == 0 ? EPOLL_CTL_ADD : events == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+	if (epoll_ctl(ep, op, w->fd, &ev) < 0)
+		return -1;
+	w->events = events;
+	return 0;
+}
+
+static void watch_drop(int ep, struct watch *w)
+{
+	watch_set(ep, w, 0);
+	w->fd = -1;
+}
+
+/* Read what master still holds after the container ended: until EIO
+ * (every slave fd closed and the buffer empty), or until it stays quiet
+ * for a moment, in case a process outside the container kept the slave
+ * open. */
+static void drain(int master, int out, void (*sink)(void *, const char *, size_t), void *ctx)
+{
+	static char buf[BUF_SIZE];
+	for (;;) {
+		struct pollfd p = { .fd = master, .events = POLLIN };
+		int r = poll(&p, 1, 200);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return;
+		ssize_t n = read(master, buf, sizeof(buf));
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			return;
+		if (sink)
+			sink(ctx, buf, (size_t)n);
+		else if (out >= 0 && write_all(out, buf, (size_t)n) < 0)
+			return;
+	}
+}
+
+static int forward(pid_t pid, int sig, const int *translate)
+{
+	if (translate && translate[sig])
+		sig = translate[sig];
+	return kill(pid, sig);
+}
+
+/* Read one signal; reap pid on SIGCHLD (returns 1), forward the others
+ * (SIGWINCH: copy the size from winsize_from when >= 0). */
+static int handle_signals(int sfd, pid_t pid, int winsize_from, int master, const int *translate,
+			  int *ret_wstatus, struct pf_error *err)
+{
+	for (;;) {
+		struct signalfd_siginfo si;
+		ssize_t n = read(sfd, &si, sizeof(si));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n != (ssize_t)sizeof(si))
+			return pf_error_errno(err, errno, "read signalfd");
+		int sig = (int)si.ssi_signo;
+		if (sig == SIGCHLD) {
+			pid_t r = waitpid(pid, ret_wstatus, WNOHANG);
+			if (r == pid)
+				return 1;
+			if (r < 0 && errno != EINTR)
+				return pf_error_errno(err, errno, "wait for %d", (int)pid);
+		} else if (sig == SIGWINCH) {
+			if (winsize_from >= 0)
+				pf_pty_copy_winsize(winsize_from, master);
+		} else {
+			forward(pid, sig, translate);
+		}
+	}
+}
+
+int pf_pty_relay(int master, int in, int out, int winsize_from, pid_t pid,
+		 const int *translate, int *ret_wstatus, struct pf_error *err)
+{
+	_cleanup_close_ int sfd = supervised_signalfd(err);
+	if (sfd < 0)
+		return -1;
+	_cleanup_close_ int ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		return pf_error_errno(err, errno, "epoll");
+	/* Our own file description of the master: non-blocking is ours to
+	 * set, so input for a container that does not read it never blocks
+	 * its output. in and out are the user's, shared: left as they are. */
+	fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+	/* A closed stdout must not kill the supervisor before it restored
+	 * the terminal and reaped the container. */
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
+	sigaction(SIGPIPE, &ign, &old_pipe);
+
+	static char obuf[BUF_SIZE], ibuf[BUF_SIZE];
+	size_t ilen = 0, ioff = 0;
+	bool out_ok = true;
+	struct watch w_sig = { sfd, 0 }, w_in = { in, 0 }, w_master = { master, 0 };
+	int ret = -1;
+	if (watch_set(ep, &w_sig, EPOLLIN) < 0) {
+		pf_error_errno(err, errno, "epoll_ctl");
+		goto out;
+	}
+	if (waitpid(pid, ret_wstatus, WNOHANG) == pid)
+		goto ended;
+
+	for (;;) {
+		/* Read the user's input only when the last piece is passed on. */
+		if (watch_set(ep, &w_in, ilen == 0 ? EPOLLIN : 0) < 0 ||
+		    watch_set(ep, &w_master, EPOLLIN | (ilen ? EPOLLOUT : 0)) < 0) {
+			/* stdin that epoll refuses (a regular file): no input */
+			if (errno == EPERM && w_in.fd >= 0 && w_in.events == 0) {
+				w_in.fd = -1;
+				continue;
+			}
+			pf_error_errno(err, errno, "epoll_ctl");
+			goto out;
+		}
+		struct epoll_event evs[4];
+		int n = epoll_wait(ep, evs, 4, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			pf_error_errno(err, errno, "epoll_wait");
+			goto out;
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			uint32_t e = evs[i].events;
+			if (fd == sfd) {
+				int r = handle_signals(sfd, pid, winsize_from, master, translate, ret_wstatus, err);
+				if (r < 0)
+					goto out;
+				if (r > 0)
+					goto ended;
+			} else if (fd == in && w_in.fd >= 0) {
+				ssize_t r = read(in, ibuf, sizeof(ibuf));
+				if (r < 0 && (errno == EINTR || errno == EAGAIN))
+					continue;
+				if (r <= 0) { /* EOF or hang-up: the container goes on */
+					watch_drop(ep, &w_in);
+					continue;
+				}
+				ilen = (size_t)r;
+				ioff = 0;
+			} else if (fd == master && w_master.fd >= 0) {
+				if (e & EPOLLOUT && ilen) {
+					ssize_t r = write(master, ibuf + ioff, ilen);
+					if (r > 0) {
+						ioff += (size_t)r;
+						ilen -= (size_t)r;
+					} else if (r < 0 && errno != EAGAIN && errno != EINTR) {
+						ilen = 0;
+					}
+				}
+				if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+					ssize_t r = read(master, obuf, sizeof(obuf));
+					if (r < 0 && (errno == EINTR || errno == EAGAIN))
+						continue;
+					if (r <= 0) {
+						/* EIO: nothing holds the slave any more; wait
+						 * for SIGCHLD. */
+						watch_drop(ep, &w_master);
+						ilen = 0;
+						continue;
+					}
+					if (out_ok && write_all(out, obuf, (size_t)r) < 0)
+						out_ok = false; /* keep reading: never block it */
+				}
+			}
+		}
+	}
+ended:
+	if (w_master.fd >= 0)
+		drain(master, out_ok ? out : -1, NULL, NULL);
+	ret = 0;
+out:
+	sigaction(SIGPIPE, &old_pipe, NULL);
+	return ret;
+}
+
+/* Detached containers: socket directory and protocol. */
+
+int pf_pty_socket_path(uid_t owner, pid_t pid, bool create, char *buf, size_t size,
+		       struct pf_error *err)
+{
+	char dir[64];
+	struct stat st;
+	if (owner == 0) {
+		snprintf(dir, sizeof(dir), "/run/pflask");
+	} else {
+		snprintf(dir, sizeof(dir), "/run/user/%u", (unsigned)owner);
+		if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == owner)
+			snprintf(dir, sizeof(dir), "/run/user/%u/pflask", (unsigned)owner);
+		else
+			snprintf(dir, sizeof(dir), "/tmp/pflask-%u", (unsigned)owner);
+	}
+	if (create) {
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+			return pf_error_errno(err, errno, "create %s", dir);
+		if (lstat(dir, &st) < 0)
+			return pf_error_errno(err, errno, "stat %s", dir);
+		/* Somebody else's directory in /tmp would let them replace our
+		 * socket with theirs. */
+		if (!S_ISDIR(st.st_mode) || st.st_uid != owner || (st.st_mode & 077))
+			return pf_error_set(err, EPERM, "%s: not a private directory of uid %u",
+					    dir, (unsigned)owner);
+	}
+	if ((size_t)snprintf(buf, size, "%s/%d.sock", dir, (int)pid) >= size)
+		return pf_error_set(err, ENAMETOOLONG, "socket path too long");
+	return 0;
+}
+
+static int unix_address(const char *path, struct sockaddr_un *sa, struct pf_error *err)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa->sun_path))
+		return pf_error_set(err, ENAMETOOLONG, "socket path too long: %s", path);
+	strcpy(sa->sun_path, path);
+	return 0;
+}
+
+int pf_pty_listen(const char *path, struct pf_error *err)
+{
+	struct sockaddr_un sa;
+	if (unix_address(path, &sa, err) < 0)
+		return -1;
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return pf_error_errno(err, errno, "socket");
+	unlink(path); /* a pid is unique among live processes: a stale one */
+	mode_t old = umask(0077);
+	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0)
+		return pf_error_errno(err, errno, "bind %s", path);
+	if (listen(fd, 4) < 0)
+		return pf_error_errno(err, errno, "listen on %s", path);
+	return take_fd(fd);
+}
+
+int pf_pty_daemonize(int *ret_report_fd, pid_t *ret_pid, int *ret_status,
+		     struct pf_error *err)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return pf_error_errno(err, errno, "pipe");
+	fflush(NULL);
+	pid_t daemon = fork();
+	if (daemon < 0) {
+		int e = errno;
+		close(fds[0]);
+		close(fds[1]);
+		return pf_error_errno(err, e, "fork the detached supervisor");
+	}
+	if (daemon == 0) {
+		close(fds[0]);
+		setsid();
+		prctl(PR_SET_NAME, "pflask-detach", 0, 0, 0);
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			close(null);
+		}
+		*ret_report_fd = fds[1];
+		return 0;
+	}
+	close(fds[1]);
+	char buf[32];
+	size_t len = 0;
+	for (;;) {
+		ssize_t n = read(fds[0], buf + len, sizeof(buf) - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		/* Up to the newline, not end-of-file: the container's pid 1
+		 * inherited the pipe too. */
+		if (n <= 0 || (len += (size_t)n) == sizeof(buf) - 1 || memchr(buf, '\n', len))
+			break;
+	}
+	close(fds[0]);
+	buf[len] = '\0';
+	*ret_pid = (pid_t)atoi(buf);
+	*ret_status = 0;
+	if (*ret_pid <= 0) {
+		/* It failed and said why on the stderr we share. */
+		int wstatus;
+		while (waitpid(daemon, &wstatus, 0) < 0)
+			if (errno != EINTR)
+				return pf_error_errno(err, errno, "wait for the detached supervisor");
+		*ret_pid = 0;
+		*ret_status = pf_process_exit_status(wstatus);
+		if (*ret_status == 0)
+			*ret_status = 125; /* ended without reporting a container */
+	}
+	return 1;
+}
+
+int pf_pty_detached(int report_fd, pid_t pid, struct pf_error *err)
+{
+	char buf[32];
+	int len = snprintf(buf, sizeof(buf), "%d\n", (int)pid);
+	int r = write_all(report_fd, buf, (size_t)len);
+	int e = errno;
+	close(report_fd);
+	if (r < 0)
+		return pf_error_errno(err, e, "report the container's pid");
+	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, 2);
+		close(null);
+	}
+	return 0;
+}
+
+/* Records on the socket: a type byte, then the payload. */
+enum {
+	REC_HELLO = 'H',  /* server: you are attached */
+	REC_DATA = 'D',   /* both ways: terminal bytes */
+	REC_EXIT = 'X',   /* server: int wait(2) status, the container ended */
+	REC_ERROR = 'E',  /* server: refused, the message follows */
+	REC_WINSIZE = 'W' /* client: struct winsize */
+};
+#define REC_MAX (BUF_SIZE + 1)
+
+static int send_record(int sock, char type, const void *data, size_t len)
+{
+	char rec[REC_MAX];
+	rec[0] = type;
+	memcpy(rec + 1, data, len);
+	for (;;) {
+		ssize_t n = send(sock, rec, len + 1, MSG_NOSIGNAL);
+		if (n >= 0)
+			return 0;
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+/* Blocking send for the few control records of a non-blocking socket. */
+static int send_record_wait(int sock, char type, const void *data, size_t len)
+{
+	for (int tries = 0; tries < 50; tries++) {
+		if (send_record(sock, type, data, len) == 0)
+			return 0;
+		if (errno != EAGAIN)
+			return -1;
+		struct pollfd p = { .fd = sock, .events = POLLOUT };
+		poll(&p, 1, 100);
+	}
+	return -1;
+}
+
+struct ring {
+	char data[PF_PTY_RING];
+	size_t start, len;
+};
+
+static void ring_put(struct ring *r, const char *buf, size_t n)
+{
+	if (n >= PF_PTY_RING) {
+		memcpy(r->data, buf + n - PF_PTY_RING, PF_PTY_RING);
+		r->start = 0;
+		r->len = PF_PTY_RING;
+		return;
+	}
+	size_t end = (r->start + r->len) % PF_PTY_RING;
+	size_t first = n < PF_PTY_RING - end ? n : PF_PTY_RING - end;
+	memcpy(r->data + end, buf, first);
+	memcpy(r->data, buf + first, n - first);
+	r->len += n;
+	if (r->len > PF_PTY_RING) {
+		r->start = (r->start + r->len - PF_PTY_RING) % PF_PTY_RING;
+		r->len = PF_PTY_RING;
+	}
+}
+
+struct server {
+	int ep, master, client;
+	struct ring ring;
+	char pending[REC_MAX]; /* a data record the client could not take yet */
+	size_t pending_len;
+	char input[BUF_SIZE]; /* client input master could not take yet */
+	size_t input_len, input_off;
+};
+
+static void sink_ring(void *ctx, const char *buf, size_t n)
+{
+	struct server *s = ctx;
+	ring_put(&s->ring, buf, n);
+	if (s->client >= 0)
+		send_record_wait(s->client, REC_DATA, buf, n);
+}
+
+static void drop_client(struct server *s, struct watch *w_client)
+{
+	watch_drop(s->ep, w_client);
+	if (s->client >= 0)
+		close(s->client);
+	s->client = -1;
+	s->pending_len = 0;
+	s->input_len = 0;
+}
+
+static void refuse(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void refuse(int fd, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	send_record_wait(fd, REC_ERROR, msg, strlen(msg));
+	close(fd);
+}
+
+/* A new client: check who it is, welcome it, show the ring. */
+static void accept_client(struct server *s, int listen_fd, pid_t pid, uid_t owner,
+			  struct watch *w_client)
+{
+	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		close(fd);
+		return;
+	}
+	if (cred.uid != owner && cred.uid != 0)
+		return refuse(fd, "container %d belongs to uid %u, not to uid %u: permission denied",
+			      (int)pid, (unsigned)owner, (unsigned)cred.uid);
+	if (s->client >= 0)
+		return refuse(fd, "container %d already has a client attached (pid %d); detach it first with Ctrl-@",
+			      (int)pid, (int)cred.pid);
+	if (send_record_wait(fd, REC_HELLO, "", 0) < 0) {
+		close(fd);
+		return;
+	}
+	/* The ring, oldest first, in record-sized pieces. */
+	size_t done = 0;
+	while (done < s->ring.len) {
+		size_t at = (s->ring.start + done) % PF_PTY_RING;
+		size_t n = s->ring.len - done;
+		if (n > PF_PTY_RING - at)
+			n = PF_PTY_RING - at;
+		if (send_record_wait(fd, REC_DATA, s->ring.data + at, n) < 0) {
+			close(fd);
+			return;
+		}
+		done += n;
+	}
+	s->client = fd;
+	w_client->fd = fd;
+	w_client->events = 0;
+}
+
+int pf_pty_serve(int master, int listen_fd, pid_t pid, uid_t owner, const int *translate,
+		 int *ret_wstatus, struct pf_error *err)
+{
+	_cleanup_close_ int sfd = supervised_signalfd(err);
+	if (sfd < 0)
+		return -1;
+	_cleanup_close_ int ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		return pf_error_errno(err, errno, "epoll");
+	fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+	struct server *s = calloc(1, sizeof(*s));
+	if (!s)
+		return pf_error_errno(err, ENOMEM, "serve the pty");
+	s->ep = ep;
+	s->master = master;
+	s->client = -1;
+	struct watch w_sig = { sfd, 0 }, w_listen = { listen_fd, 0 }, w_master = { master, 0 },
+		     w_client = { -1, 0 };
+	int ret = -1;
+	if (watch_set(ep, &w_sig, EPOLLIN) < 0 || watch_set(ep, &w_listen, EPOLLIN) < 0) {
+		pf_error_errno(err, errno, "epoll_ctl");
+		goto out;
+	}
+	if (waitpid(pid, ret_wstatus, WNOHANG) == pid)
+		goto ended;
+
+	static char buf[REC_MAX];
+	for (;;) {
+		/* Back-pressure only towards an attached client, like a
+		 * terminal; with nobody attached master is always read. */
+		uint32_t me = (s->pending_len ? 0 : EPOLLIN) | (s->input_len ? EPOLLOUT : 0);
+		uint32_t ce = (s->input_len ? 0 : EPOLLIN) | (s->pending_len ? EPOLLOUT : 0);
+		if (watch_set(ep, &w_master, me) < 0 || watch_set(ep, &w_client, ce) < 0) {
+			pf_error_errno(err, errno, "epoll_ctl");
+			goto out;
+		}
+		struct epoll_event evs[4];
+		int n = epoll_wait(ep, evs, 4, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			pf_error_errno(err, errno, "epoll_wait");
+			goto out;
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			uint32_t e = evs[i].events;
+			if (fd == sfd) {
+				int r = handle_signals(sfd, pid, -1, master, translate, ret_wstatus, err);
+				if (r < 0)
+					goto out;
+				if (r > 0)
+					goto ended;
+			} else if (fd == listen_fd) {
+				accept_client(s, listen_fd, pid, owner, &w_client);
+			} else if (fd == master && w_master.fd >= 0) {
+				if (e & EPOLLOUT && s->input_len) {
+					ssize_t r = write(master, s->input + s->input_off, s->input_len);
+					if (r > 0) {
+						s->input_off += (size_t)r;
+						s->input_len -= (size_t)r;
+					} else if (r < 0 && errno != EAGAIN && errno != EINTR) {
+						s->input_len = 0;
+					}
+				}
+				if (!(e & (EPOLLIN | EPOLLHUP | EPOLLERR)) || s->pending_len)
+					continue;
+				ssize_t r = read(master, buf + 1, BUF_SIZE);
+				if (r < 0 && (errno == EINTR || errno == EAGAIN))
+					continue;
+				if (r <= 0) {
+					watch_drop(ep, &w_master);
+					s->input_len = 0;
+					continue;
+				}
+				ring_put(&s->ring, buf + 1, (size_t)r);
+				if (s->client >= 0 && send_record(s->client, REC_DATA, buf + 1, (size_t)r) < 0) {
+					if (errno == EAGAIN) {
+						buf[0] = REC_DATA;
+						memcpy(s->pending, buf, (size_t)r + 1);
+						s->pending_len = (size_t)r + 1;
+					} else {
+						drop_client(s, &w_client);
+					}
+				}
+			} else if (fd == s->client) {
+				if (e & EPOLLOUT && s->pending_len) {
+					ssize_t r = send(s->client, s->pending, s->pending_len, MSG_NOSIGNAL);
+					if (r >= 0)
+						s->pending_len = 0;
+					else if (errno != EAGAIN && errno != EINTR)
+						drop_client(s, &w_client);
+				}
+				if (s->client < 0 || !(e & (EPOLLIN | EPOLLHUP | EPOLLERR)) || s->input_len)
+					continue;
+				ssize_t r = recv(s->client, buf, sizeof(buf), 0);
+				if (r < 0 && (errno == EINTR || errno == EAGAIN))
+					continue;
+				if (r <= 0) { /* the client detached */
+					drop_client(s, &w_client);
+					continue;
+				}
+				if (buf[0] == REC_DATA && r > 1 && w_master.fd >= 0) {
+					memcpy(s->input, buf + 1, (size_t)r - 1);
+					s->input_len = (size_t)r - 1;
+					s->input_off = 0;
+				} else if (buf[0] == REC_WINSIZE && r == 1 + sizeof(struct winsize)) {
+					ioctl(master, TIOCSWINSZ, (struct winsize *)(buf + 1));
+				}
+			}
+		}
+	}
+ended:
+	if (w_master.fd >= 0) {
+		if (s->pending_len && s->client >= 0)
+			send_record_wait(s->client, REC_DATA, s->pending + 1, s->pending_len - 1);
+		drain(master, -1, sink_ring, s);
+	}
+	if (s->client >= 0) {
+		int32_t ws = *ret_wstatus;
+		send_record_wait(s->client, REC_EXIT, &ws, sizeof(ws));
+	}
+	ret = 0;
+out:
+	if (s->client >= 0)
+		close(s->client);
+	free(s);
+	return ret;
+}
+
+/* The uid owning the supervisor of container pid (its parent), from /proc. */
+static int container_owner(pid_t pid, uid_t *ret_owner)
+{
+	char path[64], stat_line[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, stat_line, sizeof(stat_line) - 1);
+	if (n <= 0)
+		return -1;
+	stat_line[n] = '\0';
+	/* "pid (comm) state ppid ...": comm may hold spaces and ')'. */
+	char *p = strrchr(stat_line, ')');
+	int ppid;
+	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1 || ppid <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d", ppid);
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return -1;
+	*ret_owner = st.st_uid;
+	return 0;
+}
+
+int pf_pty_connect(pid_t pid, struct pf_error *err)
+{
+	uid_t owner;
+	char path[108];
+	if (container_owner(pid, &owner) < 0 ||
+	    pf_pty_socket_path(owner, pid, false, path, sizeof(path), NULL) < 0)
+		return pf_error_set(err, ENOENT, "no detached container with pid %d", (int)pid);
+	struct sockaddr_un sa;
+	if (unix_address(path, &sa, err) < 0)
+		return -1;
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return pf_error_errno(err, errno, "socket");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (errno == EACCES || errno == EPERM)
+			return pf_error_set(err, EPERM, "container %d belongs to uid %u: permission denied",
+					    (int)pid, (unsigned)owner);
+		return pf_error_set(err, ENOENT, "no detached container with pid %d", (int)pid);
+	}
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	if (poll(&p, 1, 5000) <= 0)
+		return pf_error_set(err, ETIMEDOUT, "container %d does not answer", (int)pid);
+	char rec[512];
+	ssize_t n = recv(fd, rec, sizeof(rec) - 1, 0);
+	if (n > 0 && rec[0] == REC_HELLO)
+		return take_fd(fd);
+	if (n > 0 && rec[0] == REC_ERROR) {
+		rec[n] = '\0';
+		return pf_error_set(err, strstr(rec, "already") ? EBUSY : EPERM, "%s", rec + 1);
+	}
+	return pf_error_set(err, ENOENT, "no detached container with pid %d", (int)pid);
+}
+
+static void send_winsize(int sock, int from)
+{
+	struct winsize ws;
+	if (from >= 0 && ioctl(from, TIOCGWINSZ, &ws) == 0)
+		send_record(sock, REC_WINSIZE, &ws, sizeof(ws));
+}
+
+int pf_pty_attach(int sock, int in, int out, int winsize_from, int *ret_wstatus,
+		  struct pf_error *err)
+{
+	sigset_t set, old;
+	sigemptyset(&set);
+	sigaddset(&set, SIGWINCH);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	if (sigprocmask(SIG_BLOCK, &set, &old) < 0)
+		return pf_error_errno(err, errno, "block signals");
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
+	sigaction(SIGPIPE, &ign, &old_pipe);
+	int ret = -1;
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct watch w_sig = { sfd, 0 }, w_in = { in, 0 }, w_sock = { sock, 0 };
+	if (sfd < 0 || ep < 0 || watch_set(ep, &w_sig, EPOLLIN) < 0 ||
+	    watch_set(ep, &w_sock, EPOLLIN) < 0) {
+		pf_error_errno(err, errno, "set up the relay");
+		goto out;
+	}
+	if (watch_set(ep, &w_in, EPOLLIN) < 0)
+		w_in.fd = -1; /* not pollable: no input */
+	send_winsize(sock, winsize_from);
+
+	static char buf[REC_MAX];
+	for (;;) {
+		struct epoll_event evs[3];
+		int n = epoll_wait(ep, evs, 3, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			pf_error_errno(err, errno, "epoll_wait");
+			goto out;
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			if (fd == sfd) {
+				struct signalfd_siginfo si;
+				while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+					if (si.ssi_signo == SIGWINCH) {
+						send_winsize(sock, winsize_from);
+					} else {
+						ret = PF_ATTACH_DETACHED;
+						goto out;
+					}
+				}
+			} else if (fd == in && w_in.fd >= 0) {
+				ssize_t r = read(in, buf + 1, BUF_SIZE);
+				if (r < 0 && (errno == EINTR || errno == EAGAIN))
+					continue;
+				if (r <= 0) {
+					watch_drop(ep, &w_in);
+					continue;
+				}
+				char *nul = memchr(buf + 1, 0, (size_t)r);
+				size_t len = nul ? (size_t)(nul - (buf + 1)) : (size_t)r;
+				/* Blocking socket: a busy container slows typing, as
+				 * on a terminal. */
+				if (len && send_record(sock, REC_DATA, buf + 1, len) < 0) {
+					pf_error_errno(err, errno, "send to the container");
+					goto out;
+				}
+				if (nul) {
+					ret = PF_ATTACH_DETACHED;
+					goto out;
+				}
+			} else if (fd == sock) {
+				ssize_t r = recv(sock, buf, sizeof(buf), 0);
+				if (r < 0 && errno == EINTR)
+					continue;
+				if (r <= 0) {
+					pf_error_set(err, ECONNRESET, "the detached supervisor went away");
+					goto out;
+				}
+				if (buf[0] == REC_DATA) {
+					if (write_all(out, buf + 1, (size_t)r - 1) < 0) {
+						pf_error_errno(err, errno, "write output");
+						goto out;
+					}
+				} else if (buf[0] == REC_EXIT && r == 1 + (ssize_t)sizeof(int32_t)) {
+					int32_t ws;
+					memcpy(&ws, buf + 1, sizeof(ws));
+					*ret_wstatus = ws;
+					ret = PF_ATTACH_EXITED;
+					goto out;
+				}
+			}
+		}
+	}
+out:
+	if (ep >= 0)
+		close(ep);
+	if (sfd >= 0)
+		close(sfd);
+	sigaction(SIGPIPE, &old_pipe, NULL);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}

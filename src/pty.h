@@ -1,0 +1,99 @@
+/* Terminals: the container's pty, the supervisor's relay between the
+ * user's terminal and it, the detached server that keeps a pty on a unix
+ * socket, and the client that attaches to one. */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <termios.h>
+
+#include "error.h"
+
+/* A pseudo-terminal: both ends O_CLOEXEC, name is the slave's path. */
+struct pf_pty {
+	int master;
+	int slave;
+	char name[64];
+};
+
+/* Parent: open a new pty (posix_openpt, grantpt, unlockpt, open the slave)
+ * and give it the window size of size_from when that is a terminal (-1:
+ * none). The caller owns both fds. */
+int pf_pty_open(struct pf_pty *ret, int size_from, struct pf_error *err);
+
+/* Copy the window size of terminal from to pty to (the kernel signals the
+ * foreground group of to). Returns -1 with errno set, e.g. ENOTTY. */
+int pf_pty_copy_winsize(int from, int to);
+
+/* Child, before exec: start a new session whose controlling terminal is
+ * slave, and make it the standard input, output and error. Closes slave
+ * (when not 0-2) and master (when >= 0). */
+int pf_pty_make_controlling(int slave, int master, struct pf_error *err);
+
+/* Put terminal fd in raw mode, keeping its settings in *ret_saved for
+ * pf_pty_restore. */
+int pf_pty_raw(int fd, struct termios *ret_saved, struct pf_error *err);
+int pf_pty_restore(int fd, const struct termios *saved);
+
+/* Supervisor: relay in -> master and master -> out until pid ends, then
+ * drain master, store pid's wait(2) status and return 0. Forwarded
+ * signals go to pid (through translate, indexed by signal number, 0 =
+ * unchanged, may be NULL), whoever sent them: the container has its own
+ * terminal, so nothing else signals it. SIGWINCH copies the window size of
+ * winsize_from to master instead. End-of-file on in stops reading it only.
+ * Requires pf_process_block_signals. Never returns before pid is reaped
+ * unless a system call fails. */
+int pf_pty_relay(int master, int in, int out, int winsize_from, pid_t pid,
+		 const int *translate, int *ret_wstatus, struct pf_error *err);
+
+/* The directory of the detached containers' sockets of user owner:
+ * /run/pflask for root, /run/user/UID/pflask when /run/user/UID belongs to
+ * the user, else /tmp/pflask-UID. Fills buf with DIR/PID.sock. With create,
+ * makes the directory (mode 0700) and refuses one that another user owns or
+ * that others may enter. */
+int pf_pty_socket_path(uid_t owner, pid_t pid, bool create, char *buf, size_t size,
+		       struct pf_error *err);
+
+/* Detached supervisor: a listening SOCK_SEQPACKET socket at path (an old
+ * socket there is replaced), O_CLOEXEC. */
+int pf_pty_listen(const char *path, struct pf_error *err);
+
+/* Original process side of --detach: fork. Returns 0 in the new process
+ * (the detached supervisor, in a new session, stdin and stdout on
+ * /dev/null, stderr kept until pf_pty_detached), with *ret_report_fd the
+ * pipe to report the container's pid on. Returns 1 in the original
+ * process once the supervisor reported (*ret_pid is the container's pid)
+ * or ended (*ret_pid is 0 and *ret_status its exit status). */
+int pf_pty_daemonize(int *ret_report_fd, pid_t *ret_pid, int *ret_status,
+		     struct pf_error *err);
+
+/* Detached supervisor: tell the original process the container's pid,
+ * close report_fd and point stderr at /dev/null (the terminal is the
+ * user's, not ours any more). */
+int pf_pty_detached(int report_fd, pid_t pid, struct pf_error *err);
+
+/* Detached supervisor: serve master on listen_fd until pid ends. Always
+ * reads master (the last PF_PTY_RING bytes are kept and shown to the next
+ * client), one client at a time (a second one, or one of another user than
+ * owner or root, is refused with a message), forwards signals like
+ * pf_pty_relay. Tells an attached client the exit status, stores pid's
+ * wait(2) status and returns 0. */
+#define PF_PTY_RING 65536
+int pf_pty_serve(int master, int listen_fd, pid_t pid, uid_t owner, const int *translate,
+		 int *ret_wstatus, struct pf_error *err);
+
+/* Client: connect to the detached container pid and wait for its welcome.
+ * Returns the connected socket; on refusal err holds the server's message
+ * (code EPERM, EBUSY), for a pid that is not a detached container ENOENT.
+ */
+int pf_pty_connect(pid_t pid, struct pf_error *err);
+
+enum pf_attach_end { PF_ATTACH_EXITED, PF_ATTACH_DETACHED };
+
+/* Client: relay in -> sock and sock -> out, the window size of
+ * winsize_from (-1: none) at start and on SIGWINCH. A NUL byte (Ctrl-@)
+ * on in detaches; so does SIGINT, SIGTERM, SIGHUP or SIGQUIT to the
+ * client. Returns PF_ATTACH_EXITED with *ret_wstatus when the container
+ * ended. */
+int pf_pty_attach(int sock, int in, int out, int winsize_from, int *ret_wstatus,
+		  struct pf_error *err);
