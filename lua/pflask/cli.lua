@@ -66,9 +66,7 @@ M.VERSION = require("pflask.core").version
 --- Options parsed but not carried out yet, by long name. reject_pending
 --- refuses them; each is switched off when the engine learns it.
 ---@type table<string, boolean>
-M.pending = {
-  mount = true, netif = false, ephemeral = true,
-}
+M.pending = {}
 
 --- Refuse a value that is empty: every option value names something.
 ---@param opt string
