@@ -48,22 +48,24 @@ local function v2_dir()
   end
 end
 
--- Cgroups a boot made (an init's cgroup holds its init.scope) and left.
+-- Cgroups of boots (an init's cgroup holds its init.scope), as a set. Other
+-- specs may boot at the same time on a shared machine: only a cgroup whose
+-- supervisor (pflask.PID.N) is gone counts as left behind.
 local function boot_cgroups()
-  local dir = v2_dir()
-  if not dir then return "" end
-  return (pft.capture("find " .. dir .. " -maxdepth 5 -type d -path '*/pflask.*/init.scope' 2>/dev/null | sort"))
-end
-
-local function ephemeral_dirs()
   local set = {}
-  for d in pft.capture("ls -d /tmp/pflask-ephemeral.* 2>/dev/null"):gmatch("[^\n]+") do set[d] = true end
+  local dir = v2_dir()
+  if not dir then return set end
+  local out = pft.capture("find " .. dir .. " -maxdepth 5 -type d -path '*/pflask.*/init.scope' 2>/dev/null")
+  for d in out:gmatch("[^\n]+") do set[d] = true end
   return set
 end
 
-local function new_entries(before, after)
+local function left_cgroups(before, after)
   local list = {}
-  for d in pairs(after) do if not before[d] then list[#list + 1] = d end end
+  for d in pairs(after) do
+    local pid = d:match("/pflask%.(%d+)%.%d+/init%.scope$")
+    if not before[d] and pid and pft.sh("test -d /proc/" .. pid) ~= 0 then list[#list + 1] = d end
+  end
   table.sort(list)
   return list
 end
@@ -103,12 +105,19 @@ end
 describe("booting systemd", function()
   local rootfs
   local dirs = {}
-  local mounts_before, ephemeral_before
+  local mounts_before, cgroups_before
+  -- This run's own: the ephemeral layers' $TMPDIR, and a word on every
+  -- pflask command line, so that other runs at the same time do not count.
+  local tmpdir, marker
 
   setup(function()
     local out, code = pft.capture(pft.quote(pft.SOURCE_DIR .. "/tests/boot_rootfs.sh") .. " 2>&1")
     assert(code == 0, "the boot root filesystem could not be made:\n" .. out)
     rootfs = out:match("([^\n]+)$")
+    tmpdir = pft.tempdir("boottmp")
+    dirs[#dirs + 1] = tmpdir
+    assert(pft.sh("chmod 1777 " .. tmpdir) == 0)
+    marker = "PFTEST_BOOT=" .. tmpdir
   end)
 
   teardown(function()
@@ -123,17 +132,17 @@ describe("booting systemd", function()
 
   before_each(function()
     mounts_before = pft.mounts()
-    ephemeral_before = ephemeral_dirs()
+    cgroups_before = boot_cgroups()
   end)
 
   -- The host is as it was: mounts, cgroups, processes, temporary layers.
   after_each(function()
     assert.equal(mounts_before, pft.mounts())
-    assert.equal("", boot_cgroups(), "cgroups left behind")
-    assert.equal(0, pft.count_processes(rootfs), "processes left behind")
-    local left = new_entries(ephemeral_before, ephemeral_dirs())
-    for _, d in ipairs(left) do pft.sh("rm -rf " .. pft.quote(d)) end
-    assert.same({}, left, "ephemeral directories left behind")
+    assert.same({}, left_cgroups(cgroups_before, boot_cgroups()), "cgroups left behind")
+    assert.equal(0, pft.count_processes(marker), "processes left behind")
+    local left = pft.capture("ls -A " .. tmpdir)
+    pft.sh("rm -rf " .. tmpdir .. "/pflask-ephemeral.*")
+    assert.equal("", left, "ephemeral directories left behind")
   end)
 
   ---@class boot.Options
@@ -151,11 +160,13 @@ describe("booting systemd", function()
     local io_dir = tempdir("boot")
     if opts.probe then write_file(io_dir .. "/probe", opts.probe) end
     if opts.action then write_file(io_dir .. "/action", opts.action) end
-    local args = { "--chroot=" .. rootfs, "--ephemeral", "--mount=bind:" .. io_dir .. ":/pftest" }
+    local args = { "--chroot=" .. rootfs, "--ephemeral", "--mount=bind:" .. io_dir .. ":/pftest",
+                   "--setenv=" .. marker }
     for _, a in ipairs(opts.args or {}) do args[#args + 1] = a end
     args[#args + 1] = INIT
     local run = opts.run or {}
     run.timeout = run.timeout or GUARD
+    run.env = { TMPDIR = tmpdir }
     return pft.pflask(args, run), io_dir
   end
 
@@ -235,9 +246,10 @@ echo "runwrite=$(touch /run/pftest-w && echo ok)"
     for _, sig in ipairs({ "TERM", "INT" }) do
       local io_dir = tempdir("sig")
       write_file(io_dir .. "/action", "stay")
-      local args = { pft.PFLASK, "--chroot=" .. rootfs, "--ephemeral", "--mount=bind:" .. io_dir .. ":/pftest", INIT }
-      local cmd = {}
-      for i, a in ipairs(args) do cmd[i] = pft.quote(a) end
+      local args = { pft.PFLASK, "--chroot=" .. rootfs, "--ephemeral", "--mount=bind:" .. io_dir .. ":/pftest",
+                     "--setenv=" .. marker, INIT }
+      local cmd = { "TMPDIR=" .. tmpdir }
+      for _, a in ipairs(args) do cmd[#cmd + 1] = pft.quote(a) end
       -- pflask in the background; once the system is up, the signal; then
       -- a guard: 30 s to stop (it takes well under one).
       local script = table.concat(cmd, " ") .. " </dev/null >/dev/null 2>" .. io_dir .. "/stderr & pid=$!\n"
@@ -370,7 +382,8 @@ find({ no_chdir => 1, wanted => sub {
     end)
 
     local function run(args, prefix)
-      return pft.pflask(args, { user = name, pflask = exe, env = { PATH = PATH }, timeout = GUARD,
+      table.insert(args, 1, "--setenv=" .. marker)
+      return pft.pflask(args, { user = name, pflask = exe, env = { PATH = PATH, TMPDIR = tmpdir }, timeout = GUARD,
                                 prefix = "cd / && " .. (prefix or "") })
     end
 
