@@ -126,13 +126,13 @@ describe("pflask-debuild", function()
 
   it("builds a package: results and log owned by the invoking user, progress, config", function()
     local parent = pft.tempdir("debuild")
-    finally(function() pft.rm_rf(parent) end)
+    -- (busted keeps one finally per test.)
+    finally(function() pft.rm_rf(parent); os.remove(user.home .. "/.devscripts") end)
     assert(pft.sh(string.format("chown %d:%d %s", user.uid, user.gid, parent)) == 0)
     local dir = make_package(parent, "pft-hello")
     assert(pft.sh(string.format("chown -R %d:%d %s", user.uid, user.gid, parent)) == 0)
     -- ~/.devscripts is read (not run): the lintian options come from it.
     write_file(user.home .. "/.devscripts", "# test\nDEBUILD_LINTIAN_OPTS=\"-I --pedantic\"\n$(touch /tmp/pftest-pwned)\n")
-    finally(function() os.remove(user.home .. "/.devscripts") end)
 
     local t0 = os.time()
     local r = debuild(dir, user)
