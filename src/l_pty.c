@@ -83,9 +83,8 @@ static int pty_name(lua_State *L)
 	return 1;
 }
 
-/* pty:close_slave(): the supervisor's copy, once the child has its own, so
- * that reading the master ends (EIO) when the container's last process
- * closed it. */
+/* pty:close_slave(): drop the supervisor's copy of the slave (relay and
+ * serve hold it while the container runs and close it at its end). */
 static int pty_close_slave(lua_State *L)
 {
 	close_fd(&check_pty(L, 1)->p.slave);
@@ -126,7 +125,7 @@ static int pty_relay(lua_State *L)
 	int wstatus;
 	struct pf_error err = { 0 };
 	int size_from = isatty(0) ? 0 : isatty(1) ? 1 : -1;
-	if (pf_pty_relay(p->p.master, 0, 1, size_from, pid, translate, &wstatus, &err) < 0)
+	if (pf_pty_relay(p->p.master, &p->p.slave, 0, 1, size_from, pid, translate, &wstatus, &err) < 0)
 		return pf_l_fail(L, &err);
 	return pf_l_process_reaped(L, 2, wstatus);
 }
@@ -152,7 +151,7 @@ static int pty_serve(lua_State *L)
 	pf_l_check_translate(L, 4, translate);
 	int wstatus;
 	struct pf_error err = { 0 };
-	if (pf_pty_serve(p->p.master, lis->fd, pid, geteuid(), translate, &wstatus, &err) < 0)
+	if (pf_pty_serve(p->p.master, &p->p.slave, lis->fd, pid, geteuid(), translate, &wstatus, &err) < 0)
 		return pf_l_fail(L, &err);
 	return pf_l_process_reaped(L, 2, wstatus);
 }

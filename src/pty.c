@@ -152,6 +152,16 @@ static void watch_drop(int ep, struct watch *w)
 	w->fd = -1;
 }
 
+/* The container ended: let go of the supervisor's slave so that draining
+ * the master ends with EIO as soon as it is empty. */
+static void release_slave(int *slave)
+{
+	if (slave && *slave >= 0) {
+		close(*slave);
+		*slave = -1;
+	}
+}
+
 /* Read what master still holds after the container ended: until EIO
  * (every slave fd closed and the buffer empty), or until it stays quiet
  * for a moment, in case a process outside the container kept the slave
@@ -215,7 +225,7 @@ static int handle_signals(int sfd, pid_t pid, int winsize_from, int master, cons
 	}
 }
 
-int pf_pty_relay(int master, int in, int out, int winsize_from, pid_t pid,
+int pf_pty_relay(int master, int *slave, int in, int out, int winsize_from, pid_t pid,
 		 const int *translate, int *ret_wstatus, struct pf_error *err)
 {
 	_cleanup_close_ int sfd = supervised_signalfd(err);
@@ -312,6 +322,7 @@ int pf_pty_relay(int master, int in, int out, int winsize_from, pid_t pid,
 		}
 	}
 ended:
+	release_slave(slave);
 	if (w_master.fd >= 0)
 		drain(master, out_ok ? out : -1, NULL, NULL);
 	ret = 0;
@@ -597,8 +608,8 @@ static void accept_client(struct server *s, int listen_fd, pid_t pid, uid_t owne
 	w_client->events = 0;
 }
 
-int pf_pty_serve(int master, int listen_fd, pid_t pid, uid_t owner, const int *translate,
-		 int *ret_wstatus, struct pf_error *err)
+int pf_pty_serve(int master, int *slave, int listen_fd, pid_t pid, uid_t owner,
+		 const int *translate, int *ret_wstatus, struct pf_error *err)
 {
 	_cleanup_close_ int sfd = supervised_signalfd(err);
 	if (sfd < 0)
@@ -710,6 +721,7 @@ int pf_pty_serve(int master, int listen_fd, pid_t pid, uid_t owner, const int *t
 		}
 	}
 ended:
+	release_slave(slave);
 	if (w_master.fd >= 0) {
 		if (s->pending_len && s->client >= 0)
 			send_record_wait(s->client, REC_DATA, s->pending + 1, s->pending_len - 1);

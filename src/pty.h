@@ -43,7 +43,12 @@ int pf_pty_restore(int fd, const struct termios *saved);
  * winsize_from to master instead. End-of-file on in stops reading it only.
  * Requires pf_process_block_signals. Never returns before pid is reaped
  * unless a system call fails. */
-int pf_pty_relay(int master, int in, int out, int winsize_from, pid_t pid,
+/* (*slave: the supervisor's copy of the slave, or -1. Held while the
+ * container runs, so that the master does not read EIO, and lose the
+ * output that follows, when every process inside closes its terminal for
+ * a moment, as an init does when it reopens /dev/console; closed, and set
+ * to -1, once the container ended, before the master is drained.) */
+int pf_pty_relay(int master, int *slave, int in, int out, int winsize_from, pid_t pid,
 		 const int *translate, int *ret_wstatus, struct pf_error *err);
 
 /* The directory of the detached containers' sockets of user owner:
@@ -79,8 +84,8 @@ int pf_pty_detached(int report_fd, pid_t pid, struct pf_error *err);
  * pf_pty_relay. Tells an attached client the exit status, stores pid's
  * wait(2) status and returns 0. */
 #define PF_PTY_RING 65536
-int pf_pty_serve(int master, int listen_fd, pid_t pid, uid_t owner, const int *translate,
-		 int *ret_wstatus, struct pf_error *err);
+int pf_pty_serve(int master, int *slave, int listen_fd, pid_t pid, uid_t owner,
+		 const int *translate, int *ret_wstatus, struct pf_error *err);
 
 /* Client: connect to the detached container pid and wait for its welcome.
  * Returns the connected socket; on refusal err holds the server's message

@@ -6,7 +6,8 @@
 -- SIGRTMIN+3 for a clean poweroff when pflask is asked to stop, and the
 -- container's end through poweroff or reboot turned into an exit status.
 -- The rest of the interface (container=pflask, read-only /sys and
--- /proc/sys, a private /dev with /dev/console) is every container's.
+-- /proc/sys, a private /dev with /dev/console) is every container's; a
+-- boot gets a pty for its console even without a terminal (pflask.terminal).
 
 local core = require "pflask.core"
 local perr = require "pflask.error"
@@ -44,6 +45,9 @@ function M.plan(spec, plan)
     local stop = core.signals.RTMIN + 3
     plan.translate = { [core.signals.TERM] = stop, [core.signals.INT] = stop }
   end
+  -- systemd writes its boot messages to the console only when it knows
+  -- the terminal type; vt220 is what systemd-nspawn gives too.
+  if not plan.env.TERM or plan.env.TERM == "" then plan.env.TERM = "vt220" end
   plan.map_status = function(status)
     if status == 128 + POWEROFF_SIGNAL then return 0 end
     if status == 128 + REBOOT_SIGNAL then return M.REBOOT_STATUS end

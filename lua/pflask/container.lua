@@ -59,8 +59,8 @@ local function nonempty(t) return type(t) == "table" and next(t) ~= nil end
 M.CONCERNS = {
   -- First: --detach forks the supervisor in its prepare, before any other
   -- concern creates something tied to the process that stays behind.
-  { "pflask.terminal", function(spec)
-      return spec.detach or spec.attach or spec.terminal ~= nil or core.isatty(0) end },
+  { "pflask.terminal", function(spec, plan)
+      return spec.detach or spec.attach or spec.terminal ~= nil or core.isatty(0) or plan.boot end },
   { "pflask.userns", function(_, plan) return plan.namespaces.user end },
   { "pflask.cgroups", function(spec, plan)
       return nonempty(spec.cgroups) or nonempty(spec.limits) or plan.delegate_cgroup end },

@@ -25,7 +25,10 @@ function M.plan(spec, plan)
   if spec.detach and spec.terminal == false then
     perr.option("--detach", "needs a terminal for the container")
   end
-  plan.wants_pty = plan.detach or (spec.terminal ~= false and core.isatty(0))
+  -- An init writes its boot messages to /dev/console: give a boot one
+  -- even without a terminal, as systemd-nspawn does.
+  plan.wants_pty = plan.detach or spec.terminal == true
+    or (spec.terminal ~= false and (core.isatty(0) or plan.boot))
 end
 
 --- The terminal whose size the container's starts with.
@@ -53,13 +56,6 @@ function M.prepare(plan)
     core.exit(value) -- the supervisor already said why
   end
   plan.report = value
-end
-
---- The child holds its own copy of the slave: drop ours, so that the
---- master reads end-of-file once the container's last process is gone.
----@param plan pflask.Plan
-function M.parent(plan)
-  if plan.pty then plan.pty:close_slave() end
 end
 
 --- Before the reaper forks, so that pid 1 and the command share the
