@@ -35,6 +35,28 @@ local function write_all(path, data)
   f:close()
 end
 
+--- Contents of a file, or nil when it cannot be read.
+---@param path string
+---@return string|nil
+function M.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+--- Write (replace) a file; returns its path.
+---@param path string
+---@param data string
+---@return string path
+function M.write_file(path, data)
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+  return path
+end
+
 --- Run a shell command line; returns its exit code (128+N for signal N).
 ---@param cmdline string
 ---@return integer

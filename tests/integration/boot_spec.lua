@@ -22,19 +22,9 @@ local IMPOSSIBLE = {
   rootless = { ["sys-kernel-debug.mount"] = true, ["sys-kernel-tracing.mount"] = true },
 }
 
-local function read_file(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = pft.read_file
 
-local function write_file(path, data)
-  local f = assert(io.open(path, "w"))
-  f:write(data)
-  f:close()
-end
+local write_file = pft.write_file
 
 local function trim(s)
   return (s or ""):gsub("^%s+", ""):gsub("%s+$", "")

@@ -22,11 +22,7 @@ local function parse_env(text)
   return env
 end
 
-local function write_file(path, data)
-  local f = assert(io.open(path, "w"))
-  f:write(data)
-  f:close()
-end
+local write_file = pft.write_file
 
 -- Everything about a tree that a container could change: names, types,
 -- modes, owners, sizes, link targets and modification times.

@@ -7,19 +7,9 @@ local core = require "pflask.core"
 
 local ENV = { PATH = "/usr/sbin:/usr/bin:/sbin:/bin" }
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = pft.read_file
 
-local function write_file(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local write_file = pft.write_file
 
 local function ns_id(name)
   return (pft.capture("readlink /proc/self/ns/" .. name))

@@ -22,13 +22,7 @@ local function write_file(path, data, mode)
   if mode then assert(pft.sh("chmod " .. mode .. " " .. pft.quote(path)) == 0) end
 end
 
-local function read_file(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = pft.read_file
 
 local function exists(path)
   return pft.sh("test -e " .. pft.quote(path)) == 0

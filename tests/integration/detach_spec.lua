@@ -10,11 +10,7 @@ if PFLASK:sub(1, 1) ~= "/" then
   PFLASK = (pft.capture("pwd")) .. "/" .. PFLASK
 end
 
-local function write_file(path, data)
-  local f = assert(io.open(path, "w"))
-  f:write(data)
-  f:close()
-end
+local write_file = pft.write_file
 
 local function exists(path)
   return pft.sh("test -e " .. pft.quote(path)) == 0

@@ -16,13 +16,7 @@ local function exists(path)
   return pft.sh("test -e " .. pft.quote(path)) == 0
 end
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = pft.read_file
 
 -- Files under dir (relative names) matching a find(1) -name pattern, sorted.
 local function find(dir, pattern)

@@ -8,19 +8,9 @@ local pft = require "pftest"
 local PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 local EXTRA_APPLETS = { "head", "stat", "rm", "mkdir", "cut" }
 
-local function write_file(path, data)
-  local f = assert(io.open(path, "w"))
-  f:write(data)
-  f:close()
-end
+local write_file = pft.write_file
 
-local function read_file(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = pft.read_file
 
 local function exists(path)
   return pft.sh("test -e " .. pft.quote(path) .. " || test -L " .. pft.quote(path)) == 0

@@ -12,12 +12,7 @@ local function one_line(s)
   return select(2, s:gsub("\n", "")) == 1 and s:sub(-1) == "\n"
 end
 
-local function write_file(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-  return path
-end
+local write_file = pft.write_file
 
 -- Interface names of a namespace (nil: the host's), sorted, one a line.
 local function links(netns)

@@ -9,19 +9,9 @@ if PFLASK:sub(1, 1) ~= "/" then
   PFLASK = (pft.capture("pwd")) .. "/" .. PFLASK
 end
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = pft.read_file
 
-local function write_file(path, data)
-  local f = assert(io.open(path, "w"))
-  f:write(data)
-  f:close()
-end
+local write_file = pft.write_file
 
 -- Run a shell script under script(1): a real terminal on stdin, stdout and
 -- stderr. $P is pflask, $D a scratch directory. Returns the terminal's
