@@ -227,6 +227,22 @@ static int l_fork_reaper(lua_State *L)
 	return 1;
 }
 
+/* core.exec_reaped(channel|nil, file, argv, env) -> fail
+ * For pid 1 of a pid namespace, after every other step: starts the command
+ * (file, argv, env as for core.exec) and stays behind as its init; never
+ * returns unless the command cannot be started. An exec failure is sent on
+ * channel by the command (status 127 or 126), which init exits with. */
+static int l_exec_reaped(lua_State *L)
+{
+	int fd = lua_isnoneornil(L, 1) ? -1 : pf_l_channel_fd(L, 1);
+	const char *file = luaL_checkstring(L, 2);
+	char **argv = pf_l_check_string_array(L, 3);
+	char **envp = check_environment(L, 4);
+	struct pf_error err = { 0 };
+	pf_process_exec_reaped(file, argv, envp, fd, &err);
+	return pf_l_fail(L, &err);
+}
+
 /* core.exit(status): flush stdio and _exit, skipping atexit handlers and
  * Lua's own closing (a cloned child must not run the parent's cleanup). */
 static int l_exit(lua_State *L)
@@ -270,6 +286,7 @@ void pf_l_open_process(lua_State *L)
 	static const luaL_Reg funcs[] = {
 		{ "exec", l_exec },
 		{ "fork_reaper", l_fork_reaper },
+		{ "exec_reaped", l_exec_reaped },
 		{ "exit", l_exit },
 		{ NULL, NULL },
 	};

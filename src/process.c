@@ -6,12 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "sync.h"
 
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
 
@@ -254,5 +256,55 @@ pid_t pf_process_fork_reaper(int fd_to_close, struct pf_error *err)
 	if (fd_to_close >= 0)
 		close(fd_to_close);
 	prctl(PR_SET_NAME, "pflask-init", 0, 0, 0);
+	reap_until_exit(pid, sfd);
+}
+
+struct spawn_args {
+	const char *file;
+	char *const *argv;
+	char *const *envp;
+	int sync_fd;
+};
+
+/* The command's side of pf_process_exec_reaped: it shares the caller's
+ * memory until it execs, so it only execs or reports and exits. */
+static int exec_or_report(void *p)
+{
+	const struct spawn_args *a = p;
+	struct pf_error err = { 0 };
+	int status;
+	pf_process_exec(a->file, a->argv, a->envp, &status, &err);
+	if (a->sync_fd >= 0)
+		pf_sync_report(a->sync_fd, status, &err);
+	_exit(status);
+}
+
+int pf_process_exec_reaped(const char *file, char *const argv[], char *const envp[],
+			   int sync_fd, struct pf_error *err)
+{
+	sigset_t set;
+	supervised_signals(&set);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return pf_error_errno(err, errno, "block signals");
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0)
+		return pf_error_errno(err, errno, "signalfd");
+
+	/* Named before the command starts, which may look at it at once. */
+	prctl(PR_SET_NAME, "pflask-init", 0, 0, 0);
+	fflush(NULL);
+	/* As posix_spawn does: CLONE_VM|CLONE_VFORK copies no page table and
+	 * suspends us until the command has exec'd (or failed and exited), so
+	 * the stack below is free again when clone returns. */
+	static char stack[64 * 1024] __attribute__((aligned(16)));
+	struct spawn_args args = { file, argv, envp, sync_fd };
+	pid_t pid = clone(exec_or_report, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+	if (pid < 0) {
+		int errnum = errno;
+		close(sfd);
+		return pf_error_errno(err, errnum, "start the command");
+	}
+	if (sync_fd >= 0)
+		close(sync_fd);
 	reap_until_exit(pid, sfd);
 }

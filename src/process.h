@@ -54,3 +54,14 @@ int pf_process_wait(pid_t pid, const int *translate, int *ret_wstatus,
  * reaps every zombie, and when the command ends _exits with its status
  * (128+N if it was killed by signal N). Returns -1 only if fork fails. */
 pid_t pf_process_fork_reaper(int fd_to_close, struct pf_error *err);
+
+/* Child, as pid 1 of a pid namespace, once everything else is set up (user,
+ * capabilities, working directory): start the command, which execs file as
+ * pf_process_exec does, and stay behind as its init, as
+ * pf_process_fork_reaper does. Cheaper than that fork: the command is
+ * started with CLONE_VM|CLONE_VFORK, so no page of the caller is copied. An
+ * exec failure is reported by the command itself on sync_fd (status 126 or
+ * 127), and init then exits with that status. Returns -1 only if the
+ * command cannot be started at all; never returns otherwise. */
+int pf_process_exec_reaped(const char *file, char *const argv[], char *const envp[],
+			   int sync_fd, struct pf_error *err);

@@ -286,13 +286,17 @@ local function child_main(plan, chan)
   if plan.root then perr.check("--chroot", core.pivot_root(plan.root)) end
   run_stage(plan, "child_system")
   if plan.child_setup then plan.child_setup(plan) end
-  if plan.init == "reaper" then perr.check("start pid 1", core.fork_reaper(chan)) end
   run_stage(plan, "child_privileges")
   if plan.user then
     perr.check("--user", core.switch_user(plan.user.uid, plan.user.gid, plan.groups))
   end
   run_stage(plan, "child_exec")
   if plan.chdir then perr.check("--chdir", core.chdir(plan.chdir)) end
+  if plan.init == "reaper" then
+    -- This process stays as pid 1, with the command's identity: an init
+    -- that reaps and forwards signals needs no privilege.
+    perr.check("start the command", core.exec_reaped(chan, plan.argv[1], plan.argv, plan.env))
+  end
   local _, msg, errno, status = core.exec(plan.argv[1], plan.argv, plan.env)
   error(perr.new(status, msg, errno), 0)
 end
