@@ -38,10 +38,12 @@ local INIT_NAMES = { init = true, systemd = true }
 --                             cgroups); container:pid() is the child
 --   child_mounts(plan)        child, before pivot_root (root is plan.root)
 --   child_system(plan)        child, after pivot_root (loopback up, ...)
---   child_privileges(plan)    child, as pid 1 or the command, before the
---                             user switch (bounding set, securebits)
+--   child_privileges(plan)    child, before the user switch (bounding
+--                             set, securebits)
 --   child_exec(plan)          child, after the user switch, right before
---                             exec (capability sets, no_new_privs)
+--                             exec (capability sets, no_new_privs); pid 1
+--                             then starts the command and stays as its
+--                             init, with the same identity
 --   wait(plan, container, translate)
 --                             supervisor: wait for the container instead of
 --                             Process:wait (at most one concern has it; the
