@@ -8,7 +8,7 @@ packages="
   lua5.4 liblua5.4-dev libcap-dev libnl-3-dev libnl-route-3-dev libmount-dev
   scdoc lua-busted
   util-linux bsdutils procps iproute2 uidmap passwd busybox-static
-  bubblewrap tmux
+  bubblewrap tmux python3 perl
   debootstrap systemd-container
 "
 missing=""
