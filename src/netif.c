@@ -455,6 +455,11 @@ int pf_netif_route(int nsfd, bool add, const struct pf_route *rt, struct pf_erro
 	if (add) {
 		rtnl_route_set_protocol(route, RTPROT_BOOT);
 		rtnl_route_set_scope(route, rt->gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
+	} else {
+		/* Left unset, libnl sends protocol "static", which our "boot"
+		 * routes do not match; unspec and scope "nowhere" match any. */
+		rtnl_route_set_protocol(route, RTPROT_UNSPEC);
+		rtnl_route_set_scope(route, RT_SCOPE_NOWHERE);
 	}
 	if (rt->metric)
 		rtnl_route_set_priority(route, rt->metric);

@@ -210,6 +210,34 @@ describe("network", function()
     assert.matches("host\tpft-a1\tveth\t1450\ttrue", r.stdout, 1, true)
   end)
 
+  it("lists links, and removes addresses and routes, from inside", function()
+    local r = recipe("api-del", [[
+      local pflask = require "pflask"
+      local core = pflask.core
+      return pflask.run{ command = { "sh", "-c", "ip -o addr show dev lo; ip route" },
+        netifs = { { type = "none" } },
+        child_setup = function()
+          local names = {}
+          for _, l in ipairs(assert(core.link_list())) do names[#names + 1] = l.name end
+          print("links " .. table.concat(names, ","))
+          -- Two subnets: deleting an address takes its secondaries along.
+          assert(core.addr_add("lo", "10.238.0.1/16"))
+          assert(core.addr_add("lo", "10.240.0.1/16"))
+          assert(core.route_add{ dst = "10.239.0.0/16", dev = "lo" })
+          assert(core.route_add{ dst = "10.241.0.0/16", dev = "lo" })
+          assert(core.route_del{ dst = "10.239.0.0/16", dev = "lo" })
+          assert(core.addr_del("lo", "10.238.0.1/16"))
+          io.stdout:flush()
+        end }
+    ]])
+    assert.equal(0, r.status, r.stderr .. r.stdout)
+    assert.matches("links lo\n", r.stdout)
+    assert.matches("inet 10.240.0.1/16", r.stdout, 1, true)
+    assert.matches("10.241.0.0/16 dev lo", r.stdout, 1, true)
+    assert.is_nil(r.stdout:find("10.238.0.1", 1, true))
+    assert.is_nil(r.stdout:find("10.239.0.0", 1, true))
+  end)
+
   it("runs the example recipe: containers on a bridge ping each other", function()
     local r = run({ "--recipe=" .. pft.SOURCE_DIR .. "/recipes/examples/network.lua", "3", "pft-br0", "10.238.0" })
     assert.equal(0, r.status, r.stderr .. r.stdout)
