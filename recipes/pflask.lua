@@ -13,6 +13,5 @@ elseif action == "version" then
   io.stdout:write("pflask ", cli.VERSION, "\n")
   return 0
 end
-cli.reject_pending(spec)
 if spec.attach then return require("pflask.terminal").attach(spec.attach) end
 return pflask.run(spec)

@@ -3,7 +3,7 @@
 -- Parsing follows getopt_long with "+" (options end at the first argument
 -- that is not one, so the command keeps its own options), but strictly:
 -- long options must be spelt out in full. parse() only builds and checks a
--- spec; the recipe decides what to do with it (reject_pending first).
+-- spec; the recipe decides what to do with it.
 
 local error_ = require("pflask.error")
 
@@ -62,11 +62,6 @@ local M = {}
 
 -- One version for the whole program: the one CMake builds the engine with.
 M.VERSION = require("pflask.core").version
-
---- Options parsed but not carried out yet, by long name. reject_pending
---- refuses them; each is switched off when the engine learns it.
----@type table<string, boolean>
-M.pending = {}
 
 --- Refuse a value that is empty: every option value names something.
 ---@param opt string
@@ -424,29 +419,6 @@ function M.parse(argv)
   return st.spec, "run"
 end
 
--- Whether a spec uses an option, for reject_pending, in --help order.
-local USES = {
-  { "mount", function(s) return #s.mounts > 0 end },
-  { "netif", function(s) return #s.netifs > 0 end },
-  { "ephemeral", function(s) return s.ephemeral end },
-  { "cgroup", function(s) return #s.cgroups > 0 end },
-  { "caps", function(s) return #s.caps > 0 end },
-  { "detach", function(s) return s.detach end },
-  { "attach", function(s) return s.attach ~= nil end },
-}
-
---- Refuse the first option of `spec` that is still in M.pending, so that a
---- user never gets a container that silently lacks what was asked for.
----@param spec pflask.Spec
-function M.reject_pending(spec)
-  for _, use in ipairs(USES) do
-    local name, used = use[1], use[2]
-    if M.pending[name] and used(spec) then
-      error_.option("--" .. name, "not implemented yet")
-    end
-  end
-end
-
 --- The --help text.
 ---@return string
 function M.usage()
@@ -466,17 +438,9 @@ function M.usage()
     elseif o.arg == "optional" then
       head = head .. "[=" .. o.meta .. "]"
     end
-    local help = o.help
-    if M.pending[o.long] then help = help .. " *" end
-    lines[#lines + 1] = string.format("  %-24s %s", head, help)
+    lines[#lines + 1] = string.format("  %-24s %s", head, o.help)
   end
   lines[#lines + 1] = ""
-  for _, pending in pairs(M.pending) do
-    if pending then
-      lines[#lines + 1] = "* not implemented yet: pflask refuses it."
-      break
-    end
-  end
   lines[#lines + 1] = "See pflask(1) for the option grammars, namespaces and exit status."
   return table.concat(lines, "\n") .. "\n"
 end

@@ -18,14 +18,6 @@ local function fails(argv, message)
   assert.equal(message, e.message)
 end
 
---- Assert that reject_pending fails on the spec of `argv` with `message`.
-local function pending(argv, message)
-  local ok, e = pcall(cli.reject_pending, run(argv))
-  assert.is_false(ok, "expected an error: " .. message)
-  assert.equal(125, e.status)
-  assert.equal(message, e.message)
-end
-
 describe("cli.parse", function()
   describe("defaults", function()
     it("run the shell in mount, pid, ipc, uts and cgroup namespaces", function()
@@ -442,7 +434,6 @@ describe("privilege and resource options", function()
     assert.is_true(spec.no_new_privs)
     assert.same({ "memory" }, spec.cgroups)
     assert.same({ memory = 512 * 1024 * 1024, pids = 64, cpus = 1.5 }, spec.limits)
-    assert.has_no.errors(function() cli.reject_pending(spec) end)
   end)
 
   it("take memory sizes with binary suffixes", function()
@@ -458,53 +449,6 @@ describe("privilege and resource options", function()
     assert.equal("subordinate", spec.uid_map)
     assert.equal("subordinate", spec.gid_map)
     assert.is_true(spec.namespaces.user)
-  end)
-end)
-
-describe("cli.reject_pending", function()
-  it("accepts what is implemented", function()
-    assert.has_no.errors(function()
-      cli.reject_pending(run({ "-r", "/x", "-c", "/", "-t", "h", "-u", "me", "-e", "0:1000:1", "-s", "A=1", "-k",
-        "--as-pid1", "-N", "-I", "ls" }))
-    end)
-    assert.has_no.errors(function() cli.reject_pending(run({ "-U", "-M", "-N", "-I", "-H", "-P" })) end)
-    assert.has_no.errors(function() cli.reject_pending(run({})) end)
-  end)
-
-  -- Which options are pending changes as their issues land: these tests
-  -- follow cli.pending instead of a fixed list.
-  local EXAMPLES = {
-    mount = { "--mount=tmp:/x" }, netif = { "--netif" }, ephemeral = { "-w", "-r", "/x" },
-    cgroup = { "-g", "cpu" }, caps = { "-b", "-all" }, detach = { "-d" }, attach = { "-a", "1" },
-  }
-
-  it("refuses each pending option, and only those", function()
-    for name, args in pairs(EXAMPLES) do
-      if cli.pending[name] then
-        pending(args, "--" .. name .. ": not implemented yet")
-      else
-        assert.has_no.errors(function() cli.reject_pending(run(args)) end)
-      end
-    end
-  end)
-
-  it("names the first pending option in --help order", function()
-    local saved = cli.pending
-    cli.pending = { mount = true, netif = true, detach = true }
-    finally(function() cli.pending = saved end)
-    pending({ "-d", "-n", "-m", "tmp:/x" }, "--mount: not implemented yet")
-  end)
-
-  it("lets options through once they are no longer pending", function()
-    local saved = cli.pending
-    cli.pending = { netif = false, detach = true }
-    finally(function() cli.pending = saved end)
-    assert.has_no.errors(function() cli.reject_pending(run({ "--netif" })) end)
-    pending({ "--netif", "-d" }, "--detach: not implemented yet")
-  end)
-
-  it("only ever lists options of the classic command line", function()
-    for name in pairs(cli.pending) do assert.truthy(EXAMPLES[name], name) end
   end)
 end)
 
@@ -527,15 +471,6 @@ describe("cli.usage", function()
     end
   end)
 
-  it("marks pending options, and only those", function()
-    local saved = cli.pending
-    cli.pending = { mount = true }
-    finally(function() cli.pending = saved end)
-    assert.truthy(cli.usage():find("--mount=SPEC%s+[^\n]* %*\n"))
-    assert.is_nil(cli.usage():find("--chroot=DIR%s+[^\n]* %*\n"))
-    cli.pending = {}
-    assert.is_nil(cli.usage():find("--mount=SPEC%s+[^\n]* %*\n"))
-  end)
 end)
 
 describe("cli.VERSION", function()
