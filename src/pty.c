@@ -152,6 +152,20 @@ static void watch_drop(int ep, struct watch *w)
 	w->fd = -1;
 }
 
+/* Write what is pending of the user's input (buf + *off, *len bytes) to the
+ * non-blocking master; on a hard error the input is dropped rather than
+ * retried forever. */
+static void pass_input(int master, const char *buf, size_t *off, size_t *len)
+{
+	ssize_t r = write(master, buf + *off, *len);
+	if (r > 0) {
+		*off += (size_t)r;
+		*len -= (size_t)r;
+	} else if (r < 0 && errno != EAGAIN && errno != EINTR) {
+		*len = 0;
+	}
+}
+
 /* The container ended: let go of the supervisor's slave so that draining
  * the master ends with EIO as soon as it is empty. */
 static void release_slave(int *slave)
@@ -295,15 +309,8 @@ int pf_pty_relay(int master, int *slave, int in, int out, int winsize_from, pid_
 				ilen = (size_t)r;
 				ioff = 0;
 			} else if (fd == master && w_master.fd >= 0) {
-				if (e & EPOLLOUT && ilen) {
-					ssize_t r = write(master, ibuf + ioff, ilen);
-					if (r > 0) {
-						ioff += (size_t)r;
-						ilen -= (size_t)r;
-					} else if (r < 0 && errno != EAGAIN && errno != EINTR) {
-						ilen = 0;
-					}
-				}
+				if (e & EPOLLOUT && ilen)
+					pass_input(master, ibuf, &ioff, &ilen);
 				if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 					ssize_t r = read(master, obuf, sizeof(obuf));
 					if (r < 0 && (errno == EINTR || errno == EAGAIN))
@@ -664,15 +671,8 @@ int pf_pty_serve(int master, int *slave, int listen_fd, pid_t pid, uid_t owner,
 			} else if (fd == listen_fd) {
 				accept_client(s, listen_fd, pid, owner, &w_client);
 			} else if (fd == master && w_master.fd >= 0) {
-				if (e & EPOLLOUT && s->input_len) {
-					ssize_t r = write(master, s->input + s->input_off, s->input_len);
-					if (r > 0) {
-						s->input_off += (size_t)r;
-						s->input_len -= (size_t)r;
-					} else if (r < 0 && errno != EAGAIN && errno != EINTR) {
-						s->input_len = 0;
-					}
-				}
+				if (e & EPOLLOUT && s->input_len)
+					pass_input(master, s->input, &s->input_off, &s->input_len);
 				if (!(e & (EPOLLIN | EPOLLHUP | EPOLLERR)) || s->pending_len)
 					continue;
 				ssize_t r = read(master, buf + 1, BUF_SIZE);
