@@ -11,6 +11,7 @@
 
 local core = require "pflask.core"
 local perr = require "pflask.error"
+local basename = require("pflask.path").basename
 
 local M = {}
 
@@ -20,10 +21,6 @@ local POWEROFF_SIGNAL, REBOOT_SIGNAL = core.signals.INT, core.signals.HUP
 -- What systemd-nspawn exits with when the container rebooted, so that a
 -- loop around pflask can restart it.
 M.REBOOT_STATUS = 133
-
-local function basename(path)
-  return path:match("([^/]*)/*$")
-end
 
 --- Is the init systemd? /sbin/init is a symlink to it on systemd systems.
 local function is_systemd(root, init)

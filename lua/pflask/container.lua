@@ -6,6 +6,7 @@
 local core = require "pflask.core"
 local perr = require "pflask.error"
 local users = require "pflask.users"
+local path = require "pflask.path"
 
 local M = {}
 
@@ -123,16 +124,6 @@ function M.userns_refusal_hint()
   return nil
 end
 
-local function absolute(path)
-  if path:sub(1, 1) == "/" then return path end
-  local cwd = perr.check("getcwd", core.getcwd())
-  return cwd .. "/" .. path
-end
-
-local function basename(path)
-  return path:match("([^/]*)/*$")
-end
-
 --- Namespaces to create: defaults, overridden by spec.namespaces. The user
 --- namespace, when not decided (nil), is created for unprivileged users
 --- only, and for explicit id maps.
@@ -151,7 +142,7 @@ end
 
 local function plan_root(spec)
   if not spec.root then return nil end
-  local root = absolute(spec.root)
+  local root = path.absolute(spec.root)
   local st = core.stat(root)
   if not st then fail("root", "'%s' does not exist", spec.root) end
   if st.type ~= "directory" then fail("root", "'%s' is not a directory", spec.root) end
@@ -170,13 +161,13 @@ local function plan_user(spec, root)
   return user
 end
 
---- The command's environment, as the classic pflask builds it.
-local function plan_environment(spec, root, user)
+--- The command's environment, as the classic pflask builds it. who is
+--- the user inside a root (user, else the root's own root), if known.
+local function plan_environment(spec, root, user, who)
   local env
   if root and not spec.keepenv then
     env = { TERM = os.getenv("TERM"), PATH = M.DEFAULT_PATH }
-    local who = user or users.lookup("root", root)
-      or { name = "root", home = "/root" }
+    who = who or { name = "root", home = "/root" }
     env.USER, env.LOGNAME, env.HOME = who.name, who.name, who.home
   else
     env = core.environ()
@@ -190,7 +181,7 @@ local function plan_environment(spec, root, user)
 end
 
 --- With no command: the user's shell, /bin/sh when none is known.
-local function plan_command(spec, root, user)
+local function plan_command(spec, root, user, who)
   if spec.command and #spec.command > 0 then
     for i, a in ipairs(spec.command) do
       if type(a) ~= "string" then fail("command", "argument %d is not a string", i) end
@@ -198,11 +189,8 @@ local function plan_command(spec, root, user)
     return spec.command
   end
   local shell
-  if user then
-    shell = user.shell
-  elseif root then
-    local r = users.lookup("root", root)
-    shell = r and r.shell
+  if user or root then
+    shell = who and who.shell
   else
     shell = os.getenv("SHELL")
     if not shell or shell == "" then
@@ -218,7 +206,7 @@ local function plan_init(spec, ns, argv)
   if not ns.pid then return "none" end
   local mode = spec.init or "auto"
   if mode == "auto" then
-    return INIT_NAMES[basename(argv[1])] and "pid1" or "reaper"
+    return INIT_NAMES[path.basename(argv[1])] and "pid1" or "reaper"
   end
   if mode ~= "pid1" and mode ~= "reaper" then
     fail("init", "'%s' is not an init mode (auto, pid1, reaper)", tostring(mode))
@@ -264,8 +252,10 @@ function M.plan(spec)
     child_setup = spec.child_setup, parent_setup = spec.parent_setup,
     groups = user and user.groups or nil,
   }
-  plan.env = plan_environment(spec, root, user)
-  plan.argv = plan_command(spec, root, user)
+  -- Read the root's passwd once, for both the environment and the shell.
+  local who = user or (root and users.lookup("root", root)) or nil
+  plan.env = plan_environment(spec, root, user, who)
+  plan.argv = plan_command(spec, root, user, who)
   plan.init = plan_init(spec, ns, plan.argv)
   -- An init as pid 1 of a root filesystem: booting an OS (pflask.boot).
   plan.boot = plan.init == "pid1" and root ~= nil

@@ -8,6 +8,7 @@
 
 local core = require "pflask.core"
 local perr = require "pflask.error"
+local absolute = require("pflask.path").absolute
 
 local M = {}
 
@@ -34,11 +35,6 @@ local DEV_LINKS = {
 
 local function fail(fmt, ...)
   perr.raise(perr.FAILURE, "--mount: " .. fmt, ...)
-end
-
-local function absolute(path)
-  if path:sub(1, 1) == "/" then return path end
-  return perr.check("getcwd", core.getcwd()) .. "/" .. path
 end
 
 --- A target as a path inside the root. With --chroot=ROOT, a target that
