@@ -22,19 +22,6 @@ local function join_quoted(argv)
   return table.concat(out, " ")
 end
 
-local function read_all(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function write_all(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
-
 --- Contents of a file, or nil when it cannot be read.
 ---@param path string
 ---@return string|nil
@@ -95,7 +82,7 @@ end
 function M.run(argv, opts)
   opts = opts or {}
   local out, err, input = os.tmpname(), os.tmpname(), os.tmpname()
-  write_all(input, opts.stdin or "")
+  M.write_file(input, opts.stdin or "")
   local env = {}
   for k, v in pairs(opts.env or {}) do env[#env + 1] = M.quote(k .. "=" .. v) end
   local parts = { "timeout", "-k", "5", tostring(opts.timeout or 60) }
@@ -107,7 +94,7 @@ function M.run(argv, opts)
   -- Files readable by a throwaway user too.
   os.execute("chmod 0666 " .. out .. " " .. err .. " " .. input)
   local status = M.sh(cmdline .. " <" .. input .. " >" .. out .. " 2>" .. err)
-  local result = { status = status, stdout = read_all(out), stderr = read_all(err) }
+  local result = { status = status, stdout = assert(M.read_file(out)), stderr = assert(M.read_file(err)) }
   os.remove(out); os.remove(err); os.remove(input)
   return result
 end
@@ -154,11 +141,11 @@ function M.make_rootfs(dir, opts)
   for _, applet in ipairs(APPLETS) do
     M.sh("ln -sf busybox " .. dir .. "/bin/" .. applet)
   end
-  write_all(dir .. "/etc/passwd", table.concat({
+  M.write_file(dir .. "/etc/passwd", table.concat({
     "root:x:0:0:root:/root:" .. (opts.shell or "/bin/sh"),
     string.format("alice:x:%d:%d:Alice:/home/alice:/bin/sh", uid, gid),
     "", }, "\n"))
-  write_all(dir .. "/etc/group", table.concat({
+  M.write_file(dir .. "/etc/group", table.concat({
     "root:x:0:", string.format("alice:x:%d:", gid),
     string.format("staff:x:%d:alice", gid + 1), "", }, "\n"))
   M.sh(string.format("chown %d:%d %s/home/alice && chmod 1777 %s/tmp", uid, gid, dir, dir))
