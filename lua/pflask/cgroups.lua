@@ -37,13 +37,7 @@ local function fail(option, fmt, ...)
   perr.raise(perr.FAILURE, "%s: " .. fmt, option, ...)
 end
 
-local function read_file(path)
-  local f = io.open(path)
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = require("pflask.path").read_file
 
 local function words(s)
   local out = {}

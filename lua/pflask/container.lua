@@ -99,12 +99,8 @@ local function fail(field, fmt, ...)
   perr.raise(perr.FAILURE, "%s: " .. fmt, OPTION[field] or field, ...)
 end
 
-local function read_first_line(path)
-  local f = io.open(path)
-  if not f then return nil end
-  local line = f:read("l")
-  f:close()
-  return line
+local function read_first_line(file)
+  return (path.read_file(file) or ""):match("^[^\n]*")
 end
 
 --- Why the host refuses user namespaces, as advice, or nil when unknown.

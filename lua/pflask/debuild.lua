@@ -62,13 +62,7 @@ function M.words(s)
   return t
 end
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = require("pflask.path").read_file
 
 --- A command's standard output, without the last newline, or nil when it
 --- failed.

@@ -1,4 +1,4 @@
--- Host paths as the supervisor sees them.
+-- Host paths and files as the supervisor sees them.
 
 local core = require "pflask.core"
 local perr = require "pflask.error"
@@ -18,6 +18,17 @@ end
 ---@return string
 function M.basename(path)
   return path:match("([^/]*)/*$")
+end
+
+--- Contents of a host file, or nil when it cannot be read.
+---@param file string
+---@return string|nil
+function M.read_file(file)
+  local f = io.open(file, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
 end
 
 return M

@@ -108,13 +108,7 @@ function M.parse_subids(text, name, id)
   return out
 end
 
-local function read_file(path)
-  local f = io.open(path)
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = require("pflask.path").read_file
 
 --- The caller's subordinate ranges of one kind ("uid" or "gid").
 ---@param kind "uid"|"gid"
