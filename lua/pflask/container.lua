@@ -1,7 +1,7 @@
 -- A container spec becomes a plan (everything resolved in the supervisor,
 -- before anything is created), then ordered steps: the parent's from
 -- outside, the child's from inside, then exec. See doc/lua-api.md for the
--- spec and DESIGN.md for the process model.
+-- spec and doc/architecture.md for the process model.
 
 local core = require "pflask.core"
 local perr = require "pflask.error"
