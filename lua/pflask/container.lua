@@ -64,6 +64,8 @@ M.CONCERNS = {
   -- concern creates something tied to the process that stays behind.
   { "pflask.terminal", function(spec, plan)
       return spec.detach or spec.attach or spec.terminal ~= nil or core.isatty(0) or plan.boot end },
+  -- Second: the record names the supervisor that stays (after --detach).
+  { "pflask.registry", function() return true end },
   { "pflask.userns", function(_, plan) return plan.namespaces.user end },
   { "pflask.cgroups", function(spec, plan)
       return nonempty(spec.cgroups) or nonempty(spec.limits) or plan.delegate_cgroup end },
