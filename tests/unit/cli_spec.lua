@@ -371,7 +371,7 @@ describe("cli.parse", function()
       end
       -- Anything else that is not digits must be a valid container name.
       local chars = "may hold only letters, digits, '_', '.' and '-', and starts with a letter or digit"
-      for _, v in ipairs({ "-1", "+1", "1.5", "a/b" }) do
+      for _, v in ipairs({ "-1", "+1", ".5", "a b", "a/b" }) do
         fails({ "--attach=" .. v }, "--attach: '" .. v .. "' is neither a process id nor a name: a name " .. chars)
       end
       fails({ "--attach=" }, "--attach: '' is neither a process id nor a name: a name must be 1 to 64 characters")
