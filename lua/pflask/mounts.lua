@@ -288,10 +288,12 @@ function M.child_mounts(plan)
     if has_directory(root, "/proc") then mount_proc(root, plan) end
     if has_directory(root, "/sys") then mount_sys(root) end
     if has_directory(root, "/dev") then populate_dev(root, plan) end
-  elseif ns.mount and ns.pid then
+  elseif ns.mount then
     -- The host's /proc: no root of the container's to resolve it in.
-    perr.check("/proc", core.mount_proc("/proc"))
-    protect_proc("/", plan)
+    if ns.pid then perr.check("/proc", core.mount_proc("/proc")) end
+    -- Without a pid namespace the host's own /proc, seen through the
+    -- container's mount namespace: masked there, not on the host.
+    if exists("/", "/proc/sys") then protect_proc("/", plan) end
   end
 end
 

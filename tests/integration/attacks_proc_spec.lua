@@ -114,6 +114,13 @@ describe("attacks on /proc and /sys", function()
     assert.equal("refused", p.net)
   end)
 
+  it("without --chroot and --no-pidns: the host's /proc is masked in the container's mount namespace", function()
+    local r = pft.pflask({ "--no-pidns", "--user-map=0:0:65536", "--", "sh", "-c", (PROBE:gsub("busybox stat", "stat")) })
+    assert_protected(r, "--no-pidns", { host_sys = true })
+    -- and on the host, nothing was masked
+    assert.equal(0, pft.sh("test ! -c /proc/keys"))
+  end)
+
   it("with --caps=-sys_admin, unmounting the read-only /proc/sys gives nothing back", function()
     local r = pft.pflask({ "--chroot=" .. root, "--user-map=0:0:65536", "--caps=-sys_admin", "--", "sh", "-c",
       "umount /proc/sys 2>/dev/null && echo UNMOUNTED; umount -l /proc/keys 2>/dev/null && echo UNMASKED; "
@@ -161,6 +168,11 @@ describe("attacks on /proc and /sys", function()
     it("without --chroot", function()
       assert_protected(run({ "--", "sh", "-c", (PROBE:gsub("busybox stat", "stat")) }), "rootless, no --chroot",
                        { host_sys = true })
+    end)
+
+    it("without --chroot and --no-pidns", function()
+      assert_protected(run({ "--no-pidns", "--", "sh", "-c", (PROBE:gsub("busybox stat", "stat")) }),
+                       "rootless --no-pidns", { host_sys = true })
     end)
 
     it("unmounting the masks gives the container's root nothing of the host's", function()
