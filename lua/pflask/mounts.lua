@@ -177,7 +177,6 @@ local PROC_MASKED_DIRS = { "/proc/acpi", "/proc/asound", "/proc/scsi" }
 local PROC_READONLY = { "/proc/bus", "/proc/fs", "/proc/irq", "/proc/apm", "/proc/sysrq-trigger" }
 local SYS_MASKED_DIRS = { "/sys/firmware", "/sys/devices/virtual/powercap" }
 
-
 --- Does path exist inside root (resolved there, nothing created)?
 local function exists(root, path)
   return core.lookup(root, path) ~= nil
