@@ -121,6 +121,22 @@ describe("attacks with host-wide capabilities", function()
     assert_denied(r, "--user=nobody", default)
   end)
 
+  it("as --user=alice of a --chroot root, and as its root: the default bounding set", function()
+    local root = pft.make_rootfs(pft.tempdir("attacks-caps-root"))
+    local r = pft.pflask({ "--chroot=" .. root, "--user=alice", "--", "sh", "-c",
+      "id -u; grep -E '^Cap(Bnd|Eff)' /proc/self/status; echo pid1_$(grep CapEff /proc/1/status)" })
+    local r0 = pft.pflask({ "--chroot=" .. root, "--", "grep", "-E", "^Cap(Bnd|Eff)", "/proc/self/status" })
+    pft.rm_rf(root)
+    assert.equal(0, r.status, r.stderr)
+    assert.matches("^1000\n", r.stdout)
+    assert.equal(default, status_field(r.stdout, "CapBnd"))
+    assert.equal(0, status_field(r.stdout, "CapEff"))
+    assert.equal(0, tonumber(r.stdout:match("pid1_CapEff:%s*(%x+)"), 16)) -- pid 1 too
+    assert.equal(0, r0.status, r0.stderr)
+    assert.equal(default, status_field(r0.stdout, "CapBnd"))
+    assert.equal(default, status_field(r0.stdout, "CapEff"))
+  end)
+
   it("with a network namespace of its own, net_admin is in the set, and only then", function()
     local r = pft.pflask({ "--netif", "--", "sh", "-c", SCRIPT })
     assert_denied(r, "--netif", default | (host_bounding() & set_of({ "net_admin" })))
