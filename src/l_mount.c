@@ -215,6 +215,18 @@ static int l_remove_tree(lua_State *L)
 	return push_result(L, pf_fs_remove_tree(path, &err), &err);
 }
 
+/* core.set_readonly{root=, target=, readonly=true} -> true | fail: the
+ * mount whose root is target, not its submounts. */
+static int l_set_readonly(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	const char *root = opt_string(L, 1, "root", "/");
+	const char *target = opt_string(L, 1, "target", NULL);
+	bool readonly = opt_boolean(L, 1, "readonly", true);
+	struct pf_error err = { 0 };
+	return push_result(L, pf_mount_set_readonly(root, target, readonly, &err), &err);
+}
+
 void pf_l_open_mount(lua_State *L)
 {
 	static const luaL_Reg funcs[] = {
@@ -231,6 +243,7 @@ void pf_l_open_mount(lua_State *L)
 		{ "pivot_root", l_pivot_root },
 		{ "chroot", l_chroot },
 		{ "remove_tree", l_remove_tree },
+		{ "set_readonly", l_set_readonly },
 		{ NULL, NULL },
 	};
 	pf_l_register(L, funcs);

@@ -70,14 +70,15 @@ static int mount_setattr_syscall(int fd, const char *path, unsigned flags,
 #endif
 }
 
-/* Remount one mount read-only by path, keeping the flags the kernel locks
- * in a user namespace (nosuid, nodev, noexec...): leaving one out is EPERM. */
-static int remount_readonly(const char *path, struct pf_error *err)
+/* Remount one mount read-only (or writable) by path, keeping the flags the
+ * kernel locks in a user namespace (nosuid, nodev, noexec...): leaving one
+ * out is EPERM. */
+static int remount_bind(const char *path, bool readonly, struct pf_error *err)
 {
 	struct statvfs sv;
 	if (statvfs(path, &sv) < 0)
-		return pf_error_errno(err, errno, "make %s read-only", path);
-	unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY;
+		return pf_error_errno(err, errno, "make %s %s", path, readonly ? "read-only" : "writable");
+	unsigned long flags = MS_REMOUNT | MS_BIND | (readonly ? MS_RDONLY : 0);
 	static const struct { unsigned long st, ms; } keep[] = {
 		{ ST_NOSUID, MS_NOSUID }, { ST_NODEV, MS_NODEV }, { ST_NOEXEC, MS_NOEXEC },
 		{ ST_NOATIME, MS_NOATIME }, { ST_NODIRATIME, MS_NODIRATIME },
@@ -87,8 +88,13 @@ static int remount_readonly(const char *path, struct pf_error *err)
 		if (sv.f_flag & keep[i].st)
 			flags |= keep[i].ms;
 	if (mount(NULL, path, NULL, flags, NULL) < 0)
-		return pf_error_errno(err, errno, "make %s read-only", path);
+		return pf_error_errno(err, errno, "make %s %s", path, readonly ? "read-only" : "writable");
 	return 0;
+}
+
+static int remount_readonly(const char *path, struct pf_error *err)
+{
+	return remount_bind(path, true, err);
 }
 
 /* Without mount_setattr (Linux < 5.12): remount the top mount and every
@@ -220,4 +226,24 @@ int pf_mount_chroot(const char *dir, struct pf_error *err)
 	if (chdir("/") < 0)
 		return pf_error_errno(err, errno, "chdir /");
 	return 0;
+}
+
+int pf_mount_set_readonly(const char *root, const char *target, bool readonly,
+			  struct pf_error *err)
+{
+	_cleanup_close_ int fd = open_target(root, target, err);
+	if (fd < 0)
+		return -1;
+	struct mount_attr attr = { 0 };
+	if (readonly)
+		attr.attr_set = MOUNT_ATTR_RDONLY;
+	else
+		attr.attr_clr = MOUNT_ATTR_RDONLY;
+	if (mount_setattr_syscall(fd, "", AT_EMPTY_PATH, &attr) == 0)
+		return 0;
+	if (errno != ENOSYS)
+		return pf_error_errno(err, errno, "make %s %s", target, readonly ? "read-only" : "writable");
+	char fd_path[32];
+	pf_fs_fd_path(fd, fd_path);
+	return remount_bind(fd_path, readonly, err);
 }

@@ -42,3 +42,10 @@ int pf_mount_pivot_root(const char *new_root, struct pf_error *err);
 /* chroot(2) to dir and chdir to "/", for when there is no mount namespace
  * to pivot in. */
 int pf_mount_chroot(const char *dir, struct pf_error *err);
+
+/* Make the mount whose root is target (inside root) read-only or writable
+ * again, that mount only (not its submounts). A bind inherits the
+ * read-only flag of the mount it copies: this is how a part of a
+ * read-only tree (the container's own /proc/sys/net) is made writable. */
+int pf_mount_set_readonly(const char *root, const char *target, bool readonly,
+			  struct pf_error *err);

@@ -72,7 +72,9 @@ M.CONCERNS = {
   { "pflask.mounts", function() return true end },
   { "pflask.boot", function(_, plan) return plan.boot end },
   { "pflask.network", function(spec, plan) return plan.namespaces.net or nonempty(spec.netifs) end },
-  { "pflask.privileges", function(spec) return nonempty(spec.caps) or spec.no_new_privs end },
+  -- Always: every container drops the capabilities that act on the whole
+  -- host (the module is small and precompiled into the executable).
+  { "pflask.privileges", function() return true end },
 }
 
 local function concern_modules(spec, plan)

@@ -161,29 +161,82 @@ local function populate_dev(root, plan)
   end
 end
 
---- /proc for the new pid namespace; /proc/sys and /proc/sysrq-trigger
---- read-only unless a user namespace already keeps the host safe.
-local function mount_proc(root, plan)
-  perr.check("/proc", core.mount{ root = root, target = "/proc", fstype = "proc",
-                                  options = "nosuid,nodev,noexec" })
-  if not plan.namespaces.user then
-    perr.check("/proc/sys", core.bind{ root = root, target = "/proc/sys", readonly = true })
-    -- Only kernels built with magic SysRq have it.
-    if core.lstat(root .. "/proc/sysrq-trigger") then
-      perr.check("/proc/sysrq-trigger", core.bind{ root = root, target = "/proc/sysrq-trigger",
-                                                  readonly = true, recursive = false })
+-- Kernel interfaces a container has no business with, left as the OCI
+-- default profile (runc, crun, podman) and systemd-nspawn leave them, in
+-- every container whatever its user namespace maps: these files leak
+-- kernel memory, keys or the host's timing (masked by /dev/null), these
+-- directories describe or drive the host's hardware (masked by an empty
+-- read-only tmpfs), and the kernel's tunables are read-only (the
+-- container's own /proc/sys/net excepted, see protect_proc). Kernels
+-- differ in what they have: only what exists is masked.
+local PROC_MASKED_FILES = {
+  "/proc/kcore", "/proc/kallsyms", "/proc/keys", "/proc/timer_list",
+  "/proc/timer_stats", "/proc/sched_debug", "/proc/latency_stats",
+}
+local PROC_MASKED_DIRS = { "/proc/acpi", "/proc/asound", "/proc/scsi" }
+local PROC_READONLY = { "/proc/bus", "/proc/fs", "/proc/irq", "/proc/apm", "/proc/sysrq-trigger" }
+local SYS_MASKED_DIRS = { "/sys/firmware", "/sys/devices/virtual/powercap" }
+
+--- Does path exist inside root (resolved there, nothing created)?
+local function exists(root, path)
+  return core.lookup(root, path) ~= nil
+end
+
+--- An empty tmpfs, then read-only: nothing can be created in it. (No
+--- mount options: without a --chroot nothing else needs libmount, whose
+--- loading would double the start-up cost of a plain container.)
+local function mask_dirs(root, list)
+  for _, dir in ipairs(list) do
+    if exists(root, dir) then
+      perr.check(dir, core.mount{ root = root, target = dir, fstype = "tmpfs", source = "tmpfs" })
+      perr.check(dir, core.set_readonly{ root = root, target = dir })
     end
   end
 end
 
+--- Mask and freeze a freshly mounted /proc (inside root): /proc/sys
+--- read-only, with the container's own /proc/sys/net writable when it has
+--- a network namespace of its own (its sysctls then act on that
+--- namespace only), then PROC_READONLY, PROC_MASKED_*.
+local function protect_proc(root, plan)
+  perr.check("/proc/sys", core.bind{ root = root, target = "/proc/sys", readonly = true, recursive = false })
+  if plan.namespaces.net and exists(root, "/proc/sys/net") then
+    -- A bind inherits the read-only flag of the mount it copies.
+    perr.check("/proc/sys/net", core.bind{ root = root, target = "/proc/sys/net", recursive = false })
+    perr.check("/proc/sys/net", core.set_readonly{ root = root, target = "/proc/sys/net", readonly = false })
+  end
+  for _, p in ipairs(PROC_READONLY) do
+    if exists(root, p) then
+      perr.check(p, core.bind{ root = root, target = p, readonly = true, recursive = false })
+    end
+  end
+  -- /dev/null of the host (the container's /dev is not there yet): a
+  -- device node ignores its mount's flags, so the bind stays writable;
+  -- reads give nothing, writes go nowhere.
+  for _, p in ipairs(PROC_MASKED_FILES) do
+    if exists(root, p) then
+      perr.check(p, core.bind{ root = root, target = p, source = "/dev/null", recursive = false })
+    end
+  end
+  mask_dirs(root, PROC_MASKED_DIRS)
+end
+
+--- /proc for the new pid namespace, masked (protect_proc).
+local function mount_proc(root, plan)
+  perr.check("/proc", core.mount{ root = root, target = "/proc", fstype = "proc",
+                                  options = "nosuid,nodev,noexec" })
+  protect_proc(root, plan)
+end
+
 --- /sys read-only: a sysfs of our own where the kernel allows it (it
 --- needs a network namespace owned by our user namespace), else the
---- host's, bound read-only.
+--- host's, bound read-only; the firmware's and power capping's
+--- directories masked.
 local function mount_sys(root)
-  if core.mount{ root = root, target = "/sys", fstype = "sysfs", options = "ro,nosuid,nodev,noexec" } then
-    return
+  if not core.mount{ root = root, target = "/sys", fstype = "sysfs", options = "ro,nosuid,nodev,noexec" } then
+    perr.check("/sys", core.bind{ root = root, target = "/sys", source = "/sys", readonly = true })
   end
-  perr.check("/sys", core.bind{ root = root, target = "/sys", source = "/sys", readonly = true })
+  mask_dirs(root, SYS_MASKED_DIRS)
 end
 
 local function tmpfs_options(m, plan)
@@ -235,9 +288,12 @@ function M.child_mounts(plan)
     if has_directory(root, "/proc") then mount_proc(root, plan) end
     if has_directory(root, "/sys") then mount_sys(root) end
     if has_directory(root, "/dev") then populate_dev(root, plan) end
-  elseif ns.mount and ns.pid then
+  elseif ns.mount then
     -- The host's /proc: no root of the container's to resolve it in.
-    perr.check("/proc", core.mount_proc("/proc"))
+    if ns.pid then perr.check("/proc", core.mount_proc("/proc")) end
+    -- Without a pid namespace the host's own /proc, seen through the
+    -- container's mount namespace: masked there, not on the host.
+    if exists("/", "/proc/sys") then protect_proc("/", plan) end
   end
 end
 
