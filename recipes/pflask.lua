@@ -10,7 +10,7 @@ if action == "help" then
   io.stdout:write(cli.usage())
   return 0
 elseif action == "version" then
-  io.stdout:write("pflask ", cli.VERSION, "\n")
+  io.stdout:write(cli.version_text())
   return 0
 end
 if action == "list" or action == "list-json" then

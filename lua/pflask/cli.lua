@@ -58,11 +58,19 @@ local limits = lazy("pflask.spec.limits")
 ---@field setenv pflask.EnvVar[] --setenv, in order
 ---@field keepenv boolean --keepenv
 ---@field init "auto"|"pid1"|"reaper" who is pid 1: see PID 1 in pflask(1)
+---@field register boolean|nil --register: true (yes), false (no), nil (auto: when the host runs machined)
 
 local M = {}
 
 -- One version for the whole program: the one CMake builds the engine with.
 M.VERSION = require("pflask.core").version
+
+--- The --version text: the version, then the features built in ("+") or
+--- not ("-"), as systemd tools print them.
+---@return string
+function M.version_text()
+  return "pflask " .. M.VERSION .. "\n" .. table.concat(require("pflask.core").features, " ") .. "\n"
+end
 
 --- Refuse a value that is empty: every option value names something.
 ---@param opt string
@@ -263,6 +271,15 @@ local OPTIONS = {
     apply = function(_, _, flags) flags["as-pid1"] = true end },
   { long = "as-pid2", arg = "none", help = "keep a reaper as pid 1 even for an init",
     apply = function(_, _, flags) flags["as-pid2"] = true end },
+  { long = "register", arg = "required", meta = "yes|no|auto", once = true,
+    help = "register with systemd-machined (auto: if it runs)",
+    apply = function(spec, v)
+      local choices = { yes = true, no = false, auto = "auto" }
+      if choices[v] == nil then
+        error_.option("--register", "'%s' is not yes, no or auto", v)
+      end
+      if choices[v] ~= "auto" then spec.register = choices[v] end
+    end },
   { short = "h", long = "help", arg = "none", help = "show this help and exit", action = "help" },
   { short = "V", long = "version", arg = "none", help = "show the version and exit", action = "version" },
 }
