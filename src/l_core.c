@@ -1,8 +1,6 @@
 /* luaopen_pflask_core: the module table, assembled from the binding files.
  * Linked into the pflask executable and built as pflask/core.so for stock
  * lua5.4 and busted. */
-#include <stdbool.h>
-
 #include "l_util.h"
 #include "machined.h"
 
@@ -17,20 +15,17 @@
  * build time (libsystemd itself is loaded only when a container registers). */
 static void push_features(lua_State *L)
 {
-	const struct {
-		const char *name;
-		bool on;
-	} features[] = {
-		{ "netlink", true },
-		{ "libmount", true },
-		{ "caps", true },
-		{ "seccomp", false },
-		{ "machined", pf_machined_supported() },
+	const char *features[] = {
+		"+netlink",
+		"+libmount",
+		"+caps",
+		"-seccomp",
+		pf_machined_supported() ? "+machined" : "-machined",
 	};
 	size_t n = sizeof(features) / sizeof(features[0]);
 	lua_createtable(L, (int)n, 0);
 	for (size_t i = 0; i < n; i++) {
-		lua_pushfstring(L, "%s%s", features[i].on ? "+" : "-", features[i].name);
+		lua_pushstring(L, features[i]);
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 }
