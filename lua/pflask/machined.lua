@@ -10,11 +10,13 @@
 -- a host without systemd pays one stat(2) per container and never loads
 -- this module nor libsystemd.
 --
--- The machine is "pflask-PID" (PID: the container's first process as the
--- host sees it, as in pflask 0.2), or spec.name. A container whose cgroups
--- pflask does not place itself is registered with CreateMachine, as pflask
--- 0.2 did: machined moves it into a scope of machine.slice and forgets it
--- when that scope empties. A container in cgroups of pflask's (--cgroup,
+-- The machine is spec.name (--name), or "pflask-PID" (PID: the
+-- container's first process as the host sees it, as in pflask 0.2) when
+-- there is none, or when machined would refuse it in auto mode
+-- (--register=yes refuses such a name). A container whose cgroups pflask
+-- does not place itself is registered with CreateMachine, as pflask 0.2
+-- did: machined moves it into a scope of machine.slice and forgets it when
+-- that scope empties. A container in cgroups of pflask's (--cgroup,
 -- limits, a booted init's delegated cgroup) is registered with
 -- RegisterMachine, which leaves it where it is: CreateMachine would move it
 -- out of its limits. Either way cleanup unregisters it
@@ -54,14 +56,17 @@ function M.host()
   return { supported = supported, systemd = st ~= nil and st.type == "directory", machined = machined }
 end
 
---- Is `name` a name machined accepts (a hostname: letters, digits, "-",
---- "_" and dots between labels, at most 64 characters)?
+--- Is `name` a name machined accepts: a hostname, labels of letters,
+--- digits and inner "-" joined by single dots, at most 64 characters
+--- (--name also allows "_", which machined refuses).
 ---@param name string
 ---@return boolean
 function M.valid_name(name)
-  return type(name) == "string" and #name >= 1 and #name <= 64
-    and name:match("^[%w_][%w_.-]*$") ~= nil
-    and not name:find("..", 1, true) and not name:match("[.-]$")
+  if type(name) ~= "string" or #name < 1 or #name > 64 then return false end
+  for label in (name .. "."):gmatch("([^.]*)%.") do
+    if not (label:match("^%w$") or label:match("^%w[%w-]*%w$")) then return false end
+  end
+  return true
 end
 
 local function uses_own_cgroups(plan)
@@ -88,8 +93,15 @@ function M.plan(spec, plan, host)
   if spec.register ~= nil and type(spec.register) ~= "boolean" then
     perr.option("--register", "must be yes, no or auto")
   end
-  if spec.name ~= nil and not M.valid_name(spec.name) then
-    perr.option("--name", "'%s' is not a machine name (a hostname of at most 64 characters)", tostring(spec.name))
+  -- --name checks the name itself (pflask.registry); machined's rule is
+  -- narrower.
+  local name = spec.name
+  if name ~= nil and not M.valid_name(name) then
+    if required then
+      perr.option("--register", "'%s' is not a name machined accepts (letters, digits, inner '-', dots between)",
+        tostring(name))
+    end
+    name = nil
   end
   host = host or M.host()
   local why
@@ -104,7 +116,7 @@ function M.plan(spec, plan, host)
     if required then perr.option("--register", "%s", why) end
     return
   end
-  plan.machine = { name = spec.name, required = required, create_scope = not uses_own_cgroups(plan) }
+  plan.machine = { name = name, required = required, create_scope = not uses_own_cgroups(plan) }
 end
 
 --- Supervisor, once the container's first process exists.

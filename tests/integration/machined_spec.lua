@@ -88,14 +88,17 @@ echo "features=$($P --version | tail -n 1)"
 $P --register=yes -- sleep 600 & report yes $!
 $P -- sleep 600 & report auto $!
 $P --register=yes --chroot=/pftest/root -- sleep 600 & report chroot $!
+$P --name=pftest-box -- sleep 600 & report named $!
+$P --name=pftest_box -- sleep 600 & report underscore $!
 echo "no=$($P --register=no -- sh -c 'machinectl list --no-legend | grep -c pflask-')"
 ]])
     assert.matches("+machined", p.features, 1, true)
-    for _, k in ipairs({ "yes", "auto", "chroot" }) do
+    for _, k in ipairs({ "yes", "auto", "chroot", "named", "underscore" }) do
       assert.equal("1", p[k .. ".count"], out)
       -- pflask-PID, PID the container's first process: pid 1 inside,
-      -- a child of the supervisor outside.
-      assert.equal("pflask-" .. p[k .. ".Leader"], p[k .. ".name"], out)
+      -- a child of the supervisor outside; or its --name.
+      local want = k == "named" and "pftest-box" or "pflask-" .. p[k .. ".Leader"]
+      assert.equal(want, p[k .. ".name"], out)
       assert.equal("container", p[k .. ".Class"], out)
       assert.equal("pflask", p[k .. ".Service"], out)
       assert.equal(p[k .. ".supervisor"], p[k .. ".leader_ppid"], out)
@@ -121,16 +124,21 @@ echo "yes.lines=$(wc -l </pftest/yes.err)"
 echo "auto=$(as_nobody $P --no-mountns --no-pidns -- sh -c 'machinectl list --no-legend | grep -c pflask-' 2>/pftest/auto.err)"
 echo "auto.stderr=$(wc -c </pftest/auto.err)"
 echo "left=$(ours | wc -l)"
+$P --register=yes --name=pftest_box -- true 2>/pftest/named.err; echo "named.status=$?"
 ]])
     if p["auto"] == "" and (pft.read_file(io_dir .. "/auto.err") or ""):match("namespace") then
       return pending("no unprivileged user namespaces in the booted root: " .. pft.read_file(io_dir .. "/auto.err"))
     end
     local err = pft.read_file(io_dir .. "/yes.err") or ""
+    local named = pft.read_file(io_dir .. "/named.err") or ""
     assert.equal("125", p["yes.status"], out .. err)
     assert.equal("1", p["yes.lines"], err)
     assert.matches("^pflask: %-%-register: machined: ", err)
     assert.equal("0", p.auto, out .. (pft.read_file(io_dir .. "/auto.err") or ""))
     assert.equal("0", p["auto.stderr"], out)
     assert.equal("0", p.left, out)
+    -- A --name machined would refuse, with --register=yes: refused up front.
+    assert.equal("125", p["named.status"], out .. named)
+    assert.equal("pflask: --register: 'pftest_box' is not a name machined accepts (letters, digits, inner '-', dots between)\n", named)
   end)
 end)
