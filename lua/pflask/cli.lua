@@ -284,6 +284,10 @@ local OPTIONS = {
   { short = "V", long = "version", arg = "none", help = "show the version and exit", action = "version" },
 }
 
+-- For pflask.complete: the options complete from this table, so that a
+-- new option completes without touching the shell scripts.
+M.OPTIONS = OPTIONS
+
 local BY_LONG, BY_SHORT = {}, {}
 for _, o in ipairs(OPTIONS) do
   BY_LONG[o.long] = o
