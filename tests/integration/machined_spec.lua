@@ -44,7 +44,9 @@ report() {
 ]]
 
 describe("machined registration in a booted Debian", function()
-  local rootfs, io_dir
+  -- io_dir: the host side of /pftest of the current test, made before
+  -- the test so that it may put files there (io_dir_next) first.
+  local rootfs, io_dir, io_dir_next
 
   setup(function()
     if pft.capture("id -u") ~= "0" then return end
@@ -61,16 +63,18 @@ describe("machined registration in a booted Debian", function()
   -- The host is as it was: mounts, and no pflask left running the probe.
   after_each(function()
     assert.equal(mounts_before, pft.mounts())
-    if io_dir then
-      assert.equal(0, pft.count_processes(io_dir), "processes left behind")
-      pft.rm_rf(io_dir)
+    if io_dir_next then
+      assert.equal(0, pft.count_processes(io_dir_next), "processes left behind")
+      pft.rm_rf(io_dir_next)
     end
-    io_dir = nil
+    io_dir, io_dir_next = nil, nil
   end)
+
+  before_each(function() io_dir_next = pft.tempdir("machined") end)
 
   -- Boot the root with the probe, return its output parsed.
   local function boot(probe)
-    io_dir = pft.tempdir("machined")
+    io_dir = io_dir_next
     assert(pft.sh("cp " .. pft.quote(pft.PFLASK) .. " " .. io_dir .. "/pflask") == 0)
     pft.make_rootfs(io_dir .. "/root")
     pft.write_file(io_dir .. "/probe", PROBE_LIB .. probe)
@@ -113,6 +117,55 @@ echo "no=$($P --register=no -- sh -c 'machinectl list --no-legend | grep -c pfla
     end
     assert.equal("/pftest/root", p["chroot.RootDirectory"], out)
     assert.equal("0", p.no, out)
+  end)
+
+  it("a container in a scope of its own goes away with pflask killed; RegisterMachine keeps the unit", function()
+    if not rootfs then return pending("needs root: boots a Debian root") end
+    -- RegisterMachine is what containers in pflask's own cgroups get; the
+    -- booted root has no controller to give one, so the binding is driven
+    -- directly, with a process of the probe's unit as the leader.
+    pft.write_file(io_dir_next .. "/reg.lua", [=[
+local core = require "pflask.core"
+local p = io.popen("sleep 600 >/dev/null 2>&1 & echo $!")
+local pid = math.tointeger(tonumber(p:read("l")))
+p:close()
+print("reg.pid=" .. pid)
+print("reg.ok=" .. tostring(core.machined_register("pftest-reg", pid, "/", false)))
+local f = io.popen("machinectl show -p Unit --value pftest-reg; machinectl show -p Leader --value pftest-reg;"
+  .. " machinectl show -p Class --value pftest-reg")
+print("reg.unit=" .. tostring(f:read("l")))
+print("reg.leader=" .. tostring(f:read("l")))
+print("reg.class=" .. tostring(f:read("l")))
+f:close()
+print("unreg.ok=" .. tostring(core.machined_unregister("pftest-reg")))
+local _, msg, errno = core.machined_unregister("pftest-reg")
+print("unreg2.errno=" .. tostring(errno))
+print("unreg2.msg=" .. tostring(msg))
+print("reg.alive=" .. tostring(os.execute("kill -0 " .. pid) == true))
+os.execute("kill " .. pid)
+]=])
+    local p, out = boot([[
+$P --register=yes -- sleep 600 & pf=$!
+wait_machine
+echo "killed.before=$(ours | wc -l)"
+kill -KILL $pf; wait $pf
+for i in $(seq 100); do [ -z "$(ours)" ] && break; sleep 0.1; done
+echo "killed.after=$(ours | wc -l)"
+$P --recipe=/pftest/reg.lua
+echo "reg.after=$(ours | wc -l)"
+]])
+    assert.equal("1", p["killed.before"], out)
+    assert.equal("0", p["killed.after"], out)
+    assert.equal("true", p["reg.ok"], out)
+    assert.equal("pftest-up.service", p["reg.unit"], out)
+    assert.equal(p["reg.pid"], p["reg.leader"], out)
+    assert.equal("container", p["reg.class"], out)
+    assert.equal("true", p["unreg.ok"], out)
+    assert.equal("2", p["unreg2.errno"], out) -- ENOENT: machined knows it no more
+    assert.matches("^UnregisterMachine: ", p["unreg2.msg"], out)
+    -- Unregistering leaves the processes alone.
+    assert.equal("true", p["reg.alive"], out)
+    assert.equal("0", p["reg.after"], out)
   end)
 
   it("refuses --register=yes without root, in one line, and skips auto quietly", function()
