@@ -95,6 +95,15 @@ $P --register=yes --chroot=/pftest/root -- sleep 600 & report chroot $!
 $P --name=pftest-box -- sleep 600 & report named $!
 $P --name=pftest_box -- sleep 600 & report underscore $!
 echo "no=$($P --register=no -- sh -c 'machinectl list --no-legend | grep -c pflask-')"
+# Detached: the supervisor that stays behind registers and unregisters.
+$P --detach --register=yes -- sleep 600 >/pftest/detach.out 2>&1
+pid=$(sed -n 's/.*detached, pid \([0-9]*\).*/\1/p' /pftest/detach.out)
+wait_machine
+echo "detach.pid=$pid"
+echo "detach.name=$(ours | head -n 1)"
+kill -KILL "$pid"
+for i in $(seq 100); do [ -z "$(ours)" ] && break; sleep 0.1; done
+echo "detach.after=$(ours | wc -l)"
 ]])
     assert.matches("+machined", p.features, 1, true)
     for _, k in ipairs({ "yes", "auto", "chroot", "named", "underscore" }) do
@@ -117,6 +126,9 @@ echo "no=$($P --register=no -- sh -c 'machinectl list --no-legend | grep -c pfla
     end
     assert.equal("/pftest/root", p["chroot.RootDirectory"], out)
     assert.equal("0", p.no, out)
+    assert.matches("^%d+$", p["detach.pid"], out)
+    assert.equal("pflask-" .. p["detach.pid"], p["detach.name"], out)
+    assert.equal("0", p["detach.after"], out)
   end)
 
   it("a container in a scope of its own goes away with pflask killed; RegisterMachine keeps the unit", function()
