@@ -309,6 +309,25 @@ describe("completion in an interactive shell", function()
     keys("C-u")
   end)
 
+  it("bash-completion finds the installed script by itself (its XDG data dirs)", function()
+    if pft.sh("test -r /usr/share/bash-completion/bash_completion") ~= 0 then
+      return pending("bash-completion is not installed")
+    end
+    local r = pft.run({ "cmake", "--install", absolute(pft.BUILD_DIR), "--prefix", dir .. "/prefix" }, { timeout = 300 })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    -- The installed pflask as `pflask`, and nothing that defines _pflask
+    -- but bash-completion's loader.
+    pft.write_file(dir .. "/rc", table.concat({
+      "PS1='BC> '", "PATH=" .. dir .. "/prefix/bin:$PATH", "XDG_DATA_DIRS=" .. dir .. "/prefix/share:/usr/share",
+      "source /usr/share/bash-completion/bash_completion", "" }, "\n"))
+    start("env -i HOME=/tmp TERM=xterm PATH=/usr/bin:/bin bash --noprofile --rcfile " .. dir .. "/rc -i")
+    wait_for("BC>")
+    keys("pflask --caps=-all,+net_bind_s", "Tab")
+    wait_for("BC> pflask --caps=-all,+net_bind_service")
+    keys("C-u", "complete -p pflask", "Enter")
+    wait_for("complete -F _pflask pflask")
+  end)
+
   it("zsh: the script parses, and completes options and --mount types", function()
     if pft.sh("command -v zsh >/dev/null") ~= 0 then return pending("zsh is not installed") end
     local r = pft.run({ "zsh", "-n", absolute(ZSH_SCRIPT) })
