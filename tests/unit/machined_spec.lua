@@ -65,6 +65,16 @@ describe("pflask.machined", function()
     assert.is_true(plan_of({}, HOST, { {} }).machine.create_scope)
   end)
 
+  it("--register parses to spec.register: yes true, no false, auto nil; anything else refused", function()
+    local cli = require "pflask.cli"
+    assert.is_true(cli.parse({ "--register=yes", "true" }).register)
+    assert.is_false(cli.parse({ "--register", "no", "true" }).register)
+    assert.is_nil(cli.parse({ "--register=auto", "true" }).register)
+    assert.is_nil(cli.parse({ "true" }).register)
+    fails(function() cli.parse({ "--register=maybe" }) end, "--register: 'maybe' is not yes, no or auto")
+    fails(function() cli.parse({ "--register=yes", "--register=no" }) end, "--register: given more than once")
+  end)
+
   it("reads the host's facts without creating anything", function()
     local h = machined.host()
     assert.is_boolean(h.supported)
