@@ -1,7 +1,9 @@
 /* pflask.core: mounts and the root directory (child side). Targets are
  * paths inside a root directory (default "/"), resolved without leaving it. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -91,6 +93,20 @@ static int l_overlay(lua_State *L)
 	const char *work = opt_string(L, 1, "work", NULL);
 	struct pf_error err = { 0 };
 	return push_result(L, pf_mount_overlay(root, target, upper, work, &err), &err);
+}
+
+/* core.ephemeral{root=, upper=, work=} -> true | fail: root becomes an
+ * overlay on itself; without upper and work, its writable layer is a tmpfs
+ * of this mount namespace. Child side. */
+static int l_ephemeral(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	const char *root = opt_string(L, 1, "root", NULL);
+	const char *upper = opt_string(L, 1, "upper", "");
+	const char *work = opt_string(L, 1, "work", "");
+	struct pf_error err = { 0 };
+	return push_result(L, pf_mount_ephemeral(root, *upper ? upper : NULL, *work ? work : NULL, &err),
+			   &err);
 }
 
 /* core.mountpoint(root, path, "directory"|"file") -> true | fail
@@ -215,6 +231,34 @@ static int l_remove_tree(lua_State *L)
 	return push_result(L, pf_fs_remove_tree(path, &err), &err);
 }
 
+/* core.dir_entries(path) -> {name, ...} | fail: the names in directory
+ * path (not "." and ".."), unsorted; path itself is not followed if it is
+ * a symlink. */
+static int l_dir_entries(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	struct pf_error err = { 0 };
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	if (!d) {
+		pf_error_errno(&err, errno, "open %s", path);
+		if (fd >= 0)
+			close(fd);
+		return pf_l_fail(L, &err);
+	}
+	lua_newtable(L);
+	int i = 1;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		lua_pushstring(L, e->d_name);
+		lua_rawseti(L, -2, i++);
+	}
+	closedir(d);
+	return 1;
+}
+
 void pf_l_open_mount(lua_State *L)
 {
 	static const luaL_Reg funcs[] = {
@@ -222,6 +266,7 @@ void pf_l_open_mount(lua_State *L)
 		{ "mount", l_mount },
 		{ "bind", l_bind },
 		{ "overlay", l_overlay },
+		{ "ephemeral", l_ephemeral },
 		{ "mountpoint", l_mountpoint },
 		{ "lookup", l_lookup },
 		{ "write_in_root", l_write_in_root },
@@ -231,6 +276,7 @@ void pf_l_open_mount(lua_State *L)
 		{ "pivot_root", l_pivot_root },
 		{ "chroot", l_chroot },
 		{ "remove_tree", l_remove_tree },
+		{ "dir_entries", l_dir_entries },
 		{ NULL, NULL },
 	};
 	pf_l_register(L, funcs);
