@@ -188,17 +188,33 @@ int pf_mount_overlay(const char *root, const char *target, const char *upper,
 	return 0;
 }
 
+/* The overflow id (/proc/sys/kernel/overflowuid or overflowgid): what
+ * stat shows for an id this user namespace does not map. */
+static long overflow_id(const char *file)
+{
+	long id = 65534;
+	FILE *f = fopen(file, "re");
+	if (f) {
+		if (fscanf(f, "%ld", &id) != 1)
+			id = 65534;
+		fclose(f);
+	}
+	return id;
+}
+
 /* The upper layer takes the root directory's mode and owner, which
  * overlayfs shows as those of "/". An owner this user namespace does not
- * map (EINVAL) stays the layer's creator: overlayfs would show the
- * overflow id anyway. */
+ * map (stat shows the overflow id) is not copied: giving "/" to the
+ * overflow id would hand it to whoever that id is inside (nobody); the
+ * layer's creator, root inside, keeps it. */
 static int copy_root_attributes(int layer_fd, const char *name, const struct stat *st,
 				struct pf_error *err)
 {
 	if (fchmodat(layer_fd, name, st->st_mode & 07777, 0) < 0)
 		return pf_error_errno(err, errno, "ephemeral root: chmod %s", name);
-	if (fchownat(layer_fd, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0 &&
-	    errno != EINVAL && errno != EPERM)
+	uid_t uid = (long)st->st_uid == overflow_id("/proc/sys/kernel/overflowuid") ? (uid_t)-1 : st->st_uid;
+	gid_t gid = (long)st->st_gid == overflow_id("/proc/sys/kernel/overflowgid") ? (gid_t)-1 : st->st_gid;
+	if (fchownat(layer_fd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
 		return pf_error_errno(err, errno, "ephemeral root: chown %s", name);
 	return 0;
 }
