@@ -67,8 +67,10 @@ static int l_mount(lua_State *L)
 	return push_result(L, pf_mount_filesystem(root, target, source, fstype, options, &err), &err);
 }
 
-/* core.bind{root=, target=, source=, readonly=false, recursive=true}
- * Without source, target is bound on itself (to make it read-only). */
+/* core.bind{root=, target=, source=, readonly=false, recursive=true,
+ * source_in_root=false}
+ * Without source, target is bound on itself (to make it read-only). With
+ * source_in_root, source is a path inside root, resolved there too. */
 static int l_bind(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
@@ -79,7 +81,11 @@ static int l_bind(lua_State *L)
 		source = NULL;
 	bool readonly = opt_boolean(L, 1, "readonly", false);
 	bool recursive = opt_boolean(L, 1, "recursive", true);
+	bool in_root = opt_boolean(L, 1, "source_in_root", false);
+	luaL_argcheck(L, source || !in_root, 1, "source_in_root needs a source");
 	struct pf_error err = { 0 };
+	if (in_root)
+		return push_result(L, pf_mount_bind_in_root(root, target, source, recursive, readonly, &err), &err);
 	return push_result(L, pf_mount_bind(root, target, source, recursive, readonly, &err), &err);
 }
 

@@ -169,6 +169,22 @@ int pf_mount_bind(const char *root, const char *target, const char *source,
 	return 0;
 }
 
+int pf_mount_bind_in_root(const char *root, const char *target, const char *source,
+			  bool recursive, bool readonly, struct pf_error *err)
+{
+	_cleanup_close_ int root_fd = pf_fs_open_root(root, err);
+	if (root_fd < 0)
+		return -1;
+	/* The source as the container will see it: a symlink in the image
+	 * cannot make it a host file. */
+	_cleanup_close_ int source_fd = pf_fs_open_in_root(root_fd, source, err);
+	if (source_fd < 0)
+		return -1;
+	char source_path[32];
+	pf_fs_fd_path(source_fd, source_path);
+	return pf_mount_bind(root, target, source_path, recursive, readonly, err);
+}
+
 int pf_mount_overlay(const char *root, const char *target, const char *upper,
 		     const char *work, struct pf_error *err)
 {

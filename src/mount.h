@@ -25,6 +25,11 @@ int pf_mount_filesystem(const char *root, const char *target, const char *source
 int pf_mount_bind(const char *root, const char *target, const char *source,
 		  bool recursive, bool readonly, struct pf_error *err);
 
+/* Like pf_mount_bind, with source too a path inside root, resolved there
+ * (never on the host). */
+int pf_mount_bind_in_root(const char *root, const char *target, const char *source,
+			  bool recursive, bool readonly, struct pf_error *err);
+
 /* An overlay on target inside root: the target directory itself is the
  * lower layer, upper and work are host directories on one filesystem. */
 int pf_mount_overlay(const char *root, const char *target, const char *upper,

@@ -220,7 +220,7 @@ local function mount_proc(root, plan)
   if not plan.namespaces.user then
     perr.check("/proc/sys", core.bind{ root = root, target = "/proc/sys", readonly = true })
     -- Only kernels built with magic SysRq have it.
-    if core.lstat(root .. "/proc/sysrq-trigger") then
+    if core.lookup(root, "/proc/sysrq-trigger") then
       perr.check("/proc/sysrq-trigger", core.bind{ root = root, target = "/proc/sysrq-trigger",
                                                   readonly = true, recursive = false })
     end
