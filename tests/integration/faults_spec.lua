@@ -90,8 +90,15 @@ describe("faults", function()
     made_links = {}
   end)
 
+  local started = {} -- pids this test started, killed whatever an assertion did
+
   after_each(function()
+    for _, pid in ipairs(started) do
+      if alive(pid) then pft.sh("kill -KILL " .. pid) end
+    end
+    started = {}
     for _, l in ipairs(made_links) do pft.sh("ip link del " .. l .. " 2>/dev/null") end
+    pft.sh("chmod -R u+rwx " .. dir .. " 2>/dev/null")
     pft.rm_rf(dir)
   end)
 
@@ -148,15 +155,16 @@ describe("faults", function()
     argv[#argv + 1] = "--"
     command = command or (stage == "cleanup" and { "true" }) or { "sleep", f.id .. "1" }
     for _, a in ipairs(command) do argv[#argv + 1] = a end
-    local started = background(argv, dir .. "/log", user)
+    started[#started + 1] = background(argv, dir .. "/log", user)
     local ok = eventually(function() return pft.read_file(ready) ~= nil end)
     assert.is_true(ok, "stage " .. stage .. " not reached: " .. tostring(pft.read_file(dir .. "/log")))
     local sup, cpid = pft.read_file(ready):match("^(%d+) (%d+)")
+    started[#started + 1] = tonumber(sup)
     if stage == "running" then
       assert.is_true(eventually(function() return pft.capture("pgrep -x -f " .. pft.quote(marker)) ~= "" end),
         "the command never ran: " .. tostring(pft.read_file(dir .. "/log")))
     end
-    return tonumber(sup), tonumber(cpid), marker, started
+    return tonumber(sup), tonumber(cpid), marker
   end
 
   --- Everything f made is gone once its sweep run (if any) has run.
