@@ -299,6 +299,75 @@ describe("faults", function()
     end)
   end)
 
+  describe("--ephemeral-dir and PFLASK_EPHEMERAL_DIR", function()
+    local function refused(args, env, line)
+      local r = pft.pflask(args, { env = env })
+      assert.equal(125, r.status, r.stderr)
+      assert.equal(line, r.stderr)
+      assert.equal("", r.stdout)
+    end
+
+    it("bad input: one line, 125", function()
+      refused({ "--chroot=" .. root, "--ephemeral", "--ephemeral-dir=" .. dir .. "/none", "--", "true" }, nil,
+        "pflask: --ephemeral-dir: '" .. dir .. "/none' does not exist\n")
+      refused({ "--chroot=" .. root, "--ephemeral", "--ephemeral-dir=" .. root .. "/etc/passwd", "--", "true" }, nil,
+        "pflask: --ephemeral-dir: '" .. root .. "/etc/passwd' is not a directory\n")
+      refused({ "--chroot=" .. root, "--ephemeral-dir=" .. dir, "--", "true" }, nil,
+        "pflask: --ephemeral-dir: needs --ephemeral\n")
+      refused({ "--chroot=" .. root, "--ephemeral", "--ephemeral-dir=", "--", "true" }, nil,
+        "pflask: --ephemeral-dir: value is empty, expected DIR\n")
+      refused({ "--chroot=" .. root, "--ephemeral", "--", "true" }, { PFLASK_EPHEMERAL_DIR = dir .. "/none" },
+        "pflask: PFLASK_EPHEMERAL_DIR: '" .. dir .. "/none' does not exist\n")
+    end)
+
+    it("PFLASK_EPHEMERAL_DIR puts the layer on disk there, --ephemeral-dir wins, empty means memory", function()
+      local a, b = dir .. "/a", dir .. "/b"
+      assert(pft.sh("mkdir " .. a .. " " .. b) == 0)
+      local probe = "grep ' / / ' /proc/self/mountinfo"
+      local r = pft.pflask({ "--chroot=" .. root, "--ephemeral", "--", "sh", "-c", probe },
+        { env = { PFLASK_EPHEMERAL_DIR = a } })
+      assert.equal(0, r.status, r.stderr)
+      assert.matches("upperdir=" .. a:gsub("%p", "%%%0") .. "/pflask%-ephemeral%.%d+%.[%w_]+/upper", r.stdout)
+      r = pft.pflask({ "--chroot=" .. root, "--ephemeral", "--ephemeral-dir=" .. b, "--", "sh", "-c", probe },
+        { env = { PFLASK_EPHEMERAL_DIR = a } })
+      assert.equal(0, r.status, r.stderr)
+      assert.matches("upperdir=" .. b:gsub("%p", "%%%0") .. "/pflask%-ephemeral%.", r.stdout)
+      r = pft.pflask({ "--chroot=" .. root, "--ephemeral", "--", "sh", "-c", probe },
+        { env = { PFLASK_EPHEMERAL_DIR = "" } })
+      assert.equal(0, r.status, r.stderr)
+      assert.matches("upperdir=/proc/self/fd/%d+/upper", r.stdout)
+      assert.equal("", pft.capture("ls -A " .. a))
+      assert.equal("", pft.capture("ls -A " .. b))
+    end)
+
+    it("rootless: on disk and in memory, nothing left, the root unchanged", function()
+      local name = pft.create_user()
+      local exe, bindir = pft.public_pflask()
+      local ok, err = pcall(function()
+        local layers = dir .. "/layers"
+        -- The root belongs to the user, who is root inside.
+        assert(pft.sh("chmod 0755 " .. dir .. " && mkdir " .. layers .. " && chown " .. name .. " " .. layers
+          .. " && chown -R " .. name .. ": " .. root) == 0)
+        local before = pft.capture("cd " .. root .. " && find . -printf '%p %m %U %s\\n' | sort")
+        for _, extra in ipairs({ { "--ephemeral-dir=" .. layers }, {} }) do
+          local args = { "--chroot=" .. root, "--ephemeral" }
+          for _, a in ipairs(extra) do args[#args + 1] = a end
+          for _, a in ipairs({ "--", "sh", "-c", "echo x >/new && rm /etc/passwd && mkdir /d && cat /new" }) do
+            args[#args + 1] = a
+          end
+          local r = pft.pflask(args, { user = name, pflask = exe, prefix = "cd / &&", env = { PATH = PATH } })
+          assert.equal(0, r.status, r.stderr)
+          assert.equal("x\n", r.stdout)
+          assert.equal("", pft.capture("ls -A " .. layers))
+        end
+        assert.equal(before, pft.capture("cd " .. root .. " && find . -printf '%p %m %U %s\\n' | sort"))
+      end)
+      pft.remove_user(name)
+      pft.rm_rf(bindir)
+      assert(ok, err)
+    end)
+  end)
+
   describe("a failed start with --ephemeral leaves nothing", function()
     for _, disk in ipairs({ false, true }) do
       for _, case in ipairs({ { { "--chdir=/no/such/dir", "--", "true" }, 125 },
