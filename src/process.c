@@ -73,6 +73,9 @@ int pf_process_open_self(struct pf_error *err)
  * way to tell, from inside a new pid namespace (where getppid() is 0
  * whoever the parent is), that the parent is already gone. */
 static int parent_pidfd = -1;
+/* The parent as getppid() saw it at the start: 0 in a new pid namespace,
+ * where it tells nothing. */
+static pid_t parent_pid;
 
 /* Is the parent that cloned us gone? A pidfd polls readable once its
  * process has exited. Without one (the fd was closed since, or we were
@@ -90,7 +93,7 @@ static bool parent_gone(void)
 			return r > 0 && (p.revents & (POLLIN | POLLHUP));
 		parent_pidfd = -1; /* closed under us: never trust the number again */
 	}
-	return false;
+	return parent_pid > 0 && getppid() != parent_pid;
 }
 
 /* pid 1, once the command runs: its credentials no longer change, and a
@@ -106,6 +109,7 @@ int pf_process_die_with_parent(int parent_fd, struct pf_error *err)
 {
 	if (parent_fd >= 0)
 		parent_pidfd = parent_fd;
+	parent_pid = getppid();
 	return pf_process_rearm_parent_death(err);
 }
 
