@@ -496,7 +496,7 @@ int pf_fs_remove_tree(const char *path, struct pf_error *err)
 	long resume = 0;
 	bool full_pass = true; /* this pass started at the beginning */
 	for (;;) {
-		int dup_fd = dup(cur);
+		int dup_fd = fcntl(cur, F_DUPFD_CLOEXEC, 0);
 		DIR *d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
 		if (!d) {
 			if (dup_fd >= 0)
