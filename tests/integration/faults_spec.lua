@@ -139,6 +139,12 @@ describe("faults", function()
       f.args = { "--netif=pfb" .. id .. ":eth1" }
     elseif kind == "detach" then
       f.args = { "--detach" }
+    elseif kind == "boot" then
+      -- An init as pid 1 of a root: a boot (a delegated v2 cgroup, a
+      -- tmpfs /run, a console pty), with busybox as the "init".
+      f.args = { "--chroot=" .. root, "--ephemeral", "--as-pid1" }
+      f.sweep = f.args
+      f.absolute = true
     end
     return f
   end
@@ -153,7 +159,8 @@ describe("faults", function()
     local argv = { exe or pft.PFLASK, "--recipe=" .. HOLD, stage, ready, "--" }
     for _, a in ipairs(f.args) do argv[#argv + 1] = a end
     argv[#argv + 1] = "--"
-    command = command or (stage == "cleanup" and { "true" }) or { "sleep", f.id .. "1" }
+    local bin = f.absolute and "/bin/" or ""
+    command = command or (stage == "cleanup" and { bin .. "true" }) or { bin .. "sleep", f.id .. "1" }
     for _, a in ipairs(command) do argv[#argv + 1] = a end
     started[#started + 1] = background(argv, dir .. "/log", user)
     local ok = eventually(function() return pft.read_file(ready) ~= nil end)
@@ -161,7 +168,7 @@ describe("faults", function()
     local sup, cpid = pft.read_file(ready):match("^(%d+) (%d+)")
     started[#started + 1] = tonumber(sup)
     if stage == "running" then
-      assert.is_true(eventually(function() return pft.capture("pgrep -x -f " .. pft.quote(marker)) ~= "" end),
+      assert.is_true(eventually(function() return pft.capture("pgrep -x -f " .. pft.quote("(/bin/)?" .. marker)) ~= "" end),
         "the command never ran: " .. tostring(pft.read_file(dir .. "/log")))
     end
     return tonumber(sup), tonumber(cpid), marker
@@ -182,7 +189,7 @@ describe("faults", function()
       local args = {}
       for _, a in ipairs(f.sweep) do args[#args + 1] = a end
       args[#args + 1] = "--"
-      args[#args + 1] = "true"
+      args[#args + 1] = f.absolute and "/bin/true" or "true"
       local r = pft.pflask(args)
       assert.equal(0, r.status, r.stderr)
     end
@@ -201,7 +208,7 @@ describe("faults", function()
   end
 
   local STAGES = { "planning", "prepare", "clone", "running", "cleanup" }
-  local FEATURES = { "ephemeral", "ephemeral-dir", "cgroup", "veth", "macvlan", "moved", "detach" }
+  local FEATURES = { "ephemeral", "ephemeral-dir", "cgroup", "veth", "macvlan", "moved", "detach", "boot" }
 
   describe("SIGKILL of pflask", function()
     for _, kind in ipairs(FEATURES) do
