@@ -91,12 +91,17 @@ describe("faults", function()
   end)
 
   local started = {} -- pids this test started, killed whatever an assertion did
+  local markers = {} -- and the unique command lines of its containers
 
   after_each(function()
     for _, pid in ipairs(started) do
       if alive(pid) then pft.sh("kill -KILL " .. pid) end
     end
-    started = {}
+    -- A container that outlived its pflask (the bug these tests catch).
+    for _, m in ipairs(markers) do
+      for pid in pft.capture("pgrep -f " .. pft.quote(m)):gmatch("%d+") do pft.sh("kill -KILL " .. pid) end
+    end
+    started, markers = {}, {}
     for _, l in ipairs(made_links) do pft.sh("ip link del " .. l .. " 2>/dev/null") end
     pft.sh("chmod -R u+rwx " .. dir .. " 2>/dev/null")
     pft.rm_rf(dir)
@@ -154,6 +159,7 @@ describe("faults", function()
   --- pid and the container's (0 before clone) and the marker.
   local function start_held(stage, f, user, exe, command)
     local marker = "sleep " .. f.id .. "1"
+    markers[#markers + 1] = marker
     local ready = dir .. "/ready"
     assert(pft.sh("mkfifo " .. ready .. ".fifo && chmod 0777 " .. dir .. " && chmod 0666 " .. ready .. ".fifo") == 0)
     local argv = { exe or pft.PFLASK, "--recipe=" .. HOLD, stage, ready, "--" }
