@@ -32,10 +32,12 @@ describe("faults: a booted system", function()
     rootfs = out:match("([^\n]+)$")
   end)
 
-  local started -- pflask's pid, killed whatever an assertion did
-  before_each(function() dir, started = pft.tempdir("fboot"), nil end)
+  local started, init -- pflask's pid and its pid 1, killed whatever an assertion did
+  before_each(function() dir, started, init = pft.tempdir("fboot"), nil, nil end)
   after_each(function()
     if started and alive(started) then pft.sh("kill -KILL " .. started) end
+    -- pid 1 of a system that outlived pflask: its namespace goes with it.
+    if init and alive(init) then pft.sh("kill -KILL " .. init) end
     pft.rm_rf(dir)
   end)
 
@@ -67,7 +69,7 @@ describe("faults: a booted system", function()
       if not up then pft.sh("kill -KILL " .. pid) end
       assert.is_true(up, "the system did not come up: " .. tostring(pft.read_file(dir .. "/log")))
       -- The booted system: every process of pid 1's pid namespace.
-      local init = pft.capture("pgrep -P " .. pid)
+      init = tonumber((pft.capture("pgrep -P " .. pid)))
       local ns = pft.capture("readlink /proc/" .. init .. "/ns/pid")
       assert.matches("^pid:%[%d+%]$", ns)
       local function in_ns()
