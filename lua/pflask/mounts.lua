@@ -132,6 +132,7 @@ function M.plan_ephemeral_dir(field, env)
   return absolute(dir)
 end
 
+-- A disk-backed layer's directory: EPHEMERAL_PREFIX .. PID .. ".XXXXXX".
 local EPHEMERAL_PREFIX = "pflask-ephemeral."
 
 --- Is process `pid` (of this pid namespace) alive? A zombie is gone too.
@@ -147,8 +148,7 @@ end
 function M.sweep_ephemeral(base)
   local euid = core.geteuid()
   for _, name in ipairs(core.dir_entries(base) or {}) do
-    local pid = name:sub(1, #EPHEMERAL_PREFIX) == EPHEMERAL_PREFIX
-      and name:match("^pflask%-ephemeral%.(%d+)%.[%w_]+$")
+    local pid = name:match("^pflask%-ephemeral%.(%d+)%.[%w_]+$")
     if pid and tonumber(pid) ~= core.getpid() and not alive(pid) then
       local st = core.lstat(base .. "/" .. name)
       if st and st.type == "directory" and st.uid == euid then
