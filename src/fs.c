@@ -506,7 +506,7 @@ int pf_fs_remove_tree(const char *path, struct pf_error *err)
 		}
 		if (resume)
 			seekdir(d, resume);
-		bool descended = false;
+		bool descended = false, abort_walk = false;
 		struct dirent *e;
 		while ((e = readdir(d))) {
 			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
@@ -524,19 +524,25 @@ int pf_fs_remove_tree(const char *path, struct pf_error *err)
 			if (st.st_dev != top.st_dev) {
 				r = pf_error_errno(err, EBUSY, "remove %s: %s is another filesystem", path,
 						   e->d_name);
-				mark_failed(&w, st.st_dev, st.st_ino);
+				if (mark_failed(&w, st.st_dev, st.st_ino) < 0) {
+					abort_walk = true;
+					break;
+				}
 				continue;
 			}
 			int sub = open_subdir(cur, e->d_name, &st, &w);
 			if (sub < 0) {
 				r = pf_error_errno(err, errno, "remove %s: %s", path, e->d_name);
-				mark_failed(&w, st.st_dev, st.st_ino);
+				if (mark_failed(&w, st.st_dev, st.st_ino) < 0) {
+					abort_walk = true;
+					break;
+				}
 				continue;
 			}
 			struct level *l = push_level(&w);
 			if (!l) {
 				close(sub);
-				r = pf_error_errno(err, ENOMEM, "remove %s", path);
+				abort_walk = true;
 				break;
 			}
 			snprintf(l->name, sizeof(l->name), "%s", e->d_name);
@@ -548,6 +554,12 @@ int pf_fs_remove_tree(const char *path, struct pf_error *err)
 			break;
 		}
 		closedir(d);
+		if (abort_walk) {
+			/* Out of memory for the bookkeeping that makes the walk
+			 * end: stop rather than loop. */
+			r = pf_error_errno(err, ENOMEM, "remove %s", path);
+			break;
+		}
 		if (descended) {
 			resume = 0;
 			full_pass = true;
@@ -580,7 +592,10 @@ int pf_fs_remove_tree(const char *path, struct pf_error *err)
 		cur = up;
 		if (unlinkat(cur, l->name, AT_REMOVEDIR) < 0) {
 			r = pf_error_errno(err, errno, "remove %s: %s", path, l->name);
-			mark_failed(&w, l->id.dev, l->id.ino);
+			if (mark_failed(&w, l->id.dev, l->id.ino) < 0) {
+				r = pf_error_errno(err, ENOMEM, "remove %s", path);
+				break;
+			}
 		}
 		resume = l->resume;
 		full_pass = resume == 0;
