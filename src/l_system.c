@@ -87,11 +87,13 @@ static int push_stat(lua_State *L, const char *path, bool follow)
 	lua_setfield(L, -2, "size");
 	lua_pushinteger(L, (lua_Integer)st.st_dev);
 	lua_setfield(L, -2, "dev");
+	lua_pushinteger(L, (lua_Integer)st.st_ino);
+	lua_setfield(L, -2, "ino");
 	return 1;
 }
 
 /* core.stat(path) / core.lstat(path) -> {type=, mode=, uid=, gid=, size=,
- * dev=} | fail; type is "directory", "file", "link", "char", "block",
+ * dev=, ino=} | fail; type is "directory", "file", "link", "char", "block",
  * "fifo" or "socket". */
 static int l_stat(lua_State *L)
 {

@@ -132,8 +132,16 @@ function M.plan_ephemeral_dir(field, env)
   return absolute(dir)
 end
 
--- A disk-backed layer's directory: EPHEMERAL_PREFIX .. PID .. ".XXXXXX".
+-- A disk-backed layer's directory: EPHEMERAL_PREFIX .. PID .. "." .. NS ..
+-- ".XXXXXX", PID the supervisor's in the pid namespace whose inode is NS:
+-- only a run in the same pid namespace can tell whether PID is gone.
 local EPHEMERAL_PREFIX = "pflask-ephemeral."
+
+--- Our pid namespace, as the inode number of /proc/self/ns/pid.
+local function pid_namespace()
+  local st = core.stat("/proc/self/ns/pid")
+  return st and st.ino or 0
+end
 
 --- Is process `pid` (of this pid namespace) alive? A zombie is gone too.
 local function alive(pid)
@@ -143,13 +151,14 @@ end
 
 --- Remove the disk-backed layers in base that a run which is no longer
 --- there left behind (a SIGKILLed supervisor): directories named after
---- their supervisor's pid, owned by us. A live run's are never touched.
+--- their supervisor's pid in our pid namespace, owned by us. A live
+--- run's, or one of another pid namespace, is never touched.
 ---@param base string
 function M.sweep_ephemeral(base)
-  local euid = core.geteuid()
+  local euid, ns = core.geteuid(), tostring(pid_namespace())
   for _, name in ipairs(core.dir_entries(base) or {}) do
-    local pid = name:match("^pflask%-ephemeral%.(%d+)%.[%w_]+$")
-    if pid and tonumber(pid) ~= core.getpid() and not alive(pid) then
+    local pid, its_ns = name:match("^pflask%-ephemeral%.(%d+)%.(%d+)%.[%w_]+$")
+    if pid and its_ns == ns and tonumber(pid) ~= core.getpid() and not alive(pid) then
       local st = core.lstat(base .. "/" .. name)
       if st and st.type == "directory" and st.uid == euid then
         core.remove_tree(base .. "/" .. name)
@@ -169,7 +178,7 @@ function M.prepare(plan)
   if not base then return end
   M.sweep_ephemeral(base)
   local dir = perr.check("--ephemeral-dir",
-    core.mkdtemp(base .. "/" .. EPHEMERAL_PREFIX .. core.getpid() .. ".XXXXXX"))
+    core.mkdtemp(string.format("%s/%s%d.%d.XXXXXX", base, EPHEMERAL_PREFIX, core.getpid(), pid_namespace())))
   plan.ephemeral_dir = dir
   perr.check("--ephemeral-dir", core.mountpoint(dir, "/upper", "directory"))
   perr.check("--ephemeral-dir", core.mountpoint(dir, "/work", "directory"))

@@ -272,19 +272,21 @@ describe("faults", function()
       assert_nothing_left(f, sup, nil, marker)
     end)
 
-    it("is not swept when another user owns it, or when it is not a directory", function()
+    it("is not swept when another user owns it, when it is not a directory, or of another pid namespace", function()
       local layers = dir .. "/layers"
       assert(pft.sh("mkdir " .. layers) == 0)
       -- pid 2**22+1 is above pid_max's ceiling: never alive.
-      local dead = "4194305"
-      assert(pft.sh("mkdir " .. layers .. "/pflask-ephemeral." .. dead .. ".aaaaaa && chown 1:1 "
-        .. layers .. "/pflask-ephemeral." .. dead .. ".aaaaaa") == 0)
-      assert(pft.sh("ln -s / " .. layers .. "/pflask-ephemeral." .. dead .. ".bbbbbb") == 0)
-      assert(pft.sh("mkdir -p " .. layers .. "/pflask-ephemeral." .. dead .. ".cccccc/upper") == 0)
+      local ns = pft.capture("stat -L -c %i /proc/self/ns/pid")
+      local dead = "4194305." .. ns
+      local function name(tag) return layers .. "/pflask-ephemeral." .. dead .. "." .. tag end
+      assert(pft.sh("mkdir " .. name("aaaaaa") .. " && chown 1:1 " .. name("aaaaaa")) == 0)
+      assert(pft.sh("ln -s / " .. name("bbbbbb")) == 0)
+      assert(pft.sh("mkdir -p " .. name("cccccc") .. "/upper") == 0)
+      assert(pft.sh("mkdir -p " .. layers .. "/pflask-ephemeral.4194305.1.dddddd/upper") == 0)
       local r = pft.pflask({ "--chroot=" .. root, "--ephemeral", "--ephemeral-dir=" .. layers, "--", "true" })
       assert.equal(0, r.status, r.stderr)
-      assert.equal("pflask-ephemeral." .. dead .. ".aaaaaa\npflask-ephemeral." .. dead .. ".bbbbbb",
-        pft.capture("ls " .. layers))
+      assert.equal("pflask-ephemeral.4194305.1.dddddd\npflask-ephemeral." .. dead .. ".aaaaaa\npflask-ephemeral."
+        .. dead .. ".bbbbbb", pft.capture("ls " .. layers))
       assert.equal(0, pft.sh("test -d /bin"))
     end)
 
@@ -340,7 +342,7 @@ describe("faults", function()
       local r = pft.pflask({ "--chroot=" .. root, "--ephemeral", "--", "sh", "-c", probe },
         { env = { PFLASK_EPHEMERAL_DIR = a } })
       assert.equal(0, r.status, r.stderr)
-      assert.matches("upperdir=" .. a:gsub("%p", "%%%0") .. "/pflask%-ephemeral%.%d+%.[%w_]+/upper", r.stdout)
+      assert.matches("upperdir=" .. a:gsub("%p", "%%%0") .. "/pflask%-ephemeral%.%d+%.%d+%.[%w_]+/upper", r.stdout)
       r = pft.pflask({ "--chroot=" .. root, "--ephemeral", "--ephemeral-dir=" .. b, "--", "sh", "-c", probe },
         { env = { PFLASK_EPHEMERAL_DIR = a } })
       assert.equal(0, r.status, r.stderr)
