@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <linux/magic.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -172,6 +175,22 @@ int pf_mount_bind(const char *root, const char *target, const char *source,
 	return 0;
 }
 
+int pf_mount_bind_in_root(const char *root, const char *target, const char *source,
+			  bool recursive, bool readonly, struct pf_error *err)
+{
+	_cleanup_close_ int root_fd = pf_fs_open_root(root, err);
+	if (root_fd < 0)
+		return -1;
+	/* The source as the container will see it: a symlink in the image
+	 * cannot make it a host file. */
+	_cleanup_close_ int source_fd = pf_fs_open_in_root(root_fd, source, err);
+	if (source_fd < 0)
+		return -1;
+	char source_path[32];
+	pf_fs_fd_path(source_fd, source_path);
+	return pf_mount_bind(root, target, source_path, recursive, readonly, err);
+}
+
 int pf_mount_overlay(const char *root, const char *target, const char *upper,
 		     const char *work, struct pf_error *err)
 {
@@ -188,6 +207,89 @@ int pf_mount_overlay(const char *root, const char *target, const char *upper,
 		return pf_error_errno(err, ENAMETOOLONG, "overlay on %s", target);
 	if (mount("overlay", fd_path, "overlay", 0, data) < 0)
 		return pf_error_errno(err, errno, "overlay on %s", target);
+	return 0;
+}
+
+/* The overflow id (/proc/sys/kernel/overflowuid or overflowgid): what
+ * stat shows for an id this user namespace does not map. */
+static long overflow_id(const char *file)
+{
+	long id = 65534;
+	FILE *f = fopen(file, "re");
+	if (f) {
+		if (fscanf(f, "%ld", &id) != 1)
+			id = 65534;
+		fclose(f);
+	}
+	return id;
+}
+
+/* The upper layer takes the root directory's mode and owner, which
+ * overlayfs shows as those of "/". An owner this user namespace does not
+ * map (stat shows the overflow id) is not copied: giving "/" to the
+ * overflow id would hand it to whoever that id is inside (nobody); the
+ * layer's creator, root inside, keeps it. */
+static int copy_root_attributes(int layer_fd, const char *name, const struct stat *st,
+				struct pf_error *err)
+{
+	if (fchmodat(layer_fd, name, st->st_mode & 07777, 0) < 0)
+		return pf_error_errno(err, errno, "ephemeral root: chmod %s", name);
+	uid_t uid = (long)st->st_uid == overflow_id("/proc/sys/kernel/overflowuid") ? (uid_t)-1 : st->st_uid;
+	gid_t gid = (long)st->st_gid == overflow_id("/proc/sys/kernel/overflowgid") ? (gid_t)-1 : st->st_gid;
+	if (fchownat(layer_fd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return pf_error_errno(err, errno, "ephemeral root: chown %s", name);
+	return 0;
+}
+
+int pf_mount_ephemeral(const char *root, const char *upper, const char *work,
+		       struct pf_error *err)
+{
+	/* The root as it is now: the overlay's lower layer, still reachable
+	 * through this fd once the tmpfs covers its path. */
+	_cleanup_close_ int lower = pf_fs_open_root(root, err);
+	if (lower < 0)
+		return -1;
+	struct stat st;
+	if (fstat(lower, &st) < 0)
+		return pf_error_errno(err, errno, "ephemeral root: stat %s", root);
+	if (upper && work)
+		return pf_mount_overlay(root, "/", upper, work, err);
+	if (upper || work)
+		return pf_error_set(err, EINVAL, "ephemeral root: upper and work go together");
+	char lower_path[32];
+	pf_fs_fd_path(lower, lower_path);
+
+	/* A tmpfs of this mount namespace on the root's path itself: it, and
+	 * every change the container makes, go away with the namespace,
+	 * whatever becomes of pflask. Nothing is ever created on the host. */
+	/* No nosuid or nodev: the layer holds the root's own files, which
+	 * overlayfs opens through it (device nodes included), as on disk. */
+	if (mount("tmpfs", lower_path, "tmpfs", 0, "mode=0700") < 0)
+		return pf_error_errno(err, errno, "ephemeral root: mount tmpfs on %s", root);
+	/* root's path now leads to the tmpfs; make sure it is ours. */
+	_cleanup_close_ int layer = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (layer < 0)
+		return pf_error_errno(err, errno, "ephemeral root: open %s", root);
+	struct statfs sf;
+	struct stat lst;
+	if (fstatfs(layer, &sf) < 0 || fstat(layer, &lst) < 0)
+		return pf_error_errno(err, errno, "ephemeral root: stat %s", root);
+	if (sf.f_type != TMPFS_MAGIC || lst.st_dev == st.st_dev)
+		return pf_error_set(err, EXDEV, "ephemeral root: %s is not the tmpfs just mounted", root);
+	if (mkdirat(layer, "upper", 0700) < 0 || mkdirat(layer, "work", 0700) < 0)
+		return pf_error_errno(err, errno, "ephemeral root: mkdir in tmpfs");
+	if (copy_root_attributes(layer, "upper", &st, err) < 0)
+		return -1;
+
+	char layer_path[32];
+	pf_fs_fd_path(layer, layer_path);
+	char data[256];
+	snprintf(data, sizeof(data), "lowerdir=%s,upperdir=%s/upper,workdir=%s/work",
+		 lower_path, layer_path, layer_path);
+	/* Stacked on the tmpfs, at the same path: root's path now leads to
+	 * the overlay, and the tmpfs under it is out of reach. */
+	if (mount("overlay", layer_path, "overlay", 0, data) < 0)
+		return pf_error_errno(err, errno, "ephemeral root: overlay on %s", root);
 	return 0;
 }
 

@@ -48,6 +48,7 @@ local limits = lazy("pflask.spec.limits")
 ---@field mounts pflask.Mount[] --mount, in order
 ---@field netifs pflask.Netif[] --netif, in order
 ---@field ephemeral boolean --ephemeral
+---@field ephemeral_dir string|nil --ephemeral-dir
 ---@field cgroups string[] --cgroup controllers, in order
 ---@field caps pflask.CapOp[] --caps entries of every --caps, in order
 ---@field no_new_privs boolean --no-new-privs
@@ -207,6 +208,9 @@ local OPTIONS = {
   { short = "w", long = "ephemeral", arg = "none",
     help = "throw away changes to the --chroot on exit",
     apply = function(spec) spec.ephemeral = true end },
+  { long = "ephemeral-dir", arg = "required", meta = "DIR", once = true,
+    help = "--ephemeral layer on disk in DIR, not memory",
+    apply = function(spec, v) nonempty("--ephemeral-dir", v, "DIR"); spec.ephemeral_dir = v end },
   { short = "g", long = "cgroup", arg = "required", meta = "CONTROLLER",
     help = "put the container in a new CONTROLLER cgroup",
     apply = function(spec, v)

@@ -9,6 +9,7 @@
 local core = require "pflask.core"
 local perr = require "pflask.error"
 local absolute = require("pflask.path").absolute
+local read_file = require("pflask.path").read_file
 
 local M = {}
 
@@ -107,25 +108,84 @@ function M.plan(spec, plan)
   if spec.ephemeral then
     if not plan.root then perr.raise(perr.FAILURE, "--ephemeral: needs --chroot") end
     plan.ephemeral = true
+    plan.ephemeral_base = M.plan_ephemeral_dir(spec.ephemeral_dir, os.getenv("PFLASK_EPHEMERAL_DIR"))
+  elseif spec.ephemeral_dir ~= nil then
+    perr.raise(perr.FAILURE, "--ephemeral-dir: needs --ephemeral")
   end
 end
 
---- The ephemeral root's layers live in a temporary directory; its upper
---- layer takes the root directory's owner and mode, which overlayfs shows
---- as those of "/".
+--- Where a disk-backed ephemeral layer goes: the spec's ephemeral_dir,
+--- else PFLASK_EPHEMERAL_DIR, else nil (a tmpfs of the container's own).
+---@param field string|nil spec.ephemeral_dir
+---@param env string|nil the environment variable's value
+---@return string|nil absolute directory
+function M.plan_ephemeral_dir(field, env)
+  local dir, what = field, "--ephemeral-dir"
+  if dir == nil and env ~= nil and env ~= "" then dir, what = env, "PFLASK_EPHEMERAL_DIR" end
+  if dir == nil then return nil end
+  if type(dir) ~= "string" or dir == "" then
+    perr.raise(perr.FAILURE, "%s: must be a directory", what)
+  end
+  local st = core.stat(dir)
+  if not st then perr.raise(perr.FAILURE, "%s: '%s' does not exist", what, dir) end
+  if st.type ~= "directory" then perr.raise(perr.FAILURE, "%s: '%s' is not a directory", what, dir) end
+  return absolute(dir)
+end
+
+-- A disk-backed layer's directory: EPHEMERAL_PREFIX .. PID .. "." .. NS ..
+-- ".XXXXXX", PID the supervisor's in the pid namespace whose inode is NS:
+-- only a run in the same pid namespace can tell whether PID is gone.
+local EPHEMERAL_PREFIX = "pflask-ephemeral."
+
+--- Our pid namespace, as the inode number of /proc/self/ns/pid.
+local function pid_namespace()
+  local st = core.stat("/proc/self/ns/pid")
+  return st and st.ino or 0
+end
+
+--- Is process `pid` (of this pid namespace) alive? A zombie is gone too.
+local function alive(pid)
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  return stat ~= nil and stat:match("^%d+ %(.*%) (%a)") ~= "Z"
+end
+
+--- Remove the disk-backed layers in base that a run which is no longer
+--- there left behind (a SIGKILLed supervisor): directories named after
+--- their supervisor's pid in our pid namespace, owned by us. A live
+--- run's, or one of another pid namespace, is never touched.
+---@param base string
+function M.sweep_ephemeral(base)
+  local euid, ns = core.geteuid(), tostring(pid_namespace())
+  for _, name in ipairs(core.dir_entries(base) or {}) do
+    local pid, its_ns = name:match("^pflask%-ephemeral%.(%d+)%.(%d+)%.[%w_]+$")
+    if pid and its_ns == ns and tonumber(pid) ~= core.getpid() and not alive(pid) then
+      local st = core.lstat(base .. "/" .. name)
+      if st and st.type == "directory" and st.uid == euid then
+        core.remove_tree(base .. "/" .. name)
+      end
+    end
+  end
+end
+
+--- A disk-backed ephemeral layer (plan.ephemeral_base): a directory named
+--- after this supervisor, holding upper (with the root directory's owner
+--- and mode, which overlayfs shows as those of "/") and work. The default
+--- layer, a tmpfs, is made by the child (M.child_mounts): nothing on the
+--- host.
 ---@param plan pflask.Plan
 function M.prepare(plan)
-  if not plan.ephemeral then return end
-  local base = os.getenv("TMPDIR")
-  if not base or base == "" then base = "/tmp" end
-  local dir = perr.check("--ephemeral", core.mkdtemp(base .. "/pflask-ephemeral.XXXXXX"))
+  local base = plan.ephemeral and plan.ephemeral_base
+  if not base then return end
+  M.sweep_ephemeral(base)
+  local dir = perr.check("--ephemeral-dir",
+    core.mkdtemp(string.format("%s/%s%d.%d.XXXXXX", base, EPHEMERAL_PREFIX, core.getpid(), pid_namespace())))
   plan.ephemeral_dir = dir
-  perr.check("--ephemeral", core.mountpoint(dir, "/upper", "directory"))
-  perr.check("--ephemeral", core.mountpoint(dir, "/work", "directory"))
+  perr.check("--ephemeral-dir", core.mountpoint(dir, "/upper", "directory"))
+  perr.check("--ephemeral-dir", core.mountpoint(dir, "/work", "directory"))
   local st = perr.check("--ephemeral", core.stat(plan.root))
-  perr.check("--ephemeral", core.chmod(dir .. "/upper", st.mode))
+  perr.check("--ephemeral-dir", core.chmod(dir .. "/upper", st.mode))
   if core.geteuid() == 0 then
-    perr.check("--ephemeral", core.chown(dir .. "/upper", st.uid, st.gid))
+    perr.check("--ephemeral-dir", core.chown(dir .. "/upper", st.uid, st.gid))
   end
 end
 
@@ -275,7 +335,8 @@ function M.child_mounts(plan)
   local root = plan.root or "/"
   if plan.ephemeral then
     local dir = plan.ephemeral_dir
-    perr.check("--ephemeral", core.overlay{ root = root, target = "/", upper = dir .. "/upper", work = dir .. "/work" })
+    perr.check("--ephemeral", core.ephemeral{ root = root, upper = dir and dir .. "/upper",
+                                              work = dir and dir .. "/work" })
   end
   for _, m in ipairs(plan.mounts) do apply_mount(m, root, plan) end
   local ns = plan.namespaces
@@ -297,7 +358,8 @@ function M.child_mounts(plan)
   end
 end
 
---- Remove the ephemeral layers.
+--- Remove a disk-backed ephemeral layer (a tmpfs one went with the
+--- container's mount namespace).
 ---@param plan pflask.Plan
 function M.cleanup(plan)
   if plan.ephemeral_dir then
