@@ -258,7 +258,7 @@ local OPTIONS = {
     help = "set NAME=VALUE[,NAME=VALUE...] in the environment",
     apply = function(spec, v) parse_setenv(v, spec.setenv) end },
   { long = "keep-fd", arg = "required", meta = "N",
-    help = "pass fd N[,N...] on to the command (others are closed)",
+    help = "pass fd N[,N...] on to the command (others close)",
     apply = function(spec, v)
       spec.pass_fds = spec.pass_fds or {}
       for n in (v .. ","):gmatch("([^,]*),") do spec.pass_fds[#spec.pass_fds + 1] = n end
