@@ -226,10 +226,10 @@ end
 
 --- One fd to pass: open, and not a terminal (no terminal of the host
 --- ever enters the container: TIOCSTI would type into it).
-local function check_pass_fd(what, fd)
-  if not core.fd_is_open(fd) then fail("pass_fds", "%sfd %d is not open", what, fd) end
+local function check_pass_fd(field, fd)
+  if not core.fd_is_open(fd) then fail(field, "fd %d is not open", fd) end
   if core.isatty(fd) then
-    fail("pass_fds", "%sfd %d is a terminal (a terminal of the host never enters the container)", what, fd)
+    fail(field, "fd %d is a terminal (a terminal of the host never enters the container)", fd)
   end
 end
 
@@ -252,7 +252,7 @@ local function plan_pass_fds(spec, env)
     if not fd or fd < 3 or fd > M.MAX_PASS_FD then
       fail("pass_fds", "'%s' is not a file descriptor number (3 to %d)", tostring(v), M.MAX_PASS_FD)
     end
-    check_pass_fd("", fd)
+    check_pass_fd("pass_fds", fd)
     set[fd] = true
   end
   if env.LISTEN_FDS or env.LISTEN_PID then
@@ -261,7 +261,7 @@ local function plan_pass_fds(spec, env)
     if env.LISTEN_PID == tostring(core.getpid()) and n and n > 0 then
       if 3 + n - 1 > M.MAX_PASS_FD then fail("LISTEN_FDS", "%d fds are too many", n) end
       for fd = 3, 3 + n - 1 do
-        check_pass_fd("LISTEN_FDS: ", fd)
+        check_pass_fd("LISTEN_FDS", fd)
         set[fd] = true
       end
       env.LISTEN_PID = "" -- the command's own pid, set right before exec
