@@ -267,6 +267,21 @@ echo hi | $P -- sh -c 'readlink /proc/self/fd/0; cat; echo "out $(stat -L -c %t:
     assert.matches("\nout%-tty\n", out)
   end)
 
+  it("with --no-pidns a writer left in the background does not keep pflask relaying", function()
+    -- Before, the drain of the pty after the command's end looped as long
+    -- as something kept writing: pflask never returned.
+    local ok, out = pcall(on_terminal, [[
+$P --no-pidns -- sh -c 'trap "" HUP; sh -c "echo \$\$ >$D/bgpid; while :; do echo bg-writer; sleep 0.05; done" & sleep 0.3; echo started'
+echo "status $?"
+]])
+    local bgpid = tonumber(pft.read_file(dir .. "/bgpid") or "")
+    if bgpid then pft.sh("kill -KILL " .. bgpid .. " 2>/dev/null") end
+    assert.is_true(ok, tostring(out))
+    assert.is_truthy(bgpid, out)
+    assert.matches("started\n", out)
+    assert.matches("\nstatus 0\n", out)
+  end)
+
   it("stdout is a pty only when the host's stdout is a terminal", function()
     local out = on_terminal([[
 $P -- tty
