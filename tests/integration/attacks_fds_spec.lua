@@ -94,7 +94,9 @@ for _, world in ipairs({ "root", "rootless" }) do
       for _ = 1, 200 do
         pid1 = tonumber((pft.capture("pgrep -P " .. supervisor)))
         command = pid1 and tonumber((pft.capture("pgrep -P " .. pid1)))
-        if command and pft.capture("readlink /proc/" .. command .. "/exe"):match("busybox") then break end
+        -- Once the command runs and pid 1 dropped its sync channel.
+        if command and pft.capture("readlink /proc/" .. command .. "/exe"):match("busybox")
+          and #fds_of(pid1) <= 4 then break end
         command = nil
         pft.sh("sleep 0.05")
       end
@@ -111,6 +113,36 @@ for _, world in ipairs({ "root", "rootless" }) do
       for i = 1, 3 do assert.matches("^" .. (i - 1) .. " %-> /dev/null$", init[i]) end
       assert.matches("^%d+ %-> anon_inode:%[signalfd%]$", init[4])
       assert.same({ "0 -> /dev/null", "1 -> /dev/null", "2 -> /dev/null" }, fds_of(command))
+    end)
+
+    it("in a recipe of two containers, the second holds nothing of the first's (its pty master)", function()
+      local recipe = pft.write_file(secret .. "/two-" .. world .. ".lua", [[
+local pflask = require "pflask"
+local a = pflask.container{ terminal = true, command = { "sleep", "1000" } }:start()
+-- pid 1 drops its last fds (its sync channel) right after the command
+-- started: let it settle (at most 5 s) before looking.
+local status = pflask.run{ command = { "sh", "-c",
+  'n=0; while [ $(ls /proc/1/fd | wc -l) -gt 4 ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n+1)); done; '
+  .. 'for f in /proc/1/fd/* /proc/self/fd/*; do echo "${f%/*} ${f##*/} $(readlink $f)"; done' } }
+a:kill()
+a:wait()
+os.exit(status)
+]])
+      pft.sh("chmod 0644 " .. recipe)
+      local status, out, err = run(P .. " --recipe=" .. recipe .. " 7</")
+      assert.equal(0, status, err)
+      assert.not_matches("ptmx", out)
+      assert.not_matches("pts", out)
+      local init, cmd = {}, {}
+      for dir, fd, target in out:gmatch("(%S+) (%d+) ([^\n]*)\n") do
+        local list = dir == "/proc/1/fd" and init or cmd
+        list[#list + 1] = fd .. " " .. target
+      end
+      assert.equal(4, #init, out)
+      assert.matches("^%d+ anon_inode:%[signalfd%]$", init[4])
+      -- The command: stdio, and the directory fd its glob had open.
+      assert.equal(4, #cmd, out)
+      assert.matches("^3 ", cmd[4])
     end)
 
     it("--keep-fd passes fds on purpose, at their numbers", function()
