@@ -94,10 +94,11 @@ for _, world in ipairs({ "root", "rootless" }) do
       for _ = 1, 200 do
         pid1 = tonumber((pft.capture("pgrep -P " .. supervisor)))
         command = pid1 and tonumber((pft.capture("pgrep -P " .. pid1)))
+        if command and not pft.capture("readlink /proc/" .. command .. "/exe"):match("busybox") then
+          command = nil -- not exec'd yet
+        end
         -- Once the command runs and pid 1 dropped its sync channel.
-        if command and pft.capture("readlink /proc/" .. command .. "/exe"):match("busybox")
-          and #fds_of(pid1) <= 4 then break end
-        command = nil
+        if command and #fds_of(pid1) <= 4 then break end
         pft.sh("sleep 0.05")
       end
       finally(function()
