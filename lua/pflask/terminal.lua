@@ -47,12 +47,15 @@ function M.plan(spec, plan)
   -- An init writes its boot messages to /dev/console: give a boot one
   -- even without a terminal, as systemd-nspawn does.
   local whole = plan.detach or (#plan.pty_fds == 0 and (spec.terminal == true or plan.boot))
-  if whole then plan.pty_fds = { 0, 1, 2 } end
+  if whole then
+    -- terminal = false (a boot's console): output only, stdin untouched.
+    plan.pty_fds = spec.terminal == false and { 1, 2 } or { 0, 1, 2 }
+  end
   plan.wants_pty = #plan.pty_fds > 0
   -- Relay input only from a terminal (or, for a pty on all three, from
   -- whatever stdin is, as before); output to the first terminal of
   -- stdout, stderr, stdin (a terminal's fd 0 is opened for writing too).
-  plan.relay_in = (whole or tty[0]) and 0 or -1
+  plan.relay_in = spec.terminal ~= false and (whole or tty[0]) and 0 or -1
   plan.relay_out = 1
   if not whole and not tty[1] then
     plan.relay_out = tty[2] and 2 or 0
