@@ -333,7 +333,12 @@ int pf_process_wait(pid_t pid, const int *translate, int *ret_wstatus,
 		if (n != (ssize_t)sizeof(si))
 			return pf_error_errno(err, errno, "read signalfd");
 		int sig = (int)si.ssi_signo;
-		if (sig == SIGCHLD || !sent_by_a_process(&si))
+		if (sig == SIGCHLD)
+			continue;
+		/* The terminal's own signals reached pid already only when it
+		 * shares our session; a container has a session of its own
+		 * (and the terminal never enters it), so they are passed on. */
+		if (!sent_by_a_process(&si) && getsid(pid) == getsid(0))
 			continue;
 		if (translate && translate[sig])
 			sig = translate[sig];

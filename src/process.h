@@ -60,9 +60,10 @@ int pf_process_exec(const char *file, char *const argv[], char *const envp[],
 int pf_process_exit_status(int wstatus);
 
 /* Parent: wait for child pid to end while passing the forwarded signals
- * sent to us by other processes on to it (signals sent by the terminal
- * already reached the whole foreground process group, so they are not sent
- * twice). translate, if not NULL, maps a received signal to the one sent
+ * on to it: those sent to us by other processes, and those the terminal
+ * sent (Ctrl-C) when pid is in a session of its own, as every container
+ * is (in our session they already reached the whole foreground process
+ * group, so they are not sent twice). translate, if not NULL, maps a received signal to the one sent
  * (index by signal number, 0 = unchanged). Requires
  * pf_process_block_signals. Stores the wait(2) status. */
 int pf_process_wait(pid_t pid, const int *translate, int *ret_wstatus,

@@ -161,6 +161,21 @@ os.exit(pflask.run{ root = %q, terminal = false, mounts = { { type = "bind", rea
     assert.is_false(exists(file), "the host's shell ran the injected line:\n" .. screen)
   end)
 
+  it("Ctrl-C still ends a container that has no terminal (its session is its own)", function()
+    local t = tmux()
+    finally(function() t:kill() end)
+    local ready = pwned .. "/ready-" .. math.random(0, 999999)
+    t:run("send-keys -t 0 " .. pft.quote(PFLASK .. " -- sh -c 'echo >" .. ready .. "; exec sleep 1000'"
+      .. " </dev/null >/dev/null 2>&1; echo status-$((1+0))-$?") .. " Enter")
+    for _ = 1, 200 do
+      if exists(ready) then break end
+      pft.sh("sleep 0.05")
+    end
+    assert.is_true(exists(ready), t:screen())
+    t:run("send-keys -t 0 C-c")
+    t:wait("status%-1%-130")
+  end)
+
   describe("rootless", function()
     local name, exe, bindir
     setup(function()
