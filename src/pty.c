@@ -212,14 +212,18 @@ static long long now_ms(void)
 static void drain(int master, int out, void (*sink)(void *, const char *, size_t), void *ctx)
 {
 	static char buf[BUF_SIZE];
-	long long deadline = now_ms() + PF_PTY_DRAIN_MS;
+	/* Time spent waiting for output, not writing it: a slow terminal
+	 * outside must not cut what the command wrote before it ended. */
+	long long waited = 0;
 	size_t total = 0;
 	for (;;) {
-		long long left = deadline - now_ms();
+		long long left = PF_PTY_DRAIN_MS - waited;
 		if (left <= 0 || total >= PF_PTY_DRAIN_MAX)
 			return;
 		struct pollfd p = { .fd = master, .events = POLLIN };
+		long long t0 = now_ms();
 		int r = poll(&p, 1, left < PF_PTY_DRAIN_QUIET_MS ? (int)left : PF_PTY_DRAIN_QUIET_MS);
+		waited += now_ms() - t0;
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)

@@ -63,7 +63,8 @@ int pf_pty_restore(int fd, const struct termios *saved);
 /* After the container's first process ended, the drain of the master stops
  * at end of output (EIO: nobody holds the slave any more), after
  * PF_PTY_DRAIN_QUIET_MS without output, after PF_PTY_DRAIN_MAX bytes or
- * after PF_PTY_DRAIN_MS in all, whichever comes first: without a pid
+ * after waiting PF_PTY_DRAIN_MS in all for output (time spent writing it
+ * out does not count), whichever comes first: without a pid
  * namespace a background process of the container may outlive it and keep
  * writing, and must not keep the supervisor relaying forever. What the
  * command wrote before it ended is at most a pty buffer (some KiB), far
