@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -271,12 +272,22 @@ static int l_close_fds(lua_State *L)
 	return 1;
 }
 
-/* core.fd_is_open(fd) -> boolean: whether this process has fd open. */
+/* core.fd_is_open(fd) -> boolean, [type]: whether this process has fd
+ * open, and then what it is: "directory", "file", "char", "block", "fifo",
+ * "socket" or "other". */
 static int l_fd_is_open(lua_State *L)
 {
 	lua_Integer fd = luaL_checkinteger(L, 1);
-	lua_pushboolean(L, fd >= 0 && fd <= INT_MAX && fcntl((int)fd, F_GETFD) >= 0);
-	return 1;
+	struct stat st;
+	if (fd < 0 || fd > INT_MAX || fstat((int)fd, &st) < 0) {
+		lua_pushboolean(L, 0);
+		return 1;
+	}
+	lua_pushboolean(L, 1);
+	lua_pushstring(L, S_ISDIR(st.st_mode) ? "directory" : S_ISREG(st.st_mode) ? "file"
+			  : S_ISCHR(st.st_mode) ? "char" : S_ISBLK(st.st_mode) ? "block"
+			  : S_ISFIFO(st.st_mode) ? "fifo" : S_ISSOCK(st.st_mode) ? "socket" : "other");
+	return 2;
 }
 
 /* core.exit(status): flush stdio and _exit, skipping atexit handlers and

@@ -269,6 +269,14 @@ local function plan_pass_fds(spec, env)
       env.LISTEN_FDS, env.LISTEN_PID, env.LISTEN_FDNAMES = nil, nil, nil
     end
   end
+  -- Standard fds pass as they are, except a directory: /proc/self/fd/0/
+  -- inside would be the host's directory, whatever the root.
+  for fd, name in pairs({ [0] = "standard input", "standard output", "standard error" }) do
+    local _, kind = core.fd_is_open(fd)
+    if kind == "directory" then
+      fail(name, "is a directory, which would lead out of the container's root")
+    end
+  end
   local list = {}
   for fd in pairs(set) do list[#list + 1] = fd end
   table.sort(list)

@@ -75,6 +75,14 @@ for _, world in ipairs({ "root", "rootless" }) do
       status, out = run(P .. " --chroot=" .. root .. " -- ls /proc/self/fd/7/ 7<" .. secret)
       assert.are_not.equal(0, status, out)
       assert.not_matches("host%-secret", out)
+      -- Standard fds pass as they are, but never a directory.
+      status, out, err = run(P .. " --chroot=" .. root .. " -- ls /proc/self/fd/0/ 0</")
+      assert.equal(125, status, out)
+      assert.equal("", out)
+      assert.is_true(one_line(err), err)
+      assert.matches("^pflask: standard input: is a directory", err)
+      status, out = run(P .. " --chroot=" .. root .. " -- sh -c 'ls /proc/self/fd/1/ >&2' 1<" .. secret)
+      assert.equal(125, status, out)
       -- Nothing but stdio (and ls's own directory fd 3) in the command.
       status, out, err = run(P .. " --chroot=" .. root .. " -- ls /proc/self/fd 5<" .. secret .. "/host-secret 7</ 9<"
         .. secret)
