@@ -68,7 +68,10 @@ function Tmux:type(line)
 end
 
 function Tmux:kill()
+  local path = self:run("display-message -p '#{socket_path}'")
   self:run("kill-server")
+  -- tmux leaves its socket file behind.
+  if path:match("^/[%w/._-]+$") then os.remove(path) end
 end
 
 -- A busybox root with the host's /usr bound in (perl, stat, ps) and a
