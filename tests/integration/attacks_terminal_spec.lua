@@ -60,11 +60,13 @@ function Tmux:type(line)
   self.n = self.n + 1
   local n = self.n
   self:run("send-keys -t 0 " .. pft.quote(line .. "; echo end-$((" .. n .. "+1000))") .. " Enter")
-  self:wait("\nend%-" .. (n + 1000) .. "\n")
+  -- (The typed line holds "$((n+1000))", never the sum: only the output
+  -- matches, even when a prompt printed by an injected line precedes it.)
+  self:wait("end%-" .. (n + 1000) .. "\n")
   -- Terminal input is read in order: what was pushed while line ran is
   -- read (and run) by the shell before this.
   self:run("send-keys -t 0 " .. pft.quote("echo sync-$((" .. n .. "+2000))") .. " Enter")
-  return self:wait("\nsync%-" .. (n + 2000) .. "\n")
+  return self:wait("sync%-" .. (n + 2000) .. "\n")
 end
 
 function Tmux:kill()
