@@ -16,9 +16,9 @@
 --
 -- The cgroup namespace: a namespace made by clone would have the
 -- supervisor's cgroup as its root, fixed before the parent moves the
--- child. So when the container gets cgroups, the clone leaves the cgroup
--- namespace out and the child unshares it once placed (child_mounts, the
--- first child stage): the container sees its own cgroup as "/".
+-- child. So when the container gets cgroups (plan.cgroups), the namespace
+-- plan (container.namespace_plan) leaves it out of clone and the child
+-- unshares it once placed: the container sees its own cgroup as "/".
 
 local core = require "pflask.core"
 local perr = require "pflask.error"
@@ -281,11 +281,6 @@ function M.plan(spec, plan)
   end
   plan.cgroups = list
   plan.limits = lim
-  -- See the top: the namespace is unshared by the child once placed.
-  if plan.namespaces.cgroup then
-    plan.namespaces.cgroup = false
-    plan.unshare_cgroupns = true
-  end
 end
 
 --- Is process `pid` (of this pid namespace) alive?
@@ -339,13 +334,6 @@ function M.parent(plan, container)
   local pid = container:pid()
   for _, cg in ipairs(plan.cgroups) do
     perr.check("--cgroup", core.cgroup_attach(cg.dir, pid))
-  end
-end
-
----@param plan pflask.Plan
-function M.child_mounts(plan)
-  if plan.unshare_cgroupns then
-    perr.check("cgroup namespace", core.unshare({ "cgroup" }))
   end
 end
 
