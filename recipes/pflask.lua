@@ -26,4 +26,7 @@ if action == "list" or action == "list-json" then
   return 0
 end
 if spec.attach then return require("pflask.terminal").attach(spec.attach) end
+if spec.exec then
+  return require("pflask.exec").by_id(spec.exec, spec.command, { user = spec.user, cwd = spec.chdir })
+end
 return pflask.run(spec)

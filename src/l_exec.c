@@ -8,7 +8,9 @@
 #include <linux/filter.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <stdio.h>
 #include <unistd.h>
+#include <lualib.h>
 
 #include "exec.h"
 #include "l_exec.h"
@@ -208,6 +210,31 @@ static int l_mkfifo(lua_State *L)
 	return 1;
 }
 
+/* core.dup2(from, to) -> true | fail: from (an fd number or an io file)
+ * onto fd to, inheritable (a child's stdio before exec). */
+static int l_dup2(lua_State *L)
+{
+	int from;
+	luaL_Stream *stream = luaL_testudata(L, 1, LUA_FILEHANDLE);
+	if (stream) {
+		luaL_argcheck(L, stream->f != NULL && stream->closef != NULL, 1, "closed file");
+		from = fileno(stream->f);
+	} else {
+		lua_Integer v = luaL_checkinteger(L, 1);
+		luaL_argcheck(L, v >= 0 && v <= INT_MAX, 1, "not an fd");
+		from = (int)v;
+	}
+	lua_Integer to = luaL_checkinteger(L, 2);
+	luaL_argcheck(L, to >= 0 && to <= INT_MAX, 2, "not an fd");
+	if (dup2(from, (int)to) < 0) {
+		struct pf_error err = { 0 };
+		pf_error_errno(&err, errno, "dup2 %d to %d", from, (int)to);
+		return pf_l_fail(L, &err);
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 void pf_l_open_exec(lua_State *L)
 {
 	static const luaL_Reg meta[] = {
@@ -229,6 +256,7 @@ void pf_l_open_exec(lua_State *L)
 		{ "exec_plan", l_exec_plan },
 		{ "start_fifo", l_start_fifo },
 		{ "mkfifo", l_mkfifo },
+		{ "dup2", l_dup2 },
 		{ NULL, NULL },
 	};
 	pf_l_register(L, funcs);

@@ -49,6 +49,10 @@ local INIT_NAMES = { init = true, systemd = true }
 --                             exec (capability sets, no_new_privs); pid 1
 --                             then starts the command and stays as its
 --                             init, with the same identity
+--   started(plan, container)  supervisor, once every child stage ran and
+--                             the command was exec'd (or waits for its
+--                             start FIFO): record what only now is known
+--                             (pflask.registry)
 --   wait(plan, container, translate)
 --                             supervisor: wait for the container instead of
 --                             Process:wait (at most one concern has it; the
@@ -605,9 +609,14 @@ function Container:start()
   end
   local started, msg, child_errno, status = chan:result()
   chan:close()
-  if started and msg == "created" then
-    -- Every stage ran; the command waits for its start FIFO.
-    self.created = true
+  if started then
+    -- Every stage ran; with "created" the command waits for its start FIFO.
+    self.created = msg == "created"
+    ok, err = pcall(run_stage, plan, "started", self)
+    if not ok then
+      self:abort()
+      error(err, 0)
+    end
     return self
   end
   if started == nil then
@@ -676,6 +685,33 @@ end
 --- Send a signal (a number, core.signals.TERM by default).
 function Container:kill(sig)
   return self.process:kill(sig)
+end
+
+--- What c:exec needs of the container's plan: its pid, the cgroups pflask
+--- made, its command's confinement, identity and environment.
+---@param plan pflask.Plan
+---@param pid integer
+---@return pflask.ExecTarget
+function M.exec_target(plan, pid)
+  local cgroups = {}
+  for i, cg in ipairs(plan.cgroups or {}) do cgroups[i] = cg.dir end
+  return { pid = pid, cgroups = cgroups, caps = plan.caps, no_new_privs = plan.no_new_privs,
+           user = plan.user, groups = plan.groups, env = plan.env, rlimits = plan.rlimits,
+           seccomp_bpf = plan.seccomp_bpf }
+end
+
+--- Run a command in the running container (docker exec): it joins every
+--- namespace the container has of its own, its cgroups and root, with
+--- the confinement of the container's command (bounding set, capabilities,
+--- no_new_privs, rlimits, seccomp). Returns its status; raises a
+--- pflask.Error (125, or 126/127 when it cannot be executed) otherwise,
+--- the caller staying in its own namespaces.
+---@param argv string[]
+---@param opts pflask.ExecOptions|nil user, cwd, env, stdin, stdout, stderr
+---@return integer status
+function Container:exec(argv, opts)
+  assert(self.process, "container not started")
+  return require("pflask.exec").run(M.exec_target(self.plan, self:pid()), argv, opts)
 end
 
 --- Let a container created with spec.start_fifo = path run (OCI

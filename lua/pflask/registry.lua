@@ -20,9 +20,26 @@ local M = {}
 M.SUFFIX = ".pflask"
 
 -- Keys whose values are lists, in order.
-local LISTS = { command = true }
+local LISTS = { command = true, cgroup = true, veth = true, env = true, groups = true, rlimit = true,
+                joined = true }
 local INTEGERS = { pid = true, start = true, supervisor = true, supervisor_start = true,
-                   created = true, uid = true, pidns = true }
+                   created = true, uid = true, pidns = true, caps_keep = true, caps_ambient = true,
+                   user_uid = true, user_gid = true }
+-- ns_NAME=inode: the namespaces the container has of its own, so that a
+-- joiner (--exec) can check that /proc/PID/ns/NAME still is the one.
+for _, n in ipairs(core.namespaces) do INTEGERS["ns_" .. n] = true end
+
+-- What else a record holds, for another pflask that must find, join,
+-- stop or clean the container without its supervisor (state on disk):
+--   cgroup=DIR...        the cgroups pflask made for it (--exec joins them)
+--   veth=NAME...         veth host ends pflask made (torn down with it)
+--   ephemeral_dir=DIR    a disk-backed --ephemeral layer
+--   socket=PATH          the --detach socket
+--   start_fifo=PATH      the FIFO that lets a created container start
+--   caps_keep, caps_ambient, no_new_privs, user_uid, user_gid, groups,
+--   env, rlimit=NAME:SOFT:HARD, seccomp=HEX
+--                        the command's confinement and identity, which
+--                        --exec gives the commands it runs inside too
 
 --- A name a user may give: a letter or digit first, then letters, digits,
 --- `_`, `.`, `-`; not all digits (those are pids); at most 64 bytes.
@@ -264,15 +281,84 @@ function M.prepare(plan)
   plan.registry.file = file
 end
 
---- Once the container has a pid: the full record.
+--- What --exec needs to give a command the container's confinement.
+---@param plan pflask.Plan
+---@param rec table changed
+function M.confinement(plan, rec)
+  if plan.caps then rec.caps_keep, rec.caps_ambient = plan.caps.keep, plan.caps.ambient end
+  rec.no_new_privs = plan.no_new_privs and "1" or nil
+  if plan.user then
+    rec.user_uid, rec.user_gid = plan.user.uid, plan.user.gid
+    rec.groups = {}
+    for i, g in ipairs(plan.groups or {}) do rec.groups[i] = tostring(g) end
+  end
+  rec.env = {}
+  for k, v in pairs(plan.env or {}) do rec.env[#rec.env + 1] = k .. "=" .. v end
+  table.sort(rec.env)
+  rec.rlimit = {}
+  for i, r in ipairs(plan.rlimits or {}) do rec.rlimit[i] = table.concat(r, ":") end
+  if plan.seccomp_bpf then
+    rec.seccomp = plan.seccomp_bpf:gsub(".", function(c) return string.format("%02x", c:byte()) end)
+  end
+end
+
+--- The record's confinement as container.exec_in takes it.
+---@param rec table
+---@return table
+function M.target(rec)
+  local t = { pid = rec.pid, cgroups = rec.cgroup or {}, no_new_privs = rec.no_new_privs == "1",
+              root = rec.root, name = rec.name, env = {}, rlimits = {} }
+  if rec.caps_keep then t.caps = { keep = rec.caps_keep, ambient = rec.caps_ambient or 0 } end
+  if rec.user_uid then
+    t.user = { uid = rec.user_uid, gid = rec.user_gid, name = tostring(rec.user_uid) }
+    t.groups = {}
+    for i, g in ipairs(rec.groups or {}) do t.groups[i] = math.tointeger(tonumber(g)) end
+  end
+  for _, kv in ipairs(rec.env or {}) do
+    local k, v = kv:match("^([^=]+)=(.*)$")
+    if k then t.env[k] = v end
+  end
+  for i, r in ipairs(rec.rlimit or {}) do
+    local name, soft, hard = r:match("^(%w+):(%w+):(%w+)$")
+    t.rlimits[i] = { name, math.tointeger(tonumber(soft)) or soft, math.tointeger(tonumber(hard)) or hard }
+  end
+  if rec.seccomp then
+    t.seccomp_bpf = rec.seccomp:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end)
+  end
+  t.ns = {}
+  for _, n in ipairs(core.namespaces) do t.ns[n] = rec["ns_" .. n] end
+  return t
+end
+
+--- Once the container runs (or waits for its start FIFO), all its stages
+--- done: the full record, with the namespaces it has of its own as they
+--- are now (a cgroup namespace unshared late, a joined one, included).
 ---@param plan pflask.Plan
 ---@param container pflask.Container
-function M.parent(plan, container)
+function M.started(plan, container)
   local reg = plan.registry
   if not reg then return end
   local rec = reg.record
   rec.pid = container:pid()
   rec.start = core.start_time(rec.pid)
+  local mine, theirs = core.ns_inodes(core.getpid()), core.ns_inodes(rec.pid)
+  for name, ino in pairs(theirs) do
+    if mine[name] ~= ino then rec["ns_" .. name] = ino end
+  end
+  if plan.cgroups then
+    rec.cgroup = {}
+    for i, cg in ipairs(plan.cgroups) do rec.cgroup[i] = cg.dir end
+  end
+  if plan.network then
+    rec.veth = {}
+    for _, n in ipairs(plan.network.netifs) do
+      if n.type == "veth" then rec.veth[#rec.veth + 1] = n.outside end
+    end
+  end
+  rec.ephemeral_dir = plan.ephemeral_dir
+  rec.socket = plan.detach and (reg.dir .. "/" .. rec.pid .. ".sock") or nil
+  rec.start_fifo = plan.start_fifo
+  M.confinement(plan, rec)
   -- A named record replaces its reservation; an unnamed one is new.
   local replace = rec.name ~= nil
   rec.name = rec.name or tostring(rec.pid)
