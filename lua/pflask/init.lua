@@ -27,7 +27,27 @@ end
 ---@param spec pflask.Spec
 ---@return integer
 function M.run(spec)
-  return M.container(spec):run()
+  --- Let a container created with spec.start_fifo = fifo run (OCI
+--- `start`), from any process; see container.start_fifo.
+---@param fifo string
+---@param timeout number|nil seconds
+---@return true|nil ok
+---@return string|nil message
+function M.start_fifo(fifo, timeout)
+  return require("pflask.container").start_fifo(fifo, timeout)
+end
+
+return M.container(spec):run()
+end
+
+--- Let a container created with spec.start_fifo = fifo run (OCI
+--- `start`), from any process; see container.start_fifo.
+---@param fifo string
+---@param timeout number|nil seconds
+---@return true|nil ok
+---@return string|nil message
+function M.start_fifo(fifo, timeout)
+  return require("pflask.container").start_fifo(fifo, timeout)
 end
 
 return M
