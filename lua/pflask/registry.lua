@@ -330,21 +330,18 @@ function M.target(rec)
   return t
 end
 
---- Once the container runs (or waits for its start FIFO), all its stages
---- done: the full record, with the namespaces it has of its own as they
---- are now (a cgroup namespace unshared late, a joined one, included).
+--- The full record, as soon as the container has a pid (before it is
+--- released, so that --list never shows a started container without
+--- one): its namespaces as they are at that point.
 ---@param plan pflask.Plan
 ---@param container pflask.Container
-function M.started(plan, container)
+function M.parent(plan, container)
   local reg = plan.registry
   if not reg then return end
   local rec = reg.record
   rec.pid = container:pid()
   rec.start = core.start_time(rec.pid)
-  local mine, theirs = core.ns_inodes(core.getpid()), core.ns_inodes(rec.pid)
-  for name, ino in pairs(theirs) do
-    if mine[name] ~= ino then rec["ns_" .. name] = ino end
-  end
+  M.namespaces(rec)
   if plan.cgroups then
     rec.cgroup = {}
     for i, cg in ipairs(plan.cgroups) do rec.cgroup[i] = cg.dir end
@@ -364,6 +361,27 @@ function M.started(plan, container)
   rec.name = rec.name or tostring(rec.pid)
   reg.file = rec.name .. M.SUFFIX
   perr.check("registry", core.state_write(reg.dir, reg.file, M.encode(rec), not replace))
+end
+
+--- ns_NAME=inode for each namespace pid has and the supervisor has not.
+---@param rec table changed
+function M.namespaces(rec)
+  local mine, theirs = core.ns_inodes(core.getpid()), core.ns_inodes(rec.pid)
+  for name, ino in pairs(theirs) do
+    rec["ns_" .. name] = mine[name] ~= ino and ino or nil
+  end
+end
+
+--- Once every child stage ran: namespaces the child entered after the
+--- record was written (unshared late, joined by path) are recorded too.
+--- Costs a write only for containers that have such namespaces.
+---@param plan pflask.Plan
+---@param container pflask.Container
+function M.started(plan, container)
+  local reg = plan.registry
+  if not reg or not reg.file or (#plan.ns.late == 0 and #plan.ns.join == 0) then return end
+  M.namespaces(reg.record)
+  perr.check("registry", core.state_write(reg.dir, reg.file, M.encode(reg.record), false))
 end
 
 ---@param plan pflask.Plan
