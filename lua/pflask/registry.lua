@@ -57,7 +57,9 @@ function M.valid_name(name)
 end
 
 local function escape(s)
-  return (tostring(s):gsub("[%c%%=\128-\255]", function(c) return string.format("%%%02X", c:byte()) end))
+  s = tostring(s)
+  if not s:find("[%c%%=\128-\255]") then return s end
+  return (s:gsub("[%c%%=\128-\255]", function(c) return string.format("%%%02X", c:byte()) end))
 end
 
 local function unescape(s)
