@@ -6,6 +6,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
@@ -94,6 +95,12 @@ int pf_exec_plan_run(const struct pf_exec_plan *plan, int sync_fd, struct pf_err
 	if (plan->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return pf_error_errno(err, errno, "--no-new-privs");
 	if (plan->start_fifo >= 0) {
+		/* A created container may wait long: a signal init passes on
+		 * (or anyone sends) must end it, as it would end the command;
+		 * execve clears the mask anyway. */
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		if (sync_fd >= 0 && pf_sync_ready(sync_fd) < 0)
 			return pf_error_errno(err, errno, "start FIFO: tell the supervisor");
 		if (wait_for_start(plan->start_fifo, err) < 0)

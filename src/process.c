@@ -423,7 +423,7 @@ struct spawn_args {
 
 /* The command's side of pf_process_exec_reaped: it shares the caller's
  * memory until it execs, so it only execs or reports and exits. */
-static int exec_or_report(void *p)
+static int __attribute__((noreturn)) exec_or_report(void *p)
 {
 	const struct spawn_args *a = p;
 	struct pf_error err = { 0 };
@@ -461,7 +461,19 @@ int pf_process_exec_reaped(const char *file, char *const argv[], char *const env
 	 * the stack below is free again when clone returns. */
 	static char stack[64 * 1024] __attribute__((aligned(16)));
 	struct spawn_args args = { file, argv, envp, plan, sync_fd };
-	pid_t pid = clone(exec_or_report, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+	pid_t pid;
+	if (plan && plan->start_fifo >= 0) {
+		/* The command will block on its start FIFO for as long as
+		 * nobody starts it: init must not be suspended meanwhile, but
+		 * pass signals on (a created container can be stopped) and
+		 * reap. A copy, then: vfork's sharing is only for a child that
+		 * execs at once. */
+		pid = fork();
+		if (pid == 0)
+			exec_or_report(&args);
+	} else {
+		pid = clone(exec_or_report, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+	}
 	if (pid < 0) {
 		int errnum = errno;
 		close(sfd);

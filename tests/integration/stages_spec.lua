@@ -204,6 +204,20 @@ os.exit(c:wait())
     wait_until("the FIFO to go", function() return pft.sh("test -e " .. fifo) ~= 0 end)
   end)
 
+  it("a created container that was never started ends on SIGTERM, and its FIFO goes", function()
+    local fifo = dir .. "/stopme"
+    local file = pft.write_file(dir .. "/stop.lua", string.format([[
+local c = require("pflask").container{ start_fifo = %q, command = { "sh", "-c", "echo ran" } }:start()
+assert(c.created)
+c:kill()
+print("status", c:wait())
+]], fifo))
+    local r = pft.pflask({ "--recipe=" .. file }, { timeout = 20 })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.are.equal("status\t143\n", r.stdout)
+    assert.are.equal(1, pft.sh("test -e " .. fifo))
+  end)
+
   it("start fails with one line when no container waits, and refuses what is no FIFO", function()
     local fifo = dir .. "/lonely"
     assert.are.equal(0, pft.sh("mkfifo " .. fifo))
