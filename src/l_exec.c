@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <linux/filter.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -235,6 +236,23 @@ static int l_dup2(lua_State *L)
 	return 1;
 }
 
+/* core.set_dumpable(on) -> true | fail: prctl(PR_SET_DUMPABLE). A process
+ * that joins a container is made non-dumpable first, so that the
+ * container's processes (root in their user namespace, with
+ * CAP_SYS_PTRACE there) cannot ptrace it or read its /proc/PID/mem and
+ * environ before it execs (execve makes it dumpable again). */
+static int l_set_dumpable(lua_State *L)
+{
+	int on = lua_toboolean(L, 1);
+	if (prctl(PR_SET_DUMPABLE, on ? 1 : 0, 0, 0, 0) < 0) {
+		struct pf_error err = { 0 };
+		pf_error_errno(&err, errno, "set dumpable");
+		return pf_l_fail(L, &err);
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 void pf_l_open_exec(lua_State *L)
 {
 	static const luaL_Reg meta[] = {
@@ -257,6 +275,7 @@ void pf_l_open_exec(lua_State *L)
 		{ "start_fifo", l_start_fifo },
 		{ "mkfifo", l_mkfifo },
 		{ "dup2", l_dup2 },
+		{ "set_dumpable", l_set_dumpable },
 		{ NULL, NULL },
 	};
 	pf_l_register(L, funcs);

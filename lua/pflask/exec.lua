@@ -116,6 +116,9 @@ function M.run(t, argv, opts)
     pass_fds = {}, rlimits = t.rlimits or {}, no_new_privs = t.no_new_privs, seccomp = t.seccomp_bpf,
   }
   local proc, chan, errno = core.clone({}, function(ch)
+    -- Before anything of the container can see it: not ptrace-able by
+    -- the container's root until it execs (runc's CVE-2016-9962).
+    perr.check("exec", core.set_dumpable(false))
     if not ch:wait() then core.exit(perr.FAILURE) end
     for fd = 0, 2 do
       if files[fd] then perr.check("exec: " .. STDIO[fd + 1], core.dup2(files[fd], fd)) end
