@@ -154,6 +154,17 @@ os.exit(require("pflask").run{ namespaces = { net = %q }, command = { "sh", "-c"
     assert.matches("net:%[" .. ino .. "%]", r.stdout)
   end)
 
+  it("rootless: a host namespace cannot be joined from the container's own user namespace; one clear line", function()
+    local user = pft.create_user()
+    local pflask, bindir = pft.public_pflask()
+    finally(function() pft.remove_user(user); pft.rm_rf(bindir) end)
+    local file = recipe(dir, string.format(
+      "os.exit(require('pflask').run{ namespaces = { net = %q }, command = { 'true' } })", "/run/netns/" .. netns))
+    local r = pft.pflask({ "--recipe=" .. file }, { pflask = pflask, user = user })
+    assert.are.equal(125, r.status)
+    assert.are.equal("pflask: namespaces.net: join /run/netns/" .. netns .. ": Operation not permitted\n", r.stderr)
+  end)
+
   it("refuses a path that is no namespace of that kind, and netifs with it", function()
     for bad, why in pairs({ ["/etc/passwd"] = "is not a namespace", ["/proc/self/ns/uts"] = "is not a net namespace",
                             ["relative"] = "must be an absolute path" }) do
