@@ -49,6 +49,47 @@ local function check_namespaces(t)
   end
 end
 
+--- The cgroups to join: each one pflask made for the container, or the
+--- one below it where the container's first process is now (an init
+--- such as systemd moves itself to a child, init.scope: a cgroup v2 with
+--- controllers enabled for its children takes no process itself). Never
+--- one outside those pflask made.
+---@param pid integer
+---@param made string[]
+---@return string[]
+function M.cgroups(pid, made)
+  if #made == 0 then return made end
+  local h = require("pflask.cgroups").hierarchies()
+  local mounts = {}
+  if h.v2 then mounts[#mounts + 1] = { m = h.v2, v2 = true } end
+  for ctrl, m in pairs(h.v1) do mounts[#mounts + 1] = { m = m, ctrl = ctrl } end
+  local now = {}
+  for line in (require("pflask.path").read_file("/proc/" .. pid .. "/cgroup") or ""):gmatch("[^\n]+") do
+    local id, ctrls, p = line:match("^(%d+):([^:]*):(.*)$")
+    if id then
+      for _, mt in ipairs(mounts) do
+        local match = (mt.v2 and id == "0" and ctrls == "")
+        if mt.ctrl then
+          for c in ctrls:gmatch("[^,]+") do if c == mt.ctrl then match = true end end
+        end
+        if match then
+          local root = mt.m.root
+          if root ~= "/" and p:sub(1, #root) == root then p = p:sub(#root + 1) end
+          now[#now + 1] = (mt.m.dir .. p):gsub("/+$", "")
+        end
+      end
+    end
+  end
+  local out = {}
+  for i, dir in ipairs(made) do
+    out[i] = dir
+    for _, cand in ipairs(now) do
+      if cand:sub(1, #dir + 1) == dir .. "/" and not cand:find("/%.%.?/") then out[i] = cand end
+    end
+  end
+  return out
+end
+
 local STDIO = { "stdin", "stdout", "stderr" }
 
 --- An fd for one of stdin/stdout/stderr, opened outside (a path is the
@@ -150,7 +191,7 @@ function M.run(t, argv, opts)
     fail("%s", chan)
   end
   local ok, err = pcall(function()
-    for _, dir in ipairs(t.cgroups or {}) do
+    for _, dir in ipairs(M.cgroups(t.pid, t.cgroups or {})) do
       perr.check("exec: cgroup", core.cgroup_attach(dir, proc:pid()))
     end
     perr.check("exec", chan:release())

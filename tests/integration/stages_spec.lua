@@ -277,6 +277,32 @@ os.exit(status)
     assert.are.equal(0, math.tointeger(tonumber(own, 16)) & (1 << 13))
   end)
 
+  it("c:exec joins the cgroup below pflask's where the container's init moved itself (as systemd to init.scope)", function()
+    local moved = dir .. "/moved"
+    local file = recipe(dir, string.format([[
+local pflask = require "pflask"
+local c = pflask.container{ cgroups = { "pids" }, namespaces = { cgroup = false }, init = "pid1",
+  command = { "sh", "-c", "d=/sys/fs/cgroup/pids$(grep :pids: /proc/self/cgroup | cut -d: -f3); " ..
+    "mkdir $d/sub && echo $$ > $d/sub/cgroup.procs && touch %s; exec sleep 30" } }:start()
+for _ = 1, 200 do
+  local f = io.open(%q)
+  if f then f:close() break end
+  os.execute("sleep 0.05")
+end
+local status = c:exec({ "sh", "-c", "grep :pids: /proc/self/cgroup; grep :pids: /proc/1/cgroup" })
+c:kill(9) -- sleep as pid 1 has no handler for SIGTERM
+c:wait()
+os.exit(status)
+]], moved, moved))
+    if pft.sh("test -d /sys/fs/cgroup/pids") ~= 0 then return pending("no v1 pids hierarchy on this host") end
+    local r = pft.pflask({ "--recipe=" .. file })
+    assert.are.equal(0, r.status, r.stderr)
+    local own, pid1 = r.stdout:match("^%d+:pids:(%S+)\n%d+:pids:(%S+)\n$")
+    assert.is_not_nil(own, r.stdout)
+    assert.matches("/pflask%.%d+%.%d+/sub$", own)
+    assert.are.equal(pid1, own)
+  end)
+
   it("--exec=NAME and --exec=PID find the container in the registry; unknown ones fail with one line", function()
     local name = unique("ex")
     local sup = tonumber((pft.capture(pft.quote(PFLASK) .. " --name=" .. name .. " --hostname=pftnamed --chroot=" ..
