@@ -98,7 +98,10 @@ static void __attribute__((noreturn)) run_child(lua_State *L, int fn_idx, int fd
 	pf_l_push_channel(L, fd);
 	if (lua_pcall(L, 1, 1, handler) != LUA_OK) {
 		status = failure_from_error(L, -1, &err);
-		pf_sync_report(fd, status, &err);
+		/* Nobody listens once a created container's supervisor left
+		 * (start FIFO): say it where the command's errors go. */
+		if (pf_sync_report(fd, status, &err) < 0)
+			fprintf(stderr, "pflask: %s\n", err.message);
 	} else if (lua_isinteger(L, -1)) {
 		status = (int)lua_tointeger(L, -1);
 	}

@@ -126,7 +126,9 @@ function M.run(t, argv, opts)
   end
   local env = {}
   for k, v in pairs(t.env or {}) do env[k] = v end
-  if user then env.USER, env.LOGNAME, env.HOME = user.name, user.name, user.home or env.HOME end
+  -- Socket activation was the container's command's, not ours.
+  env.LISTEN_FDS, env.LISTEN_PID, env.LISTEN_FDNAMES = nil, nil, nil
+  if opts.user ~= nil then env.USER, env.LOGNAME, env.HOME = user.name, user.name, user.home or env.HOME end
   for k, v in pairs(opts.env or {}) do
     if type(k) ~= "string" or type(v) ~= "string" then fail("env must map strings to strings") end
     env[k] = v
