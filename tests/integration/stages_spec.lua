@@ -277,6 +277,35 @@ os.exit(status)
     assert.are.equal(0, math.tointeger(tonumber(own, 16)) & (1 << 13))
   end)
 
+  it("c:exec takes user, stdout and stdin; a failure after joining leaves the recipe in its own namespaces", function()
+    local out = dir .. "/exec-out"
+    local file = recipe(dir, string.format([[
+local pflask = require "pflask"
+local core = require "pflask.core"
+local function ns()
+  local t = {}
+  for _, n in ipairs({ "user", "mnt", "pid", "ipc", "uts", "net", "cgroup" }) do
+    t[#t + 1] = tostring(core.stat("/proc/self/ns/" .. n).ino)
+  end
+  return table.concat(t, " ") .. " " .. core.stat("/").ino
+end
+local c = pflask.container{ root = %q, hostname = "pftbox", command = { "sleep", "30" } }:start()
+local before = ns()
+assert(c:exec({ "sh", "-c", "id -u; echo $HOME; cat" }, { user = "alice", stdout = %q, stdin = "/etc/hostname" }) == 0)
+-- Joined every namespace, then failed on the working directory.
+local ok, err = pcall(c.exec, c, { "true" }, { cwd = "/no/such/dir" })
+print(ok, err.status, err.message)
+print(ns() == before)
+c:kill()
+c:wait()
+]], rootfs, out))
+    local r = pft.pflask({ "--recipe=" .. file })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("^false\t125\texec: cwd: [^\n]*No such file or directory\ntrue\n$", r.stdout)
+    local host = pft.read_file("/etc/hostname")
+    assert.are.equal("1000\n/home/alice\n" .. host, pft.read_file(out))
+  end)
+
   it("c:exec joins the cgroup below pflask's where the container's init moved itself (as systemd to init.scope)", function()
     local moved = dir .. "/moved"
     local file = recipe(dir, string.format([[
@@ -346,15 +375,18 @@ os.exit(status)
     it("--exec joins an unprivileged user's container, user namespace first", function()
       local name = unique("rl")
       local sup = tonumber((pft.capture("runuser -u " .. user .. " -- sh -c " .. pft.quote(pft.quote(pflask) ..
-        " --name=" .. name .. " --hostname=pftrootless -- sleep 30 </dev/null >/dev/null 2>&1 & echo $!"))))
+        " --name=" .. name .. " --hostname=pftrootless --chroot=" .. rootfs ..
+        " -- sleep 30 </dev/null >/dev/null 2>&1 & echo $!"))))
       finally(function() pft.sh("kill " .. sup .. " 2>/dev/null") end)
       wait_until("the record", function()
         return pft.pflask({ "--list" }, { pflask = pflask, user = user }).stdout:match(name:gsub("%p", "%%%0"))
       end)
-      local r = pft.pflask({ "--exec=" .. name, "--", "sh", "-c", "hostname; id -u; echo $$; grep CapBnd /proc/self/status; grep CapBnd /proc/1/status" },
+      local r = pft.pflask({ "--exec=" .. name, "--", "sh", "-c",
+        "hostname; id -u; echo $$; cat /etc/pft-marker; ls /proc | grep -c '^1$'; " ..
+        "grep CapBnd /proc/self/status; grep CapBnd /proc/1/status" },
         { pflask = pflask, user = user })
       assert.are.equal(0, r.status, r.stderr)
-      assert.matches("^pftrootless\n0\n(%d+)\n", r.stdout)
+      assert.matches("^pftrootless\n0\n(%d+)\ninside\n1\n", r.stdout)
       assert.is_true(tonumber(r.stdout:match("^pftrootless\n0\n(%d+)")) > 1)
       local own, pid1 = r.stdout:match("CapBnd:%s*(%x+)\nCapBnd:%s*(%x+)")
       assert.are.equal(pid1, own)
