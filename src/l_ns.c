@@ -230,13 +230,20 @@ static int l_ns_enter(lua_State *L)
 	return 1;
 }
 
-/* core.ns_inodes(pid) -> {name = inode} | fail: the inode of each
- * namespace of pid (/proc/PID/ns/X), for the registry. */
+/* core.ns_inodes(pid [, names]) -> {name = inode}: the inode of each
+ * namespace of pid (/proc/PID/ns/X; those of names only, an array or a
+ * set as clone takes), for the registry. A namespace that cannot be
+ * looked at is left out. */
 static int l_ns_inodes(lua_State *L)
 {
 	lua_Integer pid = luaL_checkinteger(L, 1);
+	unsigned long flags = ~0ul;
+	if (!lua_isnoneornil(L, 2))
+		flags = check_namespaces(L, 2);
 	lua_newtable(L);
 	for (const struct pf_namespace *ns = pf_namespaces; ns->name; ns++) {
+		if (!(flags & ns->flag))
+			continue;
 		char path[64];
 		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, ns->proc_name);
 		struct stat st;

@@ -20,7 +20,7 @@ local M = {}
 M.SUFFIX = ".pflask"
 
 -- Keys whose values are lists, in order.
-local LISTS = { command = true, cgroup = true, veth = true, env = true, groups = true, rlimit = true,
+local LISTS = { command = true, cgroup = true, veth = true, groups = true, rlimit = true,
                 joined = true }
 local INTEGERS = { pid = true, start = true, supervisor = true, supervisor_start = true,
                    created = true, uid = true, pidns = true, caps_keep = true, caps_ambient = true,
@@ -37,7 +37,8 @@ for _, n in ipairs(core.namespaces) do INTEGERS["ns_" .. n] = true end
 --   socket=PATH          the --detach socket
 --   start_fifo=PATH      the FIFO that lets a created container start
 --   caps_keep, caps_ambient, no_new_privs, user_uid, user_gid, groups,
---   env, rlimit=NAME:SOFT:HARD, seccomp=HEX
+--   env_NAME=VALUE (the command's environment), rlimit=NAME:SOFT:HARD,
+--   seccomp=HEX
 --                        the command's confinement and identity, which
 --                        --exec gives the commands it runs inside too
 
@@ -294,9 +295,11 @@ function M.confinement(plan, rec)
     rec.groups = {}
     for i, g in ipairs(plan.groups or {}) do rec.groups[i] = tostring(g) end
   end
-  rec.env = {}
-  for k, v in pairs(plan.env or {}) do rec.env[#rec.env + 1] = k .. "=" .. v end
-  table.sort(rec.env)
+  -- One key per variable: most values need no escaping then (a name
+  -- that is not a key, rare, is left out).
+  for k, v in pairs(plan.env or {}) do
+    if k:match("^[%w_]+$") then rec["env_" .. k] = v end
+  end
   rec.rlimit = {}
   for i, r in ipairs(plan.rlimits or {}) do rec.rlimit[i] = table.concat(r, ":") end
   if plan.seccomp_bpf then
@@ -316,8 +319,8 @@ function M.target(rec)
     t.groups = {}
     for i, g in ipairs(rec.groups or {}) do t.groups[i] = math.tointeger(tonumber(g)) end
   end
-  for _, kv in ipairs(rec.env or {}) do
-    local k, v = kv:match("^([^=]+)=(.*)$")
+  for key, v in pairs(rec) do
+    local k = type(key) == "string" and key:match("^env_(.+)$")
     if k then t.env[k] = v end
   end
   for i, r in ipairs(rec.rlimit or {}) do
@@ -343,7 +346,7 @@ function M.parent(plan, container)
   local rec = reg.record
   rec.pid = container:pid()
   rec.start = core.start_time(rec.pid)
-  M.namespaces(rec)
+  M.namespaces(plan, rec)
   if plan.cgroups then
     rec.cgroup = {}
     for i, cg in ipairs(plan.cgroups) do rec.cgroup[i] = cg.dir end
@@ -365,13 +368,17 @@ function M.parent(plan, container)
   perr.check("registry", core.state_write(reg.dir, reg.file, M.encode(rec), not replace))
 end
 
---- ns_NAME=inode for each namespace pid has and the supervisor has not.
+--- ns_NAME=inode for each namespace the container has of its own: those
+--- the namespace plan gives it (cloned, unshared late, joined by path).
+---@param plan pflask.Plan
 ---@param rec table changed
-function M.namespaces(rec)
-  local mine, theirs = core.ns_inodes(core.getpid()), core.ns_inodes(rec.pid)
-  for name, ino in pairs(theirs) do
-    rec["ns_" .. name] = mine[name] ~= ino and ino or nil
-  end
+function M.namespaces(plan, rec)
+  local own = {}
+  for name, on in pairs(plan.ns.clone) do if on then own[#own + 1] = name end end
+  for _, name in ipairs(plan.ns.late) do own[#own + 1] = name end
+  for _, j in ipairs(plan.ns.join) do own[#own + 1] = j.name end
+  local inodes = core.ns_inodes(rec.pid, own)
+  for _, name in ipairs(own) do rec["ns_" .. name] = inodes[name] end
 end
 
 --- Once every child stage ran: namespaces the child entered after the
@@ -382,7 +389,7 @@ end
 function M.started(plan, container)
   local reg = plan.registry
   if not reg or not reg.file or (#plan.ns.late == 0 and #plan.ns.join == 0) then return end
-  M.namespaces(reg.record)
+  M.namespaces(plan, reg.record)
   perr.check("registry", core.state_write(reg.dir, reg.file, M.encode(reg.record), false))
 end
 
