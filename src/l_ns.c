@@ -156,14 +156,16 @@ static int l_clone(lua_State *L)
 	return 2;
 }
 
-/* core.join(pid [, namespaces]) -> joined | fail: join the namespaces
- * (all by default) that process pid has of its own, user first and mount
- * last, then its root; joined is the list of names joined. Everything is
- * opened before the first setns; a namespace shared with the caller is
- * skipped. Half-joined on failure: call it in a child (core.clone). */
+/* core.join(pid [, namespaces [, start]]) -> joined | fail: join the
+ * namespaces (all by default) that process pid has of its own, user first
+ * and mount last, then its root; joined is the list of names joined.
+ * Everything is opened before the first setns; a namespace shared with the
+ * caller is skipped. start (core.start_time) refuses a reused pid.
+ * Half-joined on failure: call it in a child (core.clone). */
 static int l_join(lua_State *L)
 {
 	pid_t pid = (pid_t)luaL_checkinteger(L, 1);
+	lua_Integer start = luaL_optinteger(L, 3, 0);
 	unsigned long flags = 0;
 	if (lua_isnoneornil(L, 2)) {
 		for (const struct pf_namespace *ns = pf_namespaces; ns->name; ns++)
@@ -173,7 +175,7 @@ static int l_join(lua_State *L)
 	}
 	struct pf_error err = { 0 };
 	unsigned long joined = 0;
-	if (pf_ns_join(pid, flags, &joined, &err) < 0)
+	if (pf_ns_join(pid, (unsigned long long)start, flags, &joined, &err) < 0)
 		return pf_l_fail(L, &err);
 	lua_newtable(L);
 	int i = 1;

@@ -10,12 +10,14 @@
 #include <stdio.h>
 #include <stdbool.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "state.h"
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -116,7 +118,8 @@ static int same_as_ours(int fd, const struct pf_namespace *ns, bool *ret_same, s
 	return 0;
 }
 
-int pf_ns_join(pid_t pid, unsigned long flags, unsigned long *ret_joined, struct pf_error *err)
+int pf_ns_join(pid_t pid, unsigned long long start, unsigned long flags, unsigned long *ret_joined,
+	       struct pf_error *err)
 {
 	/* Everything is opened first, while /proc/PID still names pid: once
 	 * in its pid or mount namespace, our /proc may not show it. */
@@ -125,6 +128,20 @@ int pf_ns_join(pid_t pid, unsigned long flags, unsigned long *ret_joined, struct
 	int ret = -1;
 	unsigned long joined = 0;
 	_cleanup_close_ int root = -1;
+	/* A pidfd pins the process: if it has not exited once everything is
+	 * open, /proc/PID named it all along (a pid is reused only once its
+	 * process is gone). With start, the process is also the one that
+	 * started then, not a later one with a reused pid. */
+	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return pf_error_errno(err, errno, "no process %d", (int)pid);
+	if (start) {
+		unsigned long long now;
+		if (pf_state_start_time(pid, &now, err) < 0)
+			return -1;
+		if (now != start)
+			return pf_error_set(err, ESRCH, "process %d is not the container any more", (int)pid);
+	}
 	for (const struct pf_namespace *ns = pf_namespaces; ns->name && n < 16; ns++) {
 		if (!(flags & ns->flag))
 			continue;
@@ -158,6 +175,13 @@ int pf_ns_join(pid_t pid, unsigned long flags, unsigned long *ret_joined, struct
 		root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (root < 0) {
 			pf_error_errno(err, errno, "open %s", path);
+			goto out;
+		}
+	}
+	{
+		struct pollfd p = { .fd = pidfd, .events = POLLIN };
+		if (poll(&p, 1, 0) != 0) {
+			pf_error_set(err, ESRCH, "process %d ended", (int)pid);
 			goto out;
 		}
 	}

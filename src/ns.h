@@ -34,8 +34,12 @@ const struct pf_namespace *pf_ns_by_flag(unsigned long flag);
  * mount last, after which the caller's root and cwd are pid's root. On
  * failure the caller may be half-joined: call it in a child made for it
  * (c:exec forks one). *ret_joined, if not NULL, gets the flags joined.
+ * start, if not 0, is pid's start time (pf_state_start_time): another
+ * process that reuses the pid is refused (ESRCH), as is pid ending before
+ * everything is open (a pidfd tells). 
  * The pid namespace applies to the caller's children only. */
-int pf_ns_join(pid_t pid, unsigned long flags, unsigned long *ret_joined, struct pf_error *err);
+int pf_ns_join(pid_t pid, unsigned long long start, unsigned long flags, unsigned long *ret_joined,
+	       struct pf_error *err);
 
 /* Open the namespace file path (/run/netns/NAME, /proc/PID/ns/net) and
  * check that it is a namespace of kind flag. Returns the fd

@@ -698,14 +698,14 @@ function M.exec_target(plan, pid)
   -- The namespaces the registry recorded (pflask.registry): exec checks
   -- they are still the container's.
   local rec = plan.registry and plan.registry.record
-  local ns
+  local ns, start
   if rec and rec.pid == pid then
-    ns = {}
+    ns, start = {}, rec.start
     for _, n in ipairs(core.namespaces) do ns[n] = rec["ns_" .. n] end
   end
   return { pid = pid, cgroups = cgroups, caps = plan.caps, no_new_privs = plan.no_new_privs,
            user = plan.user, groups = plan.groups, env = plan.env, rlimits = plan.rlimits,
-           seccomp_bpf = plan.seccomp_bpf, ns = ns }
+           seccomp_bpf = plan.seccomp_bpf, ns = ns, start = start }
 end
 
 --- Run a command in the running container (docker exec): it joins every

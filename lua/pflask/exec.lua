@@ -24,6 +24,7 @@ local M = {}
 ---@field rlimits table[] {name, soft, hard}
 ---@field seccomp_bpf string|nil
 ---@field ns table<string, integer>|nil namespace inodes the record promised
+---@field start integer|nil the start time of pid the record promised (core.start_time)
 
 ---@class pflask.ExecOptions
 ---@field user string|integer|nil a user of the container (its /etc/passwd), else the container's
@@ -115,7 +116,8 @@ function M.run(t, argv, opts)
   for i, a in ipairs(argv) do
     if type(a) ~= "string" then fail("argument %d is not a string", i) end
   end
-  if not core.start_time(t.pid) then fail("no process %d", t.pid) end
+  local start = core.start_time(t.pid)
+  if not start or (t.start and t.start ~= start) then fail("no container with pid %d", t.pid) end
   check_namespaces(t)
   local user, groups = t.user, t.groups
   if opts.user ~= nil then
@@ -166,7 +168,7 @@ function M.run(t, argv, opts)
     for fd = 0, 2 do
       if files[fd] then perr.check("exec: " .. STDIO[fd + 1], core.dup2(files[fd], fd)) end
     end
-    local joined = perr.check("exec: join", core.join(t.pid))
+    local joined = perr.check("exec: join", core.join(t.pid, nil, start))
     local pidns = false
     for _, n in ipairs(joined) do if n == "pid" then pidns = true end end
     -- In the container's pid namespace only once forked: this process

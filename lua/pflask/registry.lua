@@ -311,7 +311,7 @@ end
 ---@param rec table
 ---@return table
 function M.target(rec)
-  local t = { pid = rec.pid, cgroups = rec.cgroup or {}, no_new_privs = rec.no_new_privs == "1",
+  local t = { pid = rec.pid, start = rec.start, cgroups = rec.cgroup or {}, no_new_privs = rec.no_new_privs == "1",
               root = rec.root, name = rec.name, env = {}, rlimits = {} }
   if rec.caps_keep then t.caps = { keep = rec.caps_keep, ambient = rec.caps_ambient or 0 } end
   if rec.user_uid then
