@@ -332,6 +332,26 @@ os.exit(status)
     assert.are.equal(pid1, own)
   end)
 
+  it("exec keeps the container's no_new_privs, rlimits and seccomp filter, from the plan and from the record", function()
+    if not X86_64 then return pending("the test filter is written for x86_64") end
+    local name = unique("conf")
+    local file = recipe(dir, string.format([[
+local pflask = require "pflask"
+local c = pflask.container{ name = %q, command = { "sleep", "30" }, no_new_privs = true,
+  rlimits = { nofile = 123 }, seccomp_bpf = %s }:start()
+local script = "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status | tr -s '\t' ' '; ulimit -n; " ..
+  "mkdir /tmp/pft-stages-nope-$$ 2>/dev/null || echo mkdir failed"
+print(c:exec({ "sh", "-c", script }))
+print(require("pflask.exec").by_id(%q, { "sh", "-c", script }))
+c:kill()
+c:wait()
+]], name, bpf_literal(), name))
+    local r = pft.pflask({ "--recipe=" .. file })
+    assert.are.equal(0, r.status, r.stderr)
+    local once = "NoNewPrivs: 1\nSeccomp: 2\n123\nmkdir failed\n0\n"
+    assert.are.equal(once .. once, r.stdout)
+  end)
+
   it("--exec=NAME and --exec=PID find the container in the registry; unknown ones fail with one line", function()
     local name = unique("ex")
     local sup = tonumber((pft.capture(pft.quote(PFLASK) .. " --name=" .. name .. " --hostname=pftnamed --chroot=" ..
