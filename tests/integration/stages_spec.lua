@@ -352,6 +352,26 @@ c:wait()
     assert.are.equal(once .. once, r.stdout)
   end)
 
+  it("attack: a container's init that moves to another mount namespace does not get exec there", function()
+    local file = recipe(dir, [[
+local pflask = require "pflask"
+local core = require "pflask.core"
+local c = pflask.container{ init = "pid1", command = { "unshare", "-m", "sleep", "30" } }:start()
+local recorded = c.plan.registry.record.ns_mount
+for _ = 1, 200 do
+  if core.stat("/proc/" .. c:pid() .. "/ns/mnt").ino ~= recorded then break end
+  os.execute("sleep 0.05")
+end
+local ok, err = pcall(c.exec, c, { "true" })
+print(ok, err.status, err.message)
+c:kill(9)
+c:wait()
+]])
+    local r = pft.pflask({ "--recipe=" .. file })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("^false\t125\texec: %d+ no longer has the mount namespace it was started with\n$", r.stdout)
+  end)
+
   it("--exec=NAME and --exec=PID find the container in the registry; unknown ones fail with one line", function()
     local name = unique("ex")
     local sup = tonumber((pft.capture(pft.quote(PFLASK) .. " --name=" .. name .. " --hostname=pftnamed --chroot=" ..
