@@ -215,6 +215,34 @@ os.exit(c:wait())
     wait_until("the FIFO to go", function() return pft.sh("test -e " .. fifo) ~= 0 end)
   end)
 
+  it("rootless: created by one pflask, started by another of the same user", function()
+    local user = pft.create_user()
+    local pflask, bindir = pft.public_pflask()
+    local udir = pft.tempdir("fifo-user")
+    finally(function() pft.remove_user(user); pft.rm_rf(bindir); pft.rm_rf(udir) end)
+    pft.sh("chown " .. user .. " " .. udir)
+    local fifo, marker, created = udir .. "/start", udir .. "/ran", udir .. "/created"
+    local create = pft.write_file(udir .. "/create.lua", string.format([[
+local c = require("pflask").container{ start_fifo = %q, command = { "sh", "-c", "touch %s" } }:start()
+assert(c.created)
+io.open(%q, "w"):close()
+os.exit(c:wait())
+]], fifo, marker, created))
+    local start = pft.write_file(udir .. "/start.lua", string.format(
+      "assert(require('pflask').start_fifo(%q, 10)); os.exit(0)", fifo))
+    pft.sh("chmod 0644 " .. create .. " " .. start)
+    local sup = tonumber((pft.capture("runuser -u " .. user .. " -- sh -c " .. pft.quote(pft.quote(pflask) ..
+      " --recipe=" .. create .. " </dev/null >" .. udir .. "/out 2>&1 & echo $!"))))
+    finally(function() pft.sh("kill -KILL " .. sup .. " 2>/dev/null") end)
+    wait_until("the container to be created", function() return pft.sh("test -e " .. created) == 0 end)
+    assert.are.equal(1, pft.sh("test -e " .. marker), "the command ran before start")
+    local s = pft.pflask({ "--recipe=" .. start }, { pflask = pflask, user = user, timeout = 20 })
+    assert.are.equal(0, s.status, s.stderr)
+    wait_until("the command", function() return pft.sh("test -e " .. marker) == 0 end)
+    wait_until("the supervisor's end", function() return pft.sh("kill -0 " .. sup .. " 2>/dev/null") ~= 0 end)
+    assert.are.equal(1, pft.sh("test -e " .. fifo))
+  end)
+
   it("a created container that was never started ends on SIGTERM, and its FIFO goes", function()
     local fifo = dir .. "/stopme"
     local file = pft.write_file(dir .. "/stop.lua", string.format([[
