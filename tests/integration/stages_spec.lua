@@ -257,6 +257,17 @@ print("status", c:wait())
     assert.are.equal(1, pft.sh("test -e " .. fifo))
   end)
 
+  it("refuses a start_fifo that exists or has no directory, with one line, nothing made", function()
+    for bad, why in pairs({ ["/etc/passwd"] = "'/etc/passwd' already exists",
+                            [dir .. "/no/such/fifo"] = "'" .. dir .. "/no/such' is not a directory" }) do
+      local file = recipe(dir, string.format("require('pflask').run{ start_fifo = %q, command = { 'true' } }", bad))
+      local r = pft.pflask({ "--recipe=" .. file })
+      assert.are.equal(125, r.status, bad)
+      assert.are.equal("pflask: start_fifo: " .. why .. "\n", r.stderr)
+    end
+    assert.are.equal(1, pft.sh("test -e " .. dir .. "/no"))
+  end)
+
   it("start fails with one line when no container waits, and refuses what is no FIFO", function()
     local fifo = dir .. "/lonely"
     assert.are.equal(0, pft.sh("mkfifo " .. fifo))
