@@ -300,6 +300,9 @@ local OPTIONS = {
   { short = "V", long = "version", arg = "none", help = "show the version and exit", action = "version" },
 }
 
+-- The options --exec takes along (the rest describe a new container).
+local EXEC_OPTIONS = { exec = true, user = true, chdir = true, setenv = true }
+
 -- For pflask.complete: the options complete from this table, so that a
 -- new option completes without touching the shell scripts.
 M.OPTIONS = OPTIONS
@@ -477,6 +480,15 @@ function M.parse(argv)
   end
   local action = finish(st.spec, st.flags)
   if action then return nil, action end
+  if st.spec.exec then
+    -- A command in a running container: only what applies to it, never
+    -- an option taken and silently ignored.
+    for _, o in ipairs(OPTIONS) do
+      if st.given[o.long] and not EXEC_OPTIONS[o.long] then
+        error_.option("--exec", "cannot be used with --%s", o.long)
+      end
+    end
+  end
   return st.spec, "run"
 end
 

@@ -424,9 +424,10 @@ c:wait()
       return line
     end)
     local pid = line:match("^%S+%s+(%d+)")
-    local r = pft.pflask({ "--exec=" .. name, "--", "sh", "-c", "hostname; cat /etc/pft-marker; exit 3" })
+    local r = pft.pflask({ "--exec=" .. name, "--setenv=PFT=hello", "--chdir=/etc", "--user=alice", "--", "sh", "-c",
+      "hostname; cat pft-marker; echo $PFT; id -un; exit 3" })
     assert.are.equal(3, r.status, r.stderr)
-    assert.are.equal("pftnamed\ninside\n", r.stdout)
+    assert.are.equal("pftnamed\ninside\nhello\nalice\n", r.stdout)
     r = pft.pflask({ "--exec=" .. pid, "--", "hostname" })
     assert.are.equal(0, r.status, r.stderr)
     assert.are.equal("pftnamed\n", r.stdout)
