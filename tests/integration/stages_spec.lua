@@ -243,6 +243,21 @@ os.exit(c:wait())
     assert.are.equal(1, pft.sh("test -e " .. fifo))
   end)
 
+  it("the FIFO is reopened from inside a --chroot, as a user of the root, after pivot_root", function()
+    local rootfs = pft.make_rootfs(dir .. "/root")
+    local fifo = dir .. "/inroot"
+    local file = pft.write_file(dir .. "/inroot.lua", string.format([[
+local pflask = require "pflask"
+local c = pflask.container{ root = %q, user = "alice", start_fifo = %q, command = { "sh", "-c", "echo ran as $(id -un)" } }:start()
+assert(c.created)
+assert(pflask.start_fifo(%q, 10))
+os.exit(c:wait())
+]], rootfs, fifo, fifo))
+    local r = pft.pflask({ "--recipe=" .. file }, { timeout = 20 })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.are.equal("ran as alice\n", r.stdout)
+  end)
+
   it("a created container that was never started ends on SIGTERM, and its FIFO goes", function()
     local fifo = dir .. "/stopme"
     local file = pft.write_file(dir .. "/stop.lua", string.format([[
@@ -428,6 +443,10 @@ c:wait()
       "hostname; cat pft-marker; echo $PFT; id -un; exit 3" })
     assert.are.equal(3, r.status, r.stderr)
     assert.are.equal("pftnamed\ninside\nhello\nalice\n", r.stdout)
+    -- Shell completion offers it for --exec.
+    local words = pft.pflask({ "--complete=running" }).stdout
+    assert.matches("\n" .. name:gsub("%p", "%%%0") .. "\n", "\n" .. words)
+    assert.matches("\n" .. pid .. "\n", "\n" .. words)
     r = pft.pflask({ "--exec=" .. pid, "--", "hostname" })
     assert.are.equal(0, r.status, r.stderr)
     assert.are.equal("pftnamed\n", r.stdout)
