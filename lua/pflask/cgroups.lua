@@ -1,43 +1,78 @@
 -- The cgroups concern (see container.lua, CONCERNS): --cgroup=CONTROLLER
--- (spec.cgroups) and the limits --memory, --pids-max, --cpus
--- (spec.limits), which imply their controllers.
+-- (spec.cgroups), the limits --memory, --pids-max, --cpus (spec.limits),
+-- which imply their controllers, and the device policy of a root
+-- container (spec.devices).
 --
 -- Each controller is used on the unified (v2) hierarchy when it is enabled
--- there, else on the v1 hierarchy it is mounted on. The container gets a
--- new cgroup, pflask.PID.N, below the supervisor's own cgroup (so the
--- supervisor's limits still hold; on v2, below the nearest ancestor that
--- delegates the controller), made in prepare, joined in parent, removed in
--- cleanup (processes still in it are killed first). A supervisor that was
--- SIGKILLed cannot remove its cgroups: the next pflask that uses the same
--- place removes the empty pflask.PID.N cgroups of processes that are gone.
+-- there, else on the v1 hierarchy it is mounted on. In each hierarchy the
+-- container gets a cgroup pflask.PID.N directly below the supervisor's own
+-- cgroup (never beside or above it: the supervisor's limits still hold),
+-- and its processes live in pflask.PID.N/payload. The limits and the
+-- device policy are set on pflask.PID.N, which the container cannot see:
+-- its cgroup namespace (below) has payload as its root, so even a root
+-- container with CAP_SYS_ADMIN cannot lift them. Made in prepare, joined
+-- in parent, removed in cleanup (processes still in them are killed
+-- first). A supervisor that was SIGKILLed cannot remove its cgroups: the
+-- next pflask that uses the same place removes the empty pflask.PID.N
+-- cgroups of processes that are gone.
+--
+-- v2 delegation: a controller must be in the supervisor's cgroup's
+-- cgroup.subtree_control. pflask enables it there (+controller) only when
+-- it is available (cgroup.controllers) and the kernel allows it, which in
+-- practice means the root cgroup; it marks that with an empty cgroup
+-- pflask.subtree.CONTROLLER beside the containers', and the last pflask to
+-- leave (or the next run's sweep) writes -controller back once no other
+-- cgroup is left there. Anywhere else, a controller that is not delegated
+-- is a clear error, never a cgroup elsewhere in the tree.
+--
+-- The device policy: a container run by root without a user namespace,
+-- with a --chroot, may create and open only the standard device nodes
+-- (STANDARD_DEVICES), the ones bound in with --mount and the rules of
+-- spec.devices. On a host with a v2 hierarchy it is a BPF device program
+-- on the container's v2 cgroup (core.devices_attach; on a hybrid host the
+-- v2 cgroup works too); else the v1 devices controller. This is why such a
+-- container always has a cgroup. Inside a user namespace the kernel itself
+-- refuses mknod and device nodes of filesystems mounted there, and nodes
+-- reachable from the host open only as the user could open them anyway.
 --
 -- An init (plan.delegate_cgroup, set for a boot) gets a v2 cgroup of its
--- own even without --cgroup, which it manages inside its namespace.
+-- own even without --cgroup, which it manages inside its namespace, with
+-- every controller that pflask's cgroup gets.
 --
 -- The cgroup namespace: a namespace made by clone would have the
 -- supervisor's cgroup as its root, fixed before the parent moves the
 -- child. So when the container gets cgroups, the clone leaves the cgroup
 -- namespace out and the child unshares it once placed (child_mounts, the
 -- first child stage): the container sees its own cgroup as "/".
+--
+-- Host facts (the mounts, the supervisor's cgroups, the file operations)
+-- come in as a table (M.facts()), which unit specs replace by a fake
+-- cgroupfs in a temporary directory.
 
 local core = require "pflask.core"
 local perr = require "pflask.error"
 local limits = require "pflask.spec.limits"
+local read_file = require("pflask.path").read_file
 
 local M = {}
 
--- Overridable by tests: where the kernel describes mounts and cgroups.
-M.MOUNTINFO = "/proc/self/mountinfo"
-M.PROC_CGROUP = "/proc/self/cgroup"
-M.PROC_CGROUPS = "/proc/cgroups"
+--- Where the container's processes live, below its cgroup.
+M.PAYLOAD = "payload"
+
+--- Devices every container may use (devices.allow lines): null, zero,
+--- full, random, urandom, tty, console, ptmx and the pts of a devpts.
+M.STANDARD_DEVICES = {
+  "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+  "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rw",
+}
+
+local MARK = "pflask.subtree."
 
 local counter = 0
 
 local function fail(option, fmt, ...)
   perr.raise(perr.FAILURE, "%s: " .. fmt, option, ...)
 end
-
-local read_file = require("pflask.path").read_file
 
 local function words(s)
   local out = {}
@@ -51,18 +86,14 @@ local function set_of(list)
   return s
 end
 
---- The cgroup hierarchies mounted here: the v2 mount (or nil) and the v1
---- mount of each controller ("memory", "name=systemd", ...), with the
---- root of the hierarchy each mount shows.
+--- The cgroup hierarchies described by mountinfo text: the v2 mount (or
+--- nil) and the v1 mount of each controller ("memory", "name=systemd",
+--- ...), with the root of the hierarchy each mount shows. known: the
+--- controller names of /proc/cgroups.
 ---@return {v2: {dir: string, root: string}|nil, v1: table<string, {dir: string, root: string}>}
-function M.hierarchies()
-  local known = {}
-  for line in (read_file(M.PROC_CGROUPS) or ""):gmatch("[^\n]+") do
-    local name = line:match("^([%w_]+)%s")
-    if name then known[name] = true end
-  end
+function M.parse_mountinfo(mountinfo, known)
   local h = { v1 = {} }
-  for line in (read_file(M.MOUNTINFO) or ""):gmatch("[^\n]+") do
+  for line in (mountinfo or ""):gmatch("[^\n]+") do
     local f = words(line)
     local sep
     for i, w in ipairs(f) do if w == "-" then sep = i break end end
@@ -82,19 +113,66 @@ function M.hierarchies()
   return h
 end
 
---- The supervisor's cgroup in each hierarchy: ["0"] for v2, and by v1
+--- A process's cgroups from /proc/PID/cgroup text: v2 path and v1 path by
 --- controller.
-local function own_cgroups()
+---@return {v2: string|nil, v1: table<string, string>}
+function M.parse_proc_cgroup(text)
   local own = { v1 = {} }
-  for line in (read_file(M.PROC_CGROUP) or ""):gmatch("[^\n]+") do
-    local id, ctrls, path = line:match("^(%d+):([^:]*):(.*)$")
+  for line in (text or ""):gmatch("[^\n]+") do
+    local id, ctrls, p = line:match("^(%d+):([^:]*):(.*)$")
     if id == "0" and ctrls == "" then
-      own.v2 = path
+      own.v2 = p
     elseif ctrls then
-      for c in ctrls:gmatch("[^,]+") do own.v1[c] = path end
+      for c in ctrls:gmatch("[^,]+") do own.v1[c] = p end
     end
   end
   return own
+end
+
+--- Is process `pid` (of this pid namespace) alive?
+local function alive(pid)
+  -- A zombie is gone too (a SIGKILLed pflask whose parent does not reap).
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  return stat ~= nil and stat:match("^%d+ %(.*%) (%a)") ~= "Z"
+end
+
+---@class pflask.CgroupHost
+---@field euid integer
+---@field pid integer the supervisor's
+---@field hierarchies table see parse_mountinfo
+---@field own table the supervisor's cgroups, see parse_proc_cgroup
+---@field alive fun(pid: string): boolean
+---@field fs table file operations: read(file), create(dir), write(dir, file, value), attach(dir, pid), remove(dir, kill), children(dir), devices_attach(dir, rules), owner(dir), device(path)
+
+--- The real host's facts.
+---@return pflask.CgroupHost
+function M.facts()
+  local known = {}
+  for line in (read_file("/proc/cgroups") or ""):gmatch("[^\n]+") do
+    local name = line:match("^([%w_]+)%s")
+    if name then known[name] = true end
+  end
+  return {
+    euid = core.geteuid(),
+    pid = core.getpid(),
+    hierarchies = M.parse_mountinfo(read_file("/proc/self/mountinfo"), known),
+    own = M.parse_proc_cgroup(read_file("/proc/self/cgroup")),
+    alive = alive,
+    fs = {
+      read = read_file,
+      create = core.cgroup_create,
+      write = core.cgroup_write,
+      attach = core.cgroup_attach,
+      remove = core.cgroup_remove,
+      children = core.cgroup_children,
+      devices_attach = core.devices_attach,
+      owner = function(dir)
+        local st = core.stat(dir)
+        return st and st.uid
+      end,
+      device = core.device_number,
+    },
+  }
 end
 
 --- The directory of cgroup `path` in a mount that shows `mount.root`.
@@ -110,29 +188,11 @@ local function parent_of(dir)
   return dir:match("^(.*)/[^/]+$")
 end
 
---- v2: the cgroup below which a new one gets `controller`: the nearest
---- ancestor of ours (ours included only at the root, which may hold
---- processes) that has it in cgroup.subtree_control.
-local function v2_parent(mount, own, controller)
-  local dir = dir_of(mount, own or "/")
-  while dir and #dir >= #mount.dir do
-    local sub = set_of(words(read_file(dir .. "/cgroup.subtree_control")))
-    if sub[controller] then return dir end
-    if dir == mount.dir then
-      local avail = set_of(words(read_file(dir .. "/cgroup.controllers")))
-      if avail[controller] then return dir, true end
-      return nil
-    end
-    dir = parent_of(dir)
-  end
-  return nil
-end
-
 --- Controllers available for --cgroup, for the message of a bad one.
-local function available(h)
-  local names = {}
+local function available(host)
+  local h, names = host.hierarchies, {}
   if h.v2 then
-    for _, c in ipairs(words(read_file(h.v2.dir .. "/cgroup.controllers"))) do names[#names + 1] = c end
+    for _, c in ipairs(words(host.fs.read(h.v2.dir .. "/cgroup.controllers"))) do names[#names + 1] = c end
   end
   for c in pairs(h.v1) do names[#names + 1] = c end
   table.sort(names)
@@ -141,28 +201,35 @@ local function available(h)
   return table.concat(out, ", ")
 end
 
-local function owned_by(dir, euid)
-  local st = core.stat(dir)
-  return st and st.uid == euid
+--- v2: check that the supervisor's cgroup `dir` hands `controller` down
+--- (its cgroup.subtree_control), or can be made to. Returns the controller
+--- to enable there, or nil when it already is.
+local function v2_delegation(host, dir, controller, option)
+  local fs = host.fs
+  if set_of(words(fs.read(dir .. "/cgroup.subtree_control")))[controller] then return nil end
+  if set_of(words(fs.read(dir .. "/cgroup.controllers")))[controller] then
+    -- Available here: enabling it is up to the kernel (a cgroup holding
+    -- processes, as pflask's own does unless it is the root, refuses).
+    return controller
+  end
+  fail(option, "the %s controller is not delegated to pflask's cgroup %s (run pflask in a cgroup whose parent "
+       .. "enables it in cgroup.subtree_control)", controller, dir)
 end
 
---- Where a controller lives: { version, parent dir, enable (v2 root) }.
-local function locate(h, own, controller, option, euid)
+--- Where a controller lives: { version, parent dir, enable }.
+local function locate(host, controller, option)
+  local h, own = host.hierarchies, host.own
   local loc
-  local v2ctrls = h.v2 and set_of(words(read_file(h.v2.dir .. "/cgroup.controllers"))) or {}
+  local v2ctrls = h.v2 and set_of(words(host.fs.read(h.v2.dir .. "/cgroup.controllers"))) or {}
   if h.v2 and v2ctrls[controller] then
-    local parent, enable = v2_parent(h.v2, own.v2, controller)
-    if not parent then
-      fail(option, "the %s controller is not delegated to any cgroup above pflask's (%s)", controller,
-           tostring(own.v2))
-    end
-    loc = { version = 2, parent = parent, enable = enable and controller or nil }
+    local parent = dir_of(h.v2, own.v2 or "/")
+    loc = { version = 2, parent = parent, enable = v2_delegation(host, parent, controller, option) }
   elseif h.v1[controller] then
     loc = { version = 1, parent = dir_of(h.v1[controller], own.v1[controller] or "/") }
   else
-    fail(option, "'%s' is not a cgroup controller on this host (available: %s)", controller, available(h))
+    fail(option, "'%s' is not a cgroup controller on this host (available: %s)", controller, available(host))
   end
-  if euid ~= 0 and not owned_by(loc.parent, euid) then
+  if host.euid ~= 0 and host.fs.owner(loc.parent) ~= host.euid then
     fail(option, "needs root or a delegated cgroup (%s is not yours)", loc.parent)
   end
   return loc
@@ -181,7 +248,7 @@ local function plan_limits(spec)
 end
 
 --- Files to write in a new cgroup for the limits on `controller`.
-local function limit_writes(version, controller, lim, dir)
+local function limit_writes(host, version, controller, lim, dir)
   local w = {}
   if controller == "memory" and lim.memory then
     if version == 2 then
@@ -205,23 +272,49 @@ local function limit_writes(version, controller, lim, dir)
     -- A v1 cpuset cgroup takes no task until it has cpus and mems.
     local parent = parent_of(dir)
     for _, f in ipairs({ "cpuset.cpus", "cpuset.mems" }) do
-      local v = (read_file(parent .. "/" .. f) or ""):gsub("%s+$", "")
-      if v ~= "" then w[#w + 1] = { f, v } end
+      local v = (host.fs.read(parent .. "/" .. f) or ""):gsub("%s+$", "")
+      if v ~= "" then w[#w + 1] = { f, v, payload = true } end
     end
   end
   return w
 end
 
+--- Extra device rules of spec.devices, checked.
+local function plan_devices(spec)
+  local d = spec.devices
+  if d == nil then return {} end
+  if type(d) ~= "table" then fail("devices", "must be a list of rules ('c 10:200 rw')") end
+  for i, rule in ipairs(d) do
+    if type(rule) ~= "string" then fail("devices", "rule %d is not a string", i) end
+    local ok, msg = core.device_rule_check(rule)
+    if not ok then fail("devices", "%s", msg) end
+  end
+  return d
+end
+
 ---@class pflask.Cgroup
----@field dir string the container's cgroup directory
+---@field dir string the container's cgroup directory (limits, device policy)
+---@field procs string where its processes go (dir/payload)
 ---@field version 1|2
 ---@field controllers string[]
----@field enable string|nil controller to enable in the v2 parent's subtree_control
----@field writes table[] {file, value, optional=} written after creation
+---@field enable string[] v2: controllers the parent's subtree_control must have (enabled in prepare if not)
+---@field writes table[] {file, value, optional=, payload=} written after creation
+---@field devices string[]|nil device policy rules, set on dir
+---@field delegate boolean|nil an init's: dir hands its controllers to payload
+
+--- Does this container get a device policy? Root without a user
+--- namespace, with a root filesystem: without --chroot the container
+--- shares the host's /dev and files anyway.
+---@param plan pflask.Plan
+---@param euid integer
+function M.needs_device_policy(plan, euid)
+  return euid == 0 and plan.root ~= nil and not plan.namespaces.user
+end
 
 ---@param spec pflask.Spec
 ---@param plan pflask.Plan
-function M.plan(spec, plan)
+---@param host pflask.CgroupHost|nil the host's facts (M.facts() by default)
+function M.plan(spec, plan, host)
   local wanted = {}
   local option_of = {}
   if spec.cgroups ~= nil and type(spec.cgroups) ~= "table" then fail("--cgroup", "must be a list of controllers") end
@@ -232,55 +325,73 @@ function M.plan(spec, plan)
     if not option_of[c] then wanted[#wanted + 1] = c; option_of[c] = "--cgroup" end
   end
   local lim = plan_limits(spec)
-  for key, ctrl in pairs({ memory = "memory", pids = "pids", cpu = "cpu" }) do
-    if lim[key] and not option_of[ctrl] then
-      wanted[#wanted + 1] = ctrl
-      option_of[ctrl] = ({ memory = "--memory", pids = "--pids-max", cpu = "--cpus" })[key]
+  for _, key in ipairs({ "memory", "pids", "cpu" }) do
+    if lim[key] and not option_of[key] then
+      wanted[#wanted + 1] = key
+      option_of[key] = ({ memory = "--memory", pids = "--pids-max", cpu = "--cpus" })[key]
     end
   end
-  local h
-  if plan.delegate_cgroup then
-    h = M.hierarchies()
-    if not h.v2 then
-      perr.raise(perr.FAILURE, "boot: an init needs a cgroup v2 hierarchy, and this host mounts none")
-    end
+  local extra_devices = plan_devices(spec)
+  host = host or M.facts()
+  local h = host.hierarchies
+  local policy = M.needs_device_policy(plan, host.euid)
+  if plan.delegate_cgroup and not h.v2 then
+    perr.raise(perr.FAILURE, "boot: an init needs a cgroup v2 hierarchy, and this host mounts none")
   end
-  if #wanted == 0 and not plan.delegate_cgroup then return end
+  if policy and not h.v2 and not h.v1.devices then
+    fail("--chroot", "a root container needs a device policy, and this host mounts neither a cgroup v2 "
+         .. "hierarchy nor the v1 devices controller (a user namespace, --user-map, needs none)")
+  end
+  if #wanted == 0 and not plan.delegate_cgroup and not policy then return end
 
-  local euid = core.geteuid()
-  local own = own_cgroups()
-  h = h or M.hierarchies()
   counter = counter + 1
-  local name = string.format("pflask.%d.%d", core.getpid(), counter)
+  local name = string.format("pflask.%d.%d", host.pid, counter)
   local by_dir, list = {}, {}
-  if plan.delegate_cgroup then
-    -- An init manages its own subtree: a v2 cgroup of its own, with no
-    -- controller asked of the host (any the parent delegates come along
-    -- when the init enables them).
-    local parent = dir_of(h.v2, own.v2 or "/")
-    if euid ~= 0 and not owned_by(parent, euid) then
-      perr.raise(perr.FAILURE, "boot: needs root or a delegated cgroup (%s is not yours)", parent)
-    end
-    local cg = { dir = parent .. "/" .. name, version = 2, controllers = {}, writes = {}, enable = {} }
-    by_dir[cg.dir] = cg
-    list[1] = cg
-    plan.delegated_cgroup_dir = cg.dir
-  end
-  for _, c in ipairs(wanted) do
-    local loc = locate(h, own, c, option_of[c], euid)
-    local dir = loc.parent .. "/" .. name
+  local function cgroup_in(parent, version)
+    local dir = parent .. "/" .. name
     local cg = by_dir[dir]
     if not cg then
-      cg = { dir = dir, version = loc.version, controllers = {}, writes = {}, enable = {} }
+      cg = { dir = dir, procs = dir .. "/" .. M.PAYLOAD, version = version, controllers = {}, writes = {},
+             enable = {} }
       by_dir[dir] = cg
       list[#list + 1] = cg
     end
+    return cg
+  end
+  if plan.delegate_cgroup then
+    -- An init manages its own subtree: a v2 cgroup of its own, with no
+    -- controller asked of the host (those pflask's cgroup delegates come
+    -- along).
+    local parent = dir_of(h.v2, host.own.v2 or "/")
+    if host.euid ~= 0 and host.fs.owner(parent) ~= host.euid then
+      perr.raise(perr.FAILURE, "boot: needs root or a delegated cgroup (%s is not yours)", parent)
+    end
+    local cg = cgroup_in(parent, 2)
+    cg.delegate = true
+    plan.delegated_cgroup_dir = cg.procs
+  end
+  for _, c in ipairs(wanted) do
+    local loc = locate(host, c, option_of[c])
+    local cg = cgroup_in(loc.parent, loc.version)
     cg.controllers[#cg.controllers + 1] = c
-    if loc.enable then cg.enable[#cg.enable + 1] = loc.enable end
-    for _, w in ipairs(limit_writes(loc.version, c, lim, dir)) do cg.writes[#cg.writes + 1] = w end
+    if loc.version == 2 then cg.enable[#cg.enable + 1] = c end
+    for _, w in ipairs(limit_writes(host, loc.version, c, lim, cg.dir)) do cg.writes[#cg.writes + 1] = w end
+  end
+  if policy then
+    local cg
+    if h.v2 then
+      cg = cgroup_in(dir_of(h.v2, host.own.v2 or "/"), 2)
+    else
+      cg = cgroup_in(dir_of(h.v1.devices, host.own.v1.devices or "/"), 1)
+    end
+    cg.devices = {}
+    for _, r in ipairs(M.STANDARD_DEVICES) do cg.devices[#cg.devices + 1] = r end
+    for _, r in ipairs(extra_devices) do cg.devices[#cg.devices + 1] = r end
+    plan.device_policy = cg.devices
   end
   plan.cgroups = list
   plan.limits = lim
+  plan.cgroup_host = host
   -- See the top: the namespace is unshared by the child once placed.
   if plan.namespaces.cgroup then
     plan.namespaces.cgroup = false
@@ -288,46 +399,129 @@ function M.plan(spec, plan)
   end
 end
 
---- Is process `pid` (of this pid namespace) alive?
-local function alive(pid)
-  -- A zombie is gone too (a SIGKILLed pflask whose parent does not reap).
-  local stat = read_file("/proc/" .. pid .. "/stat")
-  return stat ~= nil and stat:match("^%d+ %(.*%) (%a)") ~= "Z"
+--- Write -controller back into dir's subtree_control for each controller
+--- pflask enabled there (its pflask.subtree.C mark), once no cgroup but
+--- the marks is left below dir.
+local function undo_enables(host, dir)
+  local fs = host.fs
+  local marks = {}
+  for _, entry in ipairs(fs.children(dir) or {}) do
+    local c = entry:sub(1, #MARK) == MARK and entry:sub(#MARK + 1)
+    if not c then return end -- somebody else's cgroup (or a live container) may need them
+    marks[#marks + 1] = c
+  end
+  for _, c in ipairs(marks) do
+    if fs.write(dir, "cgroup.subtree_control", "-" .. c) then
+      fs.remove(dir .. "/" .. MARK .. c, false)
+    end
+  end
 end
 
 --- Remove the empty cgroups of pflask supervisors that are gone (killed
 --- with SIGKILL, say) from `parent`.
-local function remove_stale(parent)
-  for _, entry in ipairs(core.cgroup_children(parent) or {}) do
+local function remove_stale(host, parent)
+  for _, entry in ipairs(host.fs.children(parent) or {}) do
     local pid = entry:match("^pflask%.(%d+)%.%d+$")
-    if pid and not alive(pid) then core.cgroup_remove(parent .. "/" .. entry, false) end
+    if pid and not host.alive(pid) then host.fs.remove(parent .. "/" .. entry, false) end
+  end
+end
+
+--- Device rules for the devices bound in with --mount.
+local function bound_devices(host, plan)
+  local rules = {}
+  for _, m in ipairs(plan.mounts or {}) do
+    if m.type == "bind" and m.source then
+      local kind, major, minor = host.fs.device(m.source)
+      if kind then
+        rules[#rules + 1] = string.format("%s %d:%d %s", kind == "char" and "c" or "b", major, minor,
+                                          m.readonly and "r" or "rw")
+      end
+    end
+  end
+  return rules
+end
+
+--- Put the device policy on cg.dir, before payload exists (a v1 child
+--- copies its parent's rules when it is made).
+local function apply_devices(host, cg, rules)
+  local fs = host.fs
+  if cg.version == 2 then
+    perr.check("device policy", fs.devices_attach(cg.dir, rules))
+  else
+    perr.check("device policy", fs.write(cg.dir, "devices.deny", "a"))
+    for _, r in ipairs(rules) do
+      perr.check("device policy", fs.write(cg.dir, "devices.allow", r))
+    end
+  end
+end
+
+local function create(host, dir, option)
+  local ok, msg, errno = host.fs.create(dir)
+  if not ok then
+    if errno == 13 or errno == 1 or errno == 30 then -- EACCES, EPERM, EROFS
+      fail(option, "needs root or a delegated cgroup (%s)", msg)
+    end
+    perr.check(option, ok, msg, errno)
   end
 end
 
 ---@param plan pflask.Plan
 function M.prepare(plan)
   if not plan.cgroups then return end
+  local host = plan.cgroup_host
+  local fs = host.fs
   plan.cgroups_made = {}
+  plan.cgroup_parents = {}
   for _, cg in ipairs(plan.cgroups) do
     local option = "--cgroup"
     local parent = parent_of(cg.dir)
-    remove_stale(parent)
+    remove_stale(host, parent)
+    undo_enables(host, parent)
+    plan.cgroup_parents[#plan.cgroup_parents + 1] = parent
+    local enabled = set_of(words(fs.read(parent .. "/cgroup.subtree_control")))
     for _, c in ipairs(cg.enable) do
-      perr.check(option, core.cgroup_write(parent, "cgroup.subtree_control", "+" .. c))
-    end
-    local ok, msg, errno = core.cgroup_create(cg.dir)
-    if not ok then
-      if errno == 13 or errno == 1 or errno == 30 then -- EACCES, EPERM, EROFS
-        fail(option, "needs root or a delegated cgroup (%s)", msg)
+      -- Checked again now, not at plan time: another pflask may have
+      -- undone its own +c meanwhile. The mark first: whoever sees it knows
+      -- pflask enabled c.
+      if not enabled[c] then
+        local mark = parent .. "/" .. MARK .. c
+        local mok, mmsg, merrno = fs.create(mark)
+        if not mok and merrno ~= 17 then perr.check(option, mok, mmsg, merrno) end -- EEXIST
+        local ok, msg, errno = fs.write(parent, "cgroup.subtree_control", "+" .. c)
+        if not ok then
+          if mok then fs.remove(mark, false) end
+          if errno == 16 then -- EBUSY: the no-internal-process rule
+            fail(option, "the %s controller is not delegated to pflask's cgroup %s, which holds processes "
+                 .. "and so cannot enable it (run pflask in a cgroup whose parent enables it)", c, parent)
+          end
+          perr.check(option, ok, msg, errno)
+        end
       end
-      perr.check(option, ok, msg, errno)
     end
+    create(host, cg.dir, option)
     plan.cgroups_made[#plan.cgroups_made + 1] = cg.dir
     for _, w in ipairs(cg.writes) do
-      local wok, wmsg, werrno = core.cgroup_write(cg.dir, w[1], w[2])
+      local wok, wmsg, werrno = fs.write(cg.dir, w[1], w[2])
       if not wok and not (w.optional and werrno == 2) then -- ENOENT: file not there
         perr.check("cgroup limit", wok, wmsg, werrno)
       end
+    end
+    if cg.devices then
+      local rules = {}
+      for _, r in ipairs(cg.devices) do rules[#rules + 1] = r end
+      for _, r in ipairs(bound_devices(host, plan)) do rules[#rules + 1] = r end
+      apply_devices(host, cg, rules)
+    end
+    if cg.delegate then
+      -- Hand the init every controller this cgroup has (best effort: one
+      -- the kernel refuses is one the init goes without).
+      for _, c in ipairs(words(fs.read(cg.dir .. "/cgroup.controllers"))) do
+        fs.write(cg.dir, "cgroup.subtree_control", "+" .. c)
+      end
+    end
+    create(host, cg.procs, option)
+    for _, w in ipairs(cg.writes) do
+      if w.payload then perr.check("--cgroup", fs.write(cg.procs, w[1], w[2])) end
     end
   end
 end
@@ -338,7 +532,7 @@ function M.parent(plan, container)
   if not plan.cgroups then return end
   local pid = container:pid()
   for _, cg in ipairs(plan.cgroups) do
-    perr.check("--cgroup", core.cgroup_attach(cg.dir, pid))
+    perr.check("--cgroup", plan.cgroup_host.fs.attach(cg.procs, pid))
   end
 end
 
@@ -353,10 +547,13 @@ end
 function M.cleanup(plan)
   local made = plan.cgroups_made
   if not made then return end
+  local host = plan.cgroup_host
   for i = #made, 1, -1 do
-    core.cgroup_remove(made[i], true)
+    host.fs.remove(made[i], true)
     made[i] = nil
   end
+  for _, parent in ipairs(plan.cgroup_parents or {}) do undo_enables(host, parent) end
+  plan.cgroup_parents = nil
 end
 
 return M
