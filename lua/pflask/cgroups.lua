@@ -25,15 +25,15 @@
 -- cgroup is left there. Anywhere else, a controller that is not delegated
 -- is a clear error, never a cgroup elsewhere in the tree.
 --
--- The device policy: a container run by root without a user namespace,
--- with a --chroot, may create and open only the standard device nodes
+-- The device policy: a container run by root with a --chroot (a user
+-- namespace or not) may create and open only the standard device nodes
 -- (STANDARD_DEVICES), the ones bound in with --mount and the rules of
 -- spec.devices. On a host with a v2 hierarchy it is a BPF device program
 -- on the container's v2 cgroup (core.devices_attach; on a hybrid host the
 -- v2 cgroup works too); else the v1 devices controller. This is why such a
--- container always has a cgroup. Inside a user namespace the kernel itself
--- refuses mknod and device nodes of filesystems mounted there, and nodes
--- reachable from the host open only as the user could open them anyway.
+-- container always has a cgroup. Unprivileged, the kernel itself refuses
+-- mknod in a user namespace, and the nodes a container reaches open only
+-- as its user could open them on the host anyway.
 --
 -- An init (plan.delegate_cgroup, set for a boot) gets a v2 cgroup of its
 -- own even without --cgroup, which it manages inside its namespace, with
@@ -302,13 +302,16 @@ end
 ---@field devices string[]|nil device policy rules, set on dir
 ---@field delegate boolean|nil an init's: dir hands its controllers to payload
 
---- Does this container get a device policy? Root without a user
---- namespace, with a root filesystem: without --chroot the container
---- shares the host's /dev and files anyway.
+--- Does this container get a device policy? Every container pflask runs
+--- as root with a root filesystem, a user namespace or not: a namespace
+--- whose ids map to host root (as --user makes) passes the permission bits
+--- of any node its image holds. Without --chroot the container shares the
+--- host's /dev and files anyway; an unprivileged pflask opens only what
+--- its user could open outside.
 ---@param plan pflask.Plan
 ---@param euid integer
 function M.needs_device_policy(plan, euid)
-  return euid == 0 and plan.root ~= nil and not plan.namespaces.user
+  return euid == 0 and plan.root ~= nil
 end
 
 ---@param spec pflask.Spec

@@ -65,11 +65,11 @@ M.CONCERNS = {
   { "pflask.terminal", function(spec, plan)
       return spec.detach or spec.attach or spec.terminal ~= nil or core.isatty(0) or plan.boot end },
   { "pflask.userns", function(_, plan) return plan.namespaces.user end },
-  -- Also for the device policy of a root container without a user
-  -- namespace (pflask.cgroups.needs_device_policy, same test).
+  -- Also for the device policy of a root container with a --chroot
+  -- (pflask.cgroups.needs_device_policy, same test).
   { "pflask.cgroups", function(spec, plan)
       return nonempty(spec.cgroups) or nonempty(spec.limits) or plan.delegate_cgroup or spec.devices ~= nil
-        or (plan.root ~= nil and not plan.namespaces.user and core.geteuid() == 0) end },
+        or (plan.root ~= nil and core.geteuid() == 0) end },
   { "pflask.mounts", function() return true end },
   { "pflask.boot", function(_, plan) return plan.boot end },
   { "pflask.network", function(spec, plan) return plan.namespaces.net or nonempty(spec.netifs) end },

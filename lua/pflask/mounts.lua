@@ -224,7 +224,12 @@ function M.child_mounts(plan)
     local dir = plan.ephemeral_dir
     perr.check("--ephemeral", core.overlay{ root = root, target = "/", upper = dir .. "/upper", work = dir .. "/work" })
   end
-  for _, m in ipairs(plan.mounts) do apply_mount(m, root, plan) end
+  -- A mount into /dev (a device bound in: --mount=bind:/dev/fuse:/dev/fuse)
+  -- goes onto the container's /dev, after it is made below.
+  local function in_dev(m) return plan.root and (m.target == "/dev" or m.target:sub(1, 5) == "/dev/") end
+  for _, m in ipairs(plan.mounts) do
+    if not in_dev(m) then apply_mount(m, root, plan) end
+  end
   local ns = plan.namespaces
   -- A fresh /proc shows the new pid namespace; a root needs one anyway. It
   -- is mounted before pivot_root: in a user namespace the kernel allows a
@@ -235,6 +240,9 @@ function M.child_mounts(plan)
     if has_directory(root, "/proc") then mount_proc(root, plan) end
     if has_directory(root, "/sys") then mount_sys(root) end
     if has_directory(root, "/dev") then populate_dev(root, plan) end
+    for _, m in ipairs(plan.mounts) do
+      if in_dev(m) then apply_mount(m, root, plan) end
+    end
   elseif ns.mount and ns.pid then
     -- The host's /proc: no root of the container's to resolve it in.
     perr.check("/proc", core.mount_proc("/proc"))
