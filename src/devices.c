@@ -150,7 +150,6 @@ int pf_devices_attach(const char *cgroup, const struct pf_device_rule *rules,
 	if (cgfd < 0)
 		return pf_error_errno(err, errno, "device policy: open %s", cgroup);
 
-	char log[1024] = "";
 	union bpf_attr load;
 	memset(&load, 0, sizeof(load));
 	load.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
@@ -158,23 +157,24 @@ int pf_devices_attach(const char *cgroup, const struct pf_device_rule *rules,
 	load.insn_cnt = (uint32_t)len;
 	/* Calls no helper: the licence does not matter to the kernel. */
 	load.license = (uint64_t)(uintptr_t)"BSD";
-	load.log_buf = (uint64_t)(uintptr_t)log;
-	load.log_size = sizeof(log);
-	load.log_level = 1;
 	strncpy(load.prog_name, "pflask_devices", sizeof(load.prog_name) - 1);
+	/* Without the verifier's log: asking for one makes the load several
+	 * times slower. It is asked for only to explain a refusal. */
 	_cleanup_close_ int progfd = sys_bpf(BPF_PROG_LOAD, &load);
-	if (progfd < 0 && errno == ENOSPC) {
-		/* The verifier's log did not fit; load without one. */
-		load.log_buf = 0;
-		load.log_size = 0;
-		load.log_level = 0;
-		progfd = sys_bpf(BPF_PROG_LOAD, &load);
-	}
 	if (progfd < 0) {
 		int e = errno;
-		char *nl = strchr(log, '\n');
-		if (nl)
-			*nl = '\0';
+		char log[4096] = "";
+		if (e == EINVAL || e == EACCES) {
+			load.log_buf = (uint64_t)(uintptr_t)log;
+			load.log_size = sizeof(log);
+			load.log_level = 1;
+			int fd = sys_bpf(BPF_PROG_LOAD, &load);
+			if (fd >= 0)
+				close(fd);
+			char *nl = strchr(log, '\n');
+			if (nl)
+				*nl = '\0';
+		}
 		return pf_error_errno(err, e, "device policy: load BPF program%s%s", log[0] ? ": " : "", log);
 	}
 	/* The fd is O_CLOEXEC (the kernel makes BPF fds so); the attachment
