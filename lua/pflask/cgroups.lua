@@ -138,7 +138,8 @@ end
 
 ---@class pflask.CgroupHost
 ---@field euid integer
----@field pid integer the supervisor's
+---@field pid integer the supervisor's, when planning
+---@field getpid fun(): integer the supervisor's, now (--detach forks it after planning)
 ---@field hierarchies table see parse_mountinfo
 ---@field own table the supervisor's cgroups, see parse_proc_cgroup
 ---@field alive fun(pid: string): boolean
@@ -155,6 +156,7 @@ function M.facts()
   return {
     euid = core.geteuid(),
     pid = core.getpid(),
+    getpid = core.getpid,
     hierarchies = M.parse_mountinfo(read_file("/proc/self/mountinfo"), known),
     own = M.parse_proc_cgroup(read_file("/proc/self/cgroup")),
     alive = alive,
@@ -473,6 +475,19 @@ function M.prepare(plan)
   if not plan.cgroups then return end
   local host = plan.cgroup_host
   local fs = host.fs
+  -- The cgroups are named after the process that stays to remove them:
+  -- with --detach that is a child forked after planning. (Named after a
+  -- process that is gone, the next run's sweep could remove them.)
+  local pid = host.getpid and host.getpid() or host.pid
+  if pid ~= host.pid then
+    local old, new = "/pflask%." .. host.pid .. "%.", "/pflask." .. pid .. "."
+    for _, cg in ipairs(plan.cgroups) do
+      cg.dir = cg.dir:gsub(old, new)
+      cg.procs = cg.procs:gsub(old, new)
+    end
+    if plan.delegated_cgroup_dir then plan.delegated_cgroup_dir = plan.delegated_cgroup_dir:gsub(old, new) end
+    host.pid = pid
+  end
   plan.cgroups_made = {}
   plan.cgroup_parents = {}
   for _, cg in ipairs(plan.cgroups) do

@@ -379,6 +379,22 @@ describe("pflask.cgroups on a fake cgroupfs", function()
       cgroups.cleanup(plan)
     end)
 
+    it("names the cgroups after the process that prepares them (--detach forks after planning)", function()
+      host, base, log = fake_host("v2", { own = "/user.slice" })
+      local plan = new_plan({ root = "/srv/root" })
+      cgroups.plan({ limits = { pids = 5 } }, plan, host)
+      local planned = plan.cgroups[1].dir
+      host.getpid = function() return 4001 end
+      cgroups.prepare(plan)
+      cgroups.parent(plan, container)
+      assert.equal(planned:gsub("pflask%.4000%.", "pflask.4001."), plan.cgroups[1].dir)
+      assert.is_true(isdir(plan.cgroups[1].dir))
+      assert.is_false(isdir(planned))
+      assert.equal("4242\n", read(plan.cgroups[1].dir .. "/payload/cgroup.procs"))
+      cgroups.cleanup(plan)
+      assert.is_false(isdir(plan.cgroups[1].dir))
+    end)
+
     it("kills what is left in the cgroup when removing it", function()
       host, base, log = fake_host("v2", { own = "/user.slice" })
       local plan = start(host, { limits = { pids = 5 } })
