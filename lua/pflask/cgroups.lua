@@ -143,6 +143,7 @@ end
 ---@field hierarchies table see parse_mountinfo
 ---@field own table the supervisor's cgroups, see parse_proc_cgroup
 ---@field alive fun(pid: string): boolean
+---@field mount_cgroup2 (fun(): table|nil, table|string|nil, integer|nil)|nil see M.plan: mounts cgroup2, returns the hierarchies and own cgroups then seen, or fail
 ---@field fs table file operations: read(file), create(dir), write(dir, file, value), attach(dir, pid), remove(dir, kill), children(dir), devices_attach(dir, rules), owner(dir), device(path)
 
 --- The real host's facts.
@@ -157,6 +158,19 @@ function M.facts()
     euid = core.geteuid(),
     pid = core.getpid(),
     getpid = core.getpid,
+    mount_cgroup2 = function()
+      -- In a mount namespace of the supervisor's own, so that nothing
+      -- changes on the host and the mount goes with the supervisor.
+      local ok, msg, errno = core.unshare({ "mount" })
+      if ok then ok, msg, errno = core.make_private() end
+      if ok then
+        ok, msg, errno = core.mount{ root = "/", target = "/sys/fs/cgroup", fstype = "cgroup2",
+                                     options = "nosuid,nodev,noexec" }
+      end
+      if not ok then return nil, msg, errno end
+      return M.parse_mountinfo(read_file("/proc/self/mountinfo"), known),
+             M.parse_proc_cgroup(read_file("/proc/self/cgroup"))
+    end,
     hierarchies = M.parse_mountinfo(read_file("/proc/self/mountinfo"), known),
     own = M.parse_proc_cgroup(read_file("/proc/self/cgroup")),
     alive = alive,
@@ -294,6 +308,14 @@ local function plan_devices(spec)
   return d
 end
 
+--- Controllers asked for by --cgroup and the limits.
+local function spec_controllers(spec)
+  local t = {}
+  for _, c in ipairs(type(spec.cgroups) == "table" and spec.cgroups or {}) do t[#t + 1] = c end
+  for k in pairs(type(spec.limits) == "table" and spec.limits or {}) do t[#t + 1] = k end
+  return t
+end
+
 ---@class pflask.Cgroup
 ---@field dir string the container's cgroup directory (limits, device policy)
 ---@field procs string where its processes go (dir/payload)
@@ -340,12 +362,22 @@ function M.plan(spec, plan, host)
   host = host or M.facts()
   local h = host.hierarchies
   local policy = M.needs_device_policy(plan, host.euid)
+  if not h.v2 and next(h.v1) == nil and host.euid == 0 and host.mount_cgroup2
+      and (policy or #wanted > 0 or plan.delegate_cgroup) then
+    -- No cgroup file system where pflask runs (`ip netns exec` mounts a
+    -- fresh /sys over the host's): the v2 one, in a mount namespace of
+    -- pflask's own.
+    local hierarchies, own = host.mount_cgroup2()
+    if hierarchies then
+      host.hierarchies, host.own, h = hierarchies, own, hierarchies
+    end
+  end
   if plan.delegate_cgroup and not h.v2 then
     perr.raise(perr.FAILURE, "boot: an init needs a cgroup v2 hierarchy, and this host mounts none")
   end
   if policy and not h.v2 and not h.v1.devices then
-    fail("--chroot", "a root container needs a device policy, and this host mounts neither a cgroup v2 "
-         .. "hierarchy nor the v1 devices controller (a user namespace, --user-map, needs none)")
+    fail("--chroot", "a root container needs a device policy, and this host has neither a cgroup v2 "
+         .. "hierarchy nor the v1 devices controller")
   end
   if #wanted == 0 and not plan.delegate_cgroup and not policy then return end
 

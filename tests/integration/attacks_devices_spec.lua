@@ -190,6 +190,19 @@ describe("device policy", function()
     end)
   end
 
+  it("holds where pflask sees no cgroup file system (ip netns exec), changing no host mount", function()
+    local ns = string.format("pftest-dev-%d-%d", os.time() % 100000, math.random(0, 9999))
+    assert.equal(0, pft.sh("ip netns add " .. ns))
+    finally(function() pft.sh("ip netns del " .. ns .. " 2>/dev/null") end)
+    local mounts = pft.mounts()
+    local r = pft.run({ "ip", "netns", "exec", ns, pft.PFLASK, "--chroot=" .. rootfs, "--", "sh", "-c",
+      open_cmd("/kmsg") .. "; echo x > /dev/null && echo null" })
+    assert.equal(0, r.status, r.stderr)
+    assert.equal("null\n", r.stdout)
+    assert.matches("can't open /kmsg: Operation not permitted", r.stderr)
+    assert.equal(mounts, pft.mounts())
+  end)
+
   it("keeps a plain container (no --chroot) on the host's /dev", function()
     local r = pft.pflask({ "--", "sh", "-c", open_cmd(rootfs .. "/kmsg") })
     assert.equal("open-ok\n", r.stdout, r.stderr)
@@ -241,9 +254,16 @@ describe("device policy", function()
   end)
 
   it("leaves an empty cgroup when pflask is SIGKILLed, which the next run removes", function()
+    local mark = tostring(3000 + math.random(0, 999))
     local pid = tonumber((pft.capture(pft.quote(pft.PFLASK) .. " --chroot=" .. rootfs
-      .. " -- sleep 30 >/dev/null 2>&1 & echo $!")))
-    pft.sh("sleep 0.5; kill -KILL " .. pid .. "; sleep 0.5")
+      .. " -- sleep " .. mark .. " >/dev/null 2>&1 & echo $!")))
+    local function running() return pft.capture("pgrep -f -x 'sleep " .. mark .. "'") ~= "" end
+    for _ = 1, 200 do if running() then break end pft.sh("sleep 0.05") end
+    assert.is_true(running(), "the container runs")
+    pft.sh("kill -KILL " .. pid)
+    -- The container dies with its supervisor (the parent-death signal).
+    for _ = 1, 200 do if not running() then break end pft.sh("sleep 0.05") end
+    assert.is_false(running(), "the container died with pflask")
     assert.matches("pflask%." .. pid .. "%.1", leaked(), "the killed pflask should have left its cgroup")
     local r = pft.pflask({ "--chroot=" .. rootfs, "--", "true" })
     assert.equal(0, r.status, r.stderr)

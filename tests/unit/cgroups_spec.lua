@@ -478,6 +478,26 @@ describe("pflask.cgroups on a fake cgroupfs", function()
       assert.same({}, core.cgroup_children(base .. "/memory"))
     end)
 
+    it("mounts cgroup2 for itself where no cgroup file system is mounted (ip netns exec)", function()
+      host, base, log = fake_host("hybrid")
+      local v2 = host.hierarchies.v2
+      host.hierarchies = { v1 = {} }
+      local mounted = 0
+      host.mount_cgroup2 = function()
+        mounted = mounted + 1
+        return { v2 = v2, v1 = {} }, { v2 = "/", v1 = {} }
+      end
+      local plan = start(host, {}, new_plan({ root = "/srv/root" }))
+      local N = cgname(plan)
+      assert.equal(1, mounted)
+      assert.same({ "BPF_CGROUP_DEVICE=" .. STANDARD }, writes_of(log, "/unified/" .. N))
+      cgroups.cleanup(plan)
+      -- Not when nothing needs a cgroup.
+      host.hierarchies = { v1 = {} }
+      cgroups.plan({}, new_plan(), host)
+      assert.equal(1, mounted)
+    end)
+
     it("refuses a root container where no device policy can be set", function()
       host, base, log = fake_host("hybrid")
       host.hierarchies.v2 = nil
