@@ -17,13 +17,15 @@
 -- cgroups of processes that are gone.
 --
 -- v2 delegation: a controller must be in the supervisor's cgroup's
--- cgroup.subtree_control. pflask enables it there (+controller) only when
--- it is available (cgroup.controllers) and the kernel allows it, which in
--- practice means the root cgroup; it marks that with an empty cgroup
+-- cgroup.subtree_control. When it is available there (cgroup.controllers)
+-- but not enabled, pflask enables it (+controller): at the root, or in a
+-- cgroup where the supervisor is alone, after moving itself into a leaf
+-- pflask.PID.0 below (step_aside; the kernel lets no cgroup with processes
+-- hand controllers down). It marks that with an empty cgroup
 -- pflask.subtree.CONTROLLER beside the containers', and the last pflask to
 -- leave (or the next run's sweep) writes -controller back once no other
--- cgroup is left there. Anywhere else, a controller that is not delegated
--- is a clear error, never a cgroup elsewhere in the tree.
+-- cgroup is left there. Otherwise a controller that is not delegated is a
+-- clear error, never a cgroup elsewhere in the tree.
 --
 -- The device policy: a container run by root with a --chroot (a user
 -- namespace or not) may create and open only the standard device nodes
@@ -442,16 +444,40 @@ end
 local function undo_enables(host, dir)
   local fs = host.fs
   local marks = {}
+  local aside = "pflask." .. host.pid .. ".0" -- this supervisor's (step_aside)
   for _, entry in ipairs(fs.children(dir) or {}) do
     local c = entry:sub(1, #MARK) == MARK and entry:sub(#MARK + 1)
-    if not c then return end -- somebody else's cgroup (or a live container) may need them
-    marks[#marks + 1] = c
+    if c then
+      marks[#marks + 1] = c
+    elseif entry ~= aside then
+      return -- somebody else's cgroup (or a live container) may need them
+    end
   end
   for _, c in ipairs(marks) do
     if fs.write(dir, "cgroup.subtree_control", "-" .. c) then
       fs.remove(dir .. "/" .. MARK .. c, false)
     end
   end
+end
+
+--- v2: move the supervisor from its own cgroup `dir` into a leaf
+--- pflask.PID.0 below it, so that dir holds no process and may hand
+--- controllers down (the kernel's no-internal-process rule); nspawn
+--- steps aside the same way. Only when the supervisor is alone in dir
+--- (as under systemd-run --scope): other processes would stay. Undone in
+--- cleanup; a leaf left by a SIGKILL is swept like a container's cgroup.
+local function step_aside(host, plan, dir)
+  local fs = host.fs
+  local pids = words(fs.read(dir .. "/cgroup.procs"))
+  if #pids ~= 1 or tonumber(pids[1]) ~= host.pid then return false end
+  local leaf = dir .. "/pflask." .. host.pid .. ".0"
+  if not fs.create(leaf) then return false end
+  if not fs.attach(leaf, host.pid) then
+    fs.remove(leaf, false)
+    return false
+  end
+  plan.cgroup_aside = { dir = dir, leaf = leaf }
+  return true
 end
 
 --- Remove the empty cgroups of pflask supervisors that are gone (killed
@@ -538,11 +564,15 @@ function M.prepare(plan)
         local mok, mmsg, merrno = fs.create(mark)
         if not mok and merrno ~= 17 then perr.check(option, mok, mmsg, merrno) end -- EEXIST
         local ok, msg, errno = fs.write(parent, "cgroup.subtree_control", "+" .. c)
+        if not ok and errno == 16 and not plan.cgroup_aside and step_aside(host, plan, parent) then
+          ok, msg, errno = fs.write(parent, "cgroup.subtree_control", "+" .. c)
+        end
         if not ok then
           if mok then fs.remove(mark, false) end
           if errno == 16 then -- EBUSY: the no-internal-process rule
-            fail(option, "the %s controller is not delegated to pflask's cgroup %s, which holds processes "
-                 .. "and so cannot enable it (run pflask in a cgroup whose parent enables it)", c, parent)
+            fail(option, "the %s controller is not delegated to pflask's cgroup %s, which holds other processes "
+                 .. "and so cannot enable it (run pflask in a cgroup of its own: systemd-run --scope "
+                 .. "-p Delegate=yes pflask ...)", c, parent)
           end
           perr.check(option, ok, msg, errno)
         end
@@ -604,6 +634,13 @@ function M.cleanup(plan)
   end
   for _, parent in ipairs(plan.cgroup_parents or {}) do undo_enables(host, parent) end
   plan.cgroup_parents = nil
+  local aside = plan.cgroup_aside
+  if aside then
+    -- Back home, once no controller is handed down any more (the kernel
+    -- refuses otherwise: then the leaf stays, swept after pflask exits).
+    if host.fs.attach(aside.dir, host.pid) then host.fs.remove(aside.leaf, false) end
+    plan.cgroup_aside = nil
+  end
 end
 
 return M

@@ -66,9 +66,9 @@ describe("device policy", function()
 
   teardown(function() pft.rm_rf(rootfs) end)
 
-  local stale_before
-  before_each(function() stale_before = leaked() end)
-  after_each(function() assert.equal("", leaked(stale_before), "cgroups left behind") end)
+  local cgroups_before
+  before_each(function() cgroups_before = pft.capture("find /sys/fs/cgroup -type d -name 'pflask.*' 2>/dev/null") end)
+  after_each(function() assert.equal("", leaked(cgroups_before), "cgroups left behind") end)
 
   -- The nodes are real: root opens them on the host.
   it("opens the test's nodes on the host (they are real)", function()

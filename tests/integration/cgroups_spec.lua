@@ -14,7 +14,8 @@ local function pflask_cgroups()
 end
 
 --- pflask cgroups whose pflask is gone: leaks, but those in `before`
---- (other runs at the same time may leave theirs, swept later).
+--- (other runs at the same time may leave theirs, swept later; pass
+--- pflask_cgroups() from before the test to see only those made since).
 local function leaked(before)
   local out = {}
   for dir in pflask_cgroups():gmatch("[^\n]+") do
@@ -122,12 +123,12 @@ local function start(args, mark)
 end
 
 describe("cgroups", function()
-  local stale_before
+  local cgroups_before
   before_each(function()
     pft.pflask({ "--pids-max=9", "--", "true" }) -- sweeps stale ones
-    stale_before = leaked()
+    cgroups_before = pflask_cgroups()
   end)
-  after_each(function() assert.equal("", leaked(stale_before), "cgroups left behind") end)
+  after_each(function() assert.equal("", leaked(cgroups_before), "cgroups left behind") end)
 
   it("puts the container in new cgroups below pflask's, shown as its cgroup namespace's root", function()
     local mark = "7001." .. os.time()
@@ -320,9 +321,60 @@ print(t.children_user + t.children_system)
     end
   end)
 
+  it("steps aside into a leaf of its own v2 cgroup to hand a controller down, and back", function()
+    -- pflask alone in a v2 cgroup that has a controller available but not
+    -- enabled (as under systemd-run --scope -p Delegate=yes).
+    local h = hierarchies()
+    if not h.v2 then pending("no cgroup v2 hierarchy here") return end
+    local root = h.v2.dir
+    local own = cgroups.parse_proc_cgroup(pft.read_file("/proc/self/cgroup"))
+    if own.v2 ~= "/" then pending("the tests do not run in the v2 root cgroup here") return end
+    local ctrl
+    for c in (pft.read_file(root .. "/cgroup.controllers") or ""):gmatch("%S+") do
+      if not h.v1[c] then ctrl = c end
+    end
+    if not ctrl then pending("no v2 controller free of v1 here") return end
+    local enabled = (" " .. trim(pft.read_file(root .. "/cgroup.subtree_control")) .. " "):find(" " .. ctrl .. " ", 1, true)
+    local dir = root .. "/pftest-aside." .. os.time() .. "." .. math.random(0, 9999)
+    if not enabled then assert.equal(0, pft.sh("echo +" .. ctrl .. " > " .. root .. "/cgroup.subtree_control")) end
+    assert.equal(0, pft.sh("mkdir " .. dir))
+    finally(function()
+      pft.sh("rmdir " .. dir .. " 2>/dev/null")
+      if not enabled then pft.sh("echo -" .. ctrl .. " > " .. root .. "/cgroup.subtree_control 2>/dev/null") end
+    end)
+    local mark = "7006." .. os.time()
+    local pid = tonumber((pft.capture("sh -c 'echo $$ > " .. dir .. "/cgroup.procs && exec " .. pft.quote(pft.PFLASK)
+      .. " --cgroup=" .. ctrl .. " -- sleep " .. mark .. "' >/dev/null 2>/tmp/pftest-aside.err & echo $!")))
+    local inner
+    wait_until("the container", function()
+      inner = tonumber((pft.capture("pgrep -f -x 'sleep " .. mark .. "' | head -1")))
+      assert.is_false(inner == nil and gone(pid), pft.read_file("/tmp/pftest-aside.err"))
+      return inner ~= nil
+    end)
+    local rel = dir:sub(#root + 1)
+    local supervisor = cgroups.parse_proc_cgroup(pft.read_file("/proc/" .. pid .. "/cgroup")).v2
+    local container = cgroups.parse_proc_cgroup(pft.read_file("/proc/" .. inner .. "/cgroup")).v2
+    local during = trim(pft.read_file(dir .. "/cgroup.subtree_control"))
+    local limits_file = pft.sh("test -e " .. dir .. "/pflask." .. pid .. ".1/" .. ctrl .. ".max 2>/dev/null || ls "
+      .. dir .. "/pflask." .. pid .. ".1 | grep -q '^" .. ctrl .. "\\.'")
+    pft.sh("kill " .. inner)
+    wait_until("pflask to end", function() return gone(pid) end)
+    os.remove("/tmp/pftest-aside.err")
+    assert.equal(rel .. "/pflask." .. pid .. ".0", supervisor)
+    assert.equal(rel .. "/pflask." .. pid .. ".1/payload", container)
+    assert.equal(ctrl, during)
+    assert.equal(0, limits_file, "the controller's files in the container's cgroup")
+    -- Afterwards: the controller handed down no more, every pflask cgroup gone.
+    assert.equal("", trim(pft.read_file(dir .. "/cgroup.subtree_control")))
+    assert.equal("", trim(pft.capture("ls -d " .. dir .. "/*/ 2>/dev/null")))
+  end)
+
   it("removes empty cgroups of a pflask that was SIGKILLed, on the next run", function()
-    local pid = tonumber((pft.capture(pft.quote(pft.PFLASK) .. " --pids-max=5 -- sleep 30 >/dev/null 2>&1 & echo $!")))
-    pft.sh("sleep 0.3; kill -KILL " .. pid .. "; sleep 0.3")
+    local mark = "7007." .. os.time()
+    local pid, inner = start({ "--pids-max=5", "--", "sleep", mark }, mark)
+    pft.sh("kill -KILL " .. pid)
+    -- The container dies with its supervisor (the parent-death signal).
+    wait_until("the container to die with pflask", function() return gone(inner) end)
     local stale = pflask_cgroups()
     assert.matches("pflask%." .. pid .. "%.1", stale, "the killed pflask should have left its cgroup")
     assert.matches("pflask%." .. pid .. "%.1", leaked())

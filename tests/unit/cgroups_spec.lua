@@ -306,15 +306,47 @@ describe("pflask.cgroups on a fake cgroupfs", function()
       assert.same({}, log)
     end)
 
-    it("fails clearly when pflask's cgroup holds processes and cannot delegate", function()
+    it("fails clearly when pflask's cgroup holds other processes and cannot delegate", function()
       host, base, log = fake_host("v2", { own = "/user.slice/deleg" })
+      write(base .. "/cg/user.slice/deleg/cgroup.procs", "4000\n3999\n") -- pflask and its shell
       -- memory is available in deleg (its parent hands it), not enabled.
       local ok, e = pcall(start, host, { limits = { memory = "64M" } })
       assert.is_false(ok)
-      assert.matches("^%-%-cgroup: the memory controller is not delegated to pflask's cgroup .*deleg, which holds processes",
-        e.message)
+      assert.matches("^%-%-cgroup: the memory controller is not delegated to pflask's cgroup .*deleg, which holds "
+        .. "other processes", e.message)
       assert.same({}, core.cgroup_children(base .. "/cg/user.slice/deleg"))
       assert.equal("", read(base .. "/cg/user.slice/deleg/cgroup.subtree_control"))
+      assert.equal("4000\n3999\n", read(base .. "/cg/user.slice/deleg/cgroup.procs"))
+    end)
+
+    it("steps aside into a leaf of its cgroup where it is alone, to hand a controller down", function()
+      host, base, log = fake_host("v2", { own = "/user.slice/deleg" })
+      local own = base .. "/cg/user.slice/deleg"
+      -- The fake kernel moves nothing: leaving a cgroup is the test's part.
+      local attach = host.fs.attach
+      host.fs.attach = function(dir, pid)
+        if pid == host.pid then
+          for _, d in ipairs({ own, own .. "/pflask.4000.0" }) do
+            local f = read(d .. "/cgroup.procs")
+            if f then write(d .. "/cgroup.procs", (f:gsub("4000\n", ""))) end
+          end
+          if dir == own and read(own .. "/cgroup.subtree_control") ~= "" then
+            return nil, "write: Device or resource busy", 16
+          end
+        end
+        return attach(dir, pid)
+      end
+      local plan = start(host, { limits = { memory = "64M" } })
+      local N = cgname(plan)
+      assert.equal("4000\n", read(own .. "/pflask.4000.0/cgroup.procs"))
+      assert.equal("", read(own .. "/cgroup.procs"))
+      assert.equal("memory", read(own .. "/cgroup.subtree_control"))
+      assert.equal("67108864", read(own .. "/" .. N .. "/memory.max"))
+      assert.equal("4242\n", read(own .. "/" .. N .. "/payload/cgroup.procs"))
+      cgroups.cleanup(plan)
+      assert.equal("", read(own .. "/cgroup.subtree_control"))
+      assert.equal("4000\n", read(own .. "/cgroup.procs"))
+      assert.same({}, core.cgroup_children(own))
     end)
 
     it("puts the device policy of a root container on the cgroup above payload, before payload exists", function()
