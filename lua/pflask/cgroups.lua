@@ -220,28 +220,25 @@ local function available(host)
 end
 
 --- v2: check that the supervisor's cgroup `dir` hands `controller` down
---- (its cgroup.subtree_control), or can be made to. Returns the controller
---- to enable there, or nil when it already is.
+--- (its cgroup.subtree_control), or may be made to: it is available there
+--- (prepare enables it, stepping aside if need be).
 local function v2_delegation(host, dir, controller, option)
   local fs = host.fs
-  if set_of(words(fs.read(dir .. "/cgroup.subtree_control")))[controller] then return nil end
-  if set_of(words(fs.read(dir .. "/cgroup.controllers")))[controller] then
-    -- Available here: enabling it is up to the kernel (a cgroup holding
-    -- processes, as pflask's own does unless it is the root, refuses).
-    return controller
-  end
-  fail(option, "the %s controller is not delegated to pflask's cgroup %s (run pflask in a cgroup whose parent "
-       .. "enables it in cgroup.subtree_control)", controller, dir)
+  if set_of(words(fs.read(dir .. "/cgroup.subtree_control")))[controller] then return end
+  if set_of(words(fs.read(dir .. "/cgroup.controllers")))[controller] then return end
+  fail(option, "the %s controller is not delegated to pflask's cgroup %s (run pflask in a cgroup of its own "
+       .. "whose parent hands it down: systemd-run --scope -p Delegate=yes pflask ...)", controller, dir)
 end
 
---- Where a controller lives: { version, parent dir, enable }.
+--- Where a controller lives: { version, parent dir }.
 local function locate(host, controller, option)
   local h, own = host.hierarchies, host.own
   local loc
   local v2ctrls = h.v2 and set_of(words(host.fs.read(h.v2.dir .. "/cgroup.controllers"))) or {}
   if h.v2 and v2ctrls[controller] then
     local parent = dir_of(h.v2, own.v2 or "/")
-    loc = { version = 2, parent = parent, enable = v2_delegation(host, parent, controller, option) }
+    v2_delegation(host, parent, controller, option)
+    loc = { version = 2, parent = parent }
   elseif h.v1[controller] then
     loc = { version = 1, parent = dir_of(h.v1[controller], own.v1[controller] or "/") }
   else
