@@ -21,6 +21,7 @@ LUAMOD_API int luaopen_pflask_core(lua_State *L)
 	pf_l_open_caps(L);
 	pf_l_open_cgroup(L);
 	pf_l_open_pty(L);
+	pf_l_open_state(L);
 	lua_pushliteral(L, PFLASK_VERSION);
 	lua_setfield(L, -2, "version");
 	return 1;

@@ -74,7 +74,7 @@ static int push_stat(lua_State *L, const char *path, bool follow)
 	struct stat st;
 	if ((follow ? stat(path, &st) : lstat(path, &st)) < 0)
 		return fail_errno(L, errno, "stat", path);
-	lua_createtable(L, 0, 6);
+	lua_createtable(L, 0, 7);
 	lua_pushstring(L, file_type(st.st_mode));
 	lua_setfield(L, -2, "type");
 	lua_pushinteger(L, st.st_mode & 07777);
@@ -87,6 +87,8 @@ static int push_stat(lua_State *L, const char *path, bool follow)
 	lua_setfield(L, -2, "size");
 	lua_pushinteger(L, (lua_Integer)st.st_dev);
 	lua_setfield(L, -2, "dev");
+	lua_pushinteger(L, (lua_Integer)st.st_ino);
+	lua_setfield(L, -2, "ino");
 	return 1;
 }
 

@@ -53,7 +53,8 @@ local limits = lazy("pflask.spec.limits")
 ---@field no_new_privs boolean --no-new-privs
 ---@field limits {memory: integer|nil, pids: integer|nil, cpus: number|nil} --memory (bytes), --pids-max, --cpus
 ---@field detach boolean --detach
----@field attach integer|nil --attach
+---@field attach integer|string|nil --attach: a pid or a name
+---@field name string|nil --name
 ---@field setenv pflask.EnvVar[] --setenv, in order
 ---@field keepenv boolean --keepenv
 ---@field init "auto"|"pid1"|"reaper" who is pid 1: see PID 1 in pflask(1)
@@ -94,12 +95,17 @@ local function check_cgroup(value)
   return value
 end
 
---- Parse an --attach value: a positive decimal pid.
+--- Parse an --attach value: a positive decimal pid, or a container's name.
 ---@param value string
----@return integer
-local function check_pid(value)
+---@return integer|string
+local function check_pid_or_name(value)
+  if not value:match("^%d+$") then
+    local ok, why = require("pflask.registry").valid_name(value)
+    if not ok then error_.option("--attach", "'%s' is neither a process id nor a name: a name %s", value, why) end
+    return value
+  end
   -- pid_max is at most 2^22; ten digits keep tonumber exact and in int range.
-  local pid = value:match("^%d+$") and #value <= 10 and math.tointeger(tonumber(value))
+  local pid = #value <= 10 and math.tointeger(tonumber(value))
   if not pid or pid < 1 or pid > 0x7fffffff then
     error_.option("--attach", "'%s' is not a process id", value)
   end
@@ -223,9 +229,18 @@ local OPTIONS = {
   { short = "d", long = "detach", arg = "none",
     help = "detach from the terminal (see --attach)",
     apply = function(spec) spec.detach = true end },
-  { short = "a", long = "attach", arg = "required", meta = "PID", once = true,
-    help = "attach to the terminal of detached pflask PID",
-    apply = function(spec, v) spec.attach = check_pid(v) end },
+  { short = "a", long = "attach", arg = "required", meta = "PID|NAME", once = true,
+    help = "attach to the terminal of a detached container",
+    apply = function(spec, v) spec.attach = check_pid_or_name(v) end },
+  { long = "name", arg = "required", meta = "NAME", once = true,
+    help = "name the container (for --attach, --list)",
+    apply = function(spec, v) nonempty("--name", v, "NAME"); spec.name = v end },
+  { long = "list", arg = "none",
+    help = "list the running containers and exit",
+    apply = function(_, _, flags) flags.list = true end },
+  { long = "json", arg = "none",
+    help = "with --list: print JSON",
+    apply = function(_, _, flags) flags.json = true end },
   { short = "s", long = "setenv", arg = "required", meta = "LIST",
     help = "set NAME=VALUE[,NAME=VALUE...] in the environment",
     apply = function(spec, v) parse_setenv(v, spec.setenv) end },
@@ -309,6 +324,10 @@ local function finish(spec, flags)
     error_.option(flags["as-pid1"] and "--as-pid1" or "--as-pid2", "needs a PID namespace (drop --no-pidns)")
   end
   spec.init = flags["as-pid1"] and "pid1" or flags["as-pid2"] and "reaper" or "auto"
+  if flags.json and not flags.list then
+    error_.option("--json", "needs --list")
+  end
+  return flags.list and (flags.json and "list-json" or "list") or nil
 end
 
 ---@class pflask.cli.State
@@ -390,8 +409,8 @@ end
 
 --- Parse the classic command line.
 ---@param argv string[] the arguments after the program name
----@return pflask.Spec|nil spec nil for "help" and "version"
----@return "run"|"help"|"version" action
+---@return pflask.Spec|nil spec nil for "help", "version", "list" and "list-json"
+---@return "run"|"help"|"version"|"list"|"list-json" action
 function M.parse(argv)
   ---@type pflask.cli.State
   local st = { argv = argv, i = 1, spec = new_spec(), flags = {}, given = {} }
@@ -415,7 +434,8 @@ function M.parse(argv)
   if st.i <= #argv then
     st.spec.command = table.move(argv, st.i, #argv, 1, {})
   end
-  finish(st.spec, st.flags)
+  local action = finish(st.spec, st.flags)
+  if action then return nil, action end
   return st.spec, "run"
 end
 

@@ -1,7 +1,7 @@
 -- A container spec becomes a plan (everything resolved in the supervisor,
 -- before anything is created), then ordered steps: the parent's from
 -- outside, the child's from inside, then exec. See doc/lua-api.md for the
--- spec and DESIGN.md for the process model.
+-- spec and doc/architecture.md for the process model.
 
 local core = require "pflask.core"
 local perr = require "pflask.error"
@@ -64,6 +64,8 @@ M.CONCERNS = {
   -- concern creates something tied to the process that stays behind.
   { "pflask.terminal", function(spec, plan)
       return spec.detach or spec.attach or spec.terminal ~= nil or core.isatty(0) or plan.boot end },
+  -- Second: the record names the supervisor that stays (after --detach).
+  { "pflask.registry", function() return true end },
   { "pflask.userns", function(_, plan) return plan.namespaces.user end },
   -- Also for the device policy of a root container with a --chroot
   -- (pflask.cgroups.needs_device_policy, same test).

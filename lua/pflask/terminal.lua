@@ -115,9 +115,14 @@ end
 --- it ends (returns its exit status) or the user detaches with Ctrl-@
 --- (returns 0). Raises a pflask.Error (125) when pid is no detached
 --- container of ours.
----@param pid integer
+---@param pid integer|string a pid, or a name (pflask.registry)
 ---@return integer status
 function M.attach(pid)
+  if type(pid) == "string" then
+    local rec = require("pflask.registry").find(pid)
+    if not rec or not rec.pid then perr.raise(perr.FAILURE, "--attach: no running container named '%s'", pid) end
+    pid = rec.pid
+  end
   local conn, msg = core.pty_connect(pid)
   if not conn then perr.raise(perr.FAILURE, "--attach: %s", msg) end
   local saved = core.isatty(0) and core.tty_raw(0) or nil

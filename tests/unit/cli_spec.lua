@@ -366,10 +366,28 @@ describe("cli.parse", function()
     end)
 
     it("--attach", function()
-      for _, v in ipairs({ "x", "0", "-1", "+1", "1.5", "0x10", "", "99999999999", "2147483648" }) do
+      for _, v in ipairs({ "0", "99999999999", "2147483648" }) do
         fails({ "--attach=" .. v }, "--attach: '" .. v .. "' is not a process id")
       end
-      fails({ "-a", "-1" }, "--attach: '-1' is not a process id")
+      -- Anything else that is not digits must be a valid container name.
+      local chars = "may hold only letters, digits, '_', '.' and '-', and starts with a letter or digit"
+      for _, v in ipairs({ "-1", "+1", ".5", "a b", "a/b" }) do
+        fails({ "--attach=" .. v }, "--attach: '" .. v .. "' is neither a process id nor a name: a name " .. chars)
+      end
+      fails({ "--attach=" }, "--attach: '' is neither a process id nor a name: a name must be 1 to 64 characters")
+      fails({ "-a", "-1" }, "--attach: '-1' is neither a process id nor a name: a name " .. chars)
+      -- A name is kept as it is, for the registry to resolve.
+      assert.are.equal("web", (cli.parse({ "--attach=web" })).attach)
+      assert.are.equal(42, (cli.parse({ "--attach=42" })).attach)
+    end)
+
+    it("--name, --list and --json", function()
+      assert.are.equal("web", (cli.parse({ "--name=web", "true" })).name)
+      fails({ "--name=" }, "--name: value is empty, expected NAME")
+      fails({ "--name=a", "--name=b" }, "--name: given more than once")
+      assert.are.same({ nil, "list" }, { cli.parse({ "--list" }) })
+      assert.are.same({ nil, "list-json" }, { cli.parse({ "--json", "--list" }) })
+      fails({ "--json" }, "--json: needs --list")
     end)
 
     it("--setenv", function()

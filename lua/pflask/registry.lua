@@ -1,0 +1,292 @@
+-- The registry concern (see container.lua, CONCERNS): every running
+-- container has a record in the caller's runtime directory (/run/pflask
+-- for root; see core.state_dir), so that another pflask can find it by
+-- name or pid (`--attach=NAME`, `--list`) after its supervisor is gone
+-- from reach. A record lives exactly as long as its container: the
+-- supervisor removes it at the end, and a record whose container is gone
+-- (pflask was SIGKILLed) is swept by the next reader.
+--
+-- Records are `NAME.pflask` files of `key=value` lines, values escaped
+-- (%XX) so that a command line or a path can hold any byte; a key that
+-- repeats is a list (argv). The container is named for good by its pid
+-- and that process's start time, so a reused pid is never mistaken for
+-- it.
+
+local core = require "pflask.core"
+local perr = require "pflask.error"
+
+local M = {}
+
+M.SUFFIX = ".pflask"
+
+-- Keys whose values are lists, in order.
+local LISTS = { command = true }
+local INTEGERS = { pid = true, start = true, supervisor = true, supervisor_start = true,
+                   created = true, uid = true, pidns = true }
+
+--- A name a user may give: a letter or digit first, then letters, digits,
+--- `_`, `.`, `-`; not all digits (those are pids); at most 64 bytes.
+---@param name any
+---@return boolean ok
+---@return string|nil why
+function M.valid_name(name)
+  if type(name) ~= "string" then return false, "must be a string" end
+  if #name == 0 or #name > 64 then return false, "must be 1 to 64 characters" end
+  if not name:match("^[A-Za-z0-9][A-Za-z0-9_.-]*$") then
+    return false, "may hold only letters, digits, '_', '.' and '-', and starts with a letter or digit"
+  end
+  if name:match("^%d+$") then return false, "cannot be all digits (those are pids)" end
+  return true
+end
+
+local function escape(s)
+  return (tostring(s):gsub("[%c%%=\128-\255]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+local function unescape(s)
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+--- A record as file content.
+---@param rec table
+---@return string
+function M.encode(rec)
+  local keys = {}
+  for k in pairs(rec) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local out = {}
+  for _, k in ipairs(keys) do
+    local v = rec[k]
+    if type(v) == "table" then
+      for _, item in ipairs(v) do out[#out + 1] = k .. "=" .. escape(item) end
+    elseif v ~= nil then
+      out[#out + 1] = k .. "=" .. escape(v)
+    end
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+--- File content as a record; nil for anything that is not one.
+---@param data string
+---@return table|nil
+function M.decode(data)
+  local rec = {}
+  for line in data:gmatch("[^\n]+") do
+    local k, v = line:match("^([%w_]+)=(.*)$")
+    if not k then return nil end
+    v = unescape(v)
+    if LISTS[k] then
+      rec[k] = rec[k] or {}
+      table.insert(rec[k], v)
+    elseif INTEGERS[k] then
+      rec[k] = math.tointeger(tonumber(v))
+      if not rec[k] then return nil end
+    else
+      rec[k] = v
+    end
+  end
+  if not rec.name or not rec.supervisor then return nil end
+  return rec
+end
+
+--- Is process pid the one that started at start (not a later one that
+--- reuses its pid)?
+local function same_process(pid, start)
+  if not pid or not start then return false end
+  local now = core.start_time(pid)
+  return now == start
+end
+
+--- The pid namespace we see pids in: a record's pids mean something only
+--- there (inside a container, the host's pids are not ours to judge).
+local function own_pidns()
+  local st = core.stat("/proc/self/ns/pid")
+  return st and st.ino or nil
+end
+
+--- Is the record's container running? A record whose container has not
+--- started yet (its name is reserved) counts while its supervisor runs.
+--- nil when the record was written in another pid namespace, where its
+--- pids cannot be checked from here.
+---@param rec table
+---@return boolean|nil
+function M.alive(rec)
+  if rec.pidns ~= own_pidns() then return nil end
+  if rec.pid then return same_process(rec.pid, rec.start) end
+  return same_process(rec.supervisor, rec.supervisor_start)
+end
+
+local function dir(create)
+  return core.state_dir(create)
+end
+
+--- Read one record by file name; nil when missing or not a record.
+local function read(d, file)
+  local data = core.state_read(d, file)
+  return data and M.decode(data) or nil
+end
+
+--- The running containers of the caller, sorted by name; records of
+--- containers that are gone are removed on the way. Records written in
+--- another pid namespace are neither listed nor removed.
+---@return table[]
+function M.list()
+  local d = dir(false)
+  local out = {}
+  for _, file in ipairs(core.state_list(d, M.SUFFIX) or {}) do
+    local rec = read(d, file)
+    local alive = rec and M.alive(rec)
+    if alive then
+      out[#out + 1] = rec
+    elseif alive == false then
+      core.state_remove(d, file)
+    end
+  end
+  table.sort(out, function(a, b) return a.name < b.name end)
+  return out
+end
+
+--- The running container with this name or pid, or nil.
+---@param id string|integer a name, or a pid (as a number or digits)
+---@return table|nil
+function M.find(id)
+  local pid = math.tointeger(tonumber(id))
+  if pid then
+    for _, rec in ipairs(M.list()) do
+      if rec.pid == pid then return rec end
+    end
+    return nil
+  end
+  if not M.valid_name(id) then return nil end
+  local d = dir(false)
+  local rec = read(d, id .. M.SUFFIX)
+  if rec and M.alive(rec) then return rec end
+  return nil
+end
+
+--- A JSON string; bytes that are not UTF-8 become U+FFFD.
+local function json_string(s)
+  s = tostring(s)
+  local valid = {}
+  local i = 1
+  while i <= #s do
+    local len = utf8.len(s, i)
+    if len then valid[#valid + 1] = s:sub(i); break end
+    local _, bad = utf8.len(s, i)
+    valid[#valid + 1] = s:sub(i, bad - 1) .. "\u{FFFD}"
+    i = bad + 1
+  end
+  s = table.concat(valid)
+  local named = { ['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\t'] = '\\t' }
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    return named[c] or string.format("\\u%04x", c:byte())
+  end) .. '"'
+end
+
+local function uptime(rec, now)
+  local s = math.max(0, now - (rec.created or now))
+  if s < 120 then return s .. "s" end
+  if s < 7200 then return (s // 60) .. "m" end
+  if s < 172800 then return (s // 3600) .. "h" end
+  return (s // 86400) .. "d"
+end
+
+--- The running containers as `pflask --list` prints them: a table with a
+--- header, or with json a JSON array of objects (name, pid, root, command,
+--- created, uptime in seconds).
+---@param records table[] from M.list()
+---@param json boolean|nil
+---@return string
+function M.format(records, json)
+  local now = os.time()
+  local out = {}
+  if json then
+    for _, rec in ipairs(records) do
+      local argv = {}
+      for i, a in ipairs(rec.command or {}) do argv[i] = json_string(a) end
+      out[#out + 1] = string.format('{"name":%s,"pid":%d,"root":%s,"command":[%s],"created":%d,"uptime":%d}',
+        json_string(rec.name), rec.pid or 0, rec.root and json_string(rec.root) or "null",
+        table.concat(argv, ","), rec.created or 0, math.max(0, now - (rec.created or now)))
+    end
+    return "[" .. table.concat(out, ",\n ") .. "]\n"
+  end
+  out[1] = string.format("%-20s %8s %-24s %7s %s", "NAME", "PID", "ROOT", "UPTIME", "COMMAND")
+  for _, rec in ipairs(records) do
+    out[#out + 1] = string.format("%-20s %8s %-24s %7s %s", rec.name, tostring(rec.pid or "-"),
+      rec.root or "/", uptime(rec, now), (table.concat(rec.command or {}, " "):gsub("%c", "?")))
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+---@param spec pflask.Spec
+---@param plan pflask.Plan
+function M.plan(spec, plan)
+  if spec.name ~= nil then
+    local ok, why = M.valid_name(spec.name)
+    if not ok then perr.option("--name", "'%s' %s", tostring(spec.name), why) end
+  end
+  plan.name = spec.name
+end
+
+--- Reserve the name before anything else is made: a second container of
+--- the same name fails here, with nothing to undo. An unnamed container
+--- is registered under its pid once it has one (parent).
+---@param plan pflask.Plan
+function M.prepare(plan)
+  local d, msg = dir(true)
+  if not d then
+    -- A directory in /tmp that another user squats must not stop every
+    -- container of ours: an unnamed one runs without a record.
+    if plan.name then perr.option("--name", "%s", msg) end
+    return
+  end
+  plan.registry = { dir = d, record = {
+    name = plan.name, supervisor = core.getpid(),
+    supervisor_start = core.start_time(core.getpid()), uid = core.geteuid(), pidns = own_pidns(),
+    root = plan.root, command = plan.argv, created = os.time(),
+  } }
+  if not plan.name then return end
+  local file = plan.name .. M.SUFFIX
+  local data = M.encode(plan.registry.record)
+  local ok, errno
+  ok, msg, errno = core.state_write(d, file, data, true)
+  if not ok and errno == 17 then -- EEXIST: taken, unless by a container that is gone
+    -- A record we cannot read may be one being written: taken too.
+    local old = read(d, file)
+    if not old or M.alive(old) ~= false then
+      perr.option("--name", "'%s' is already the name of a running container%s", plan.name,
+                  old and string.format(" (pid %d)", old.pid or old.supervisor) or "")
+    end
+    core.state_remove(d, file)
+    ok, msg = core.state_write(d, file, data, true)
+  end
+  if not ok then perr.option("--name", "%s", msg) end
+  plan.registry.file = file
+end
+
+--- Once the container has a pid: the full record.
+---@param plan pflask.Plan
+---@param container pflask.Container
+function M.parent(plan, container)
+  local reg = plan.registry
+  if not reg then return end
+  local rec = reg.record
+  rec.pid = container:pid()
+  rec.start = core.start_time(rec.pid)
+  -- A named record replaces its reservation; an unnamed one is new.
+  local replace = rec.name ~= nil
+  rec.name = rec.name or tostring(rec.pid)
+  reg.file = rec.name .. M.SUFFIX
+  perr.check("registry", core.state_write(reg.dir, reg.file, M.encode(rec), not replace))
+end
+
+---@param plan pflask.Plan
+function M.cleanup(plan)
+  local reg = plan.registry
+  if reg and reg.file then
+    core.state_remove(reg.dir, reg.file)
+    reg.file = nil
+  end
+end
+
+return M
