@@ -329,11 +329,14 @@ function Container:start()
     run_cleanup(plan, self)
     error(err, 0)
   end
-  local proc, chan, errno = core.clone(plan.namespaces, function(ch) return child_main(plan, ch) end)
+  -- plan.clone_cgroup (pflask.cgroups): a v2 cgroup to start the child in.
+  local proc, chan, errno_or_placed = core.clone(plan.namespaces, function(ch) return child_main(plan, ch) end,
+                                                 plan.clone_cgroup)
   if not proc then
     run_cleanup(plan, self)
-    clone_failure(plan, chan, errno)
+    clone_failure(plan, chan, errno_or_placed)
   end
+  plan.clone_placed = errno_or_placed
   self.process = proc
   ok, err = pcall(parent_setup, plan, self)
   if ok then
