@@ -37,6 +37,10 @@
 -- mknod in a user namespace, and the nodes a container reaches open only
 -- as its user could open them on the host anyway.
 --
+-- Such a container without a user namespace also gets a cgroup in every
+-- v1 hierarchy: mounted from inside, a hierarchy whose root is its cgroup
+-- namespace's would show release_agent, which the kernel runs as host root.
+--
 -- An init (plan.delegate_cgroup, set for a boot) gets a v2 cgroup of its
 -- own even without --cgroup, which it manages inside its namespace, with
 -- every controller that pflask's cgroup gets.
@@ -424,6 +428,22 @@ function M.plan(spec, plan, host)
     for _, r in ipairs(M.STANDARD_DEVICES) do cg.devices[#cg.devices + 1] = r end
     for _, r in ipairs(extra_devices) do cg.devices[#cg.devices + 1] = r end
     plan.device_policy = cg.devices
+    if not plan.namespaces.user then
+      -- A v1 hierarchy's root cgroup has release_agent, a program the
+      -- kernel runs as host root: a root container (CAP_SYS_ADMIN, no
+      -- user namespace) that mounts a hierarchy where its cgroup namespace
+      -- root is the hierarchy's root could set it. So it gets a cgroup in
+      -- every v1 hierarchy, and sees only those.
+      local names = {}
+      for name in pairs(h.v1) do names[#names + 1] = name end
+      table.sort(names)
+      for _, name in ipairs(names) do
+        local cg1 = cgroup_in(dir_of(h.v1[name], host.own.v1[name] or "/"), 1)
+        if name == "cpuset" and #cg1.writes == 0 then
+          for _, w in ipairs(limit_writes(host, 1, "cpuset", lim, cg1.dir)) do cg1.writes[#cg1.writes + 1] = w end
+        end
+      end
+    end
   end
   plan.cgroups = list
   plan.limits = lim
@@ -551,7 +571,7 @@ function M.prepare(plan)
     remove_stale(host, parent)
     undo_enables(host, parent)
     plan.cgroup_parents[#plan.cgroup_parents + 1] = parent
-    local enabled = set_of(words(fs.read(parent .. "/cgroup.subtree_control")))
+    local enabled = #cg.enable > 0 and set_of(words(fs.read(parent .. "/cgroup.subtree_control"))) or {}
     for _, c in ipairs(cg.enable) do
       -- Checked again now, not at plan time: another pflask may have
       -- undone its own +c meanwhile. The mark first: whoever sees it knows

@@ -127,24 +127,24 @@ describe("device policy", function()
         assert.matches("No space left on device", r.stderr) -- /dev/full opened, and full
       end)
 
-      it("opens its terminal: /dev/console, /dev/tty and a new pty", function()
+      it("opens its terminal: /dev/console, /dev/tty, ptmx and a new pts", function()
         -- Under script(1) pflask has a terminal and gives the container a
-        -- pty of its own, bound on /dev/console; inside, script(1) of the
-        -- Debian root makes one more pty (ptmx, then a pts).
-        local debian = "/var/cache/pflask-test/bookworm-systemd"
-        if pft.sh("test -x " .. debian .. "/usr/bin/script") ~= 0 then
-          pending("no Debian root with script(1) (tests/boot_rootfs.sh makes one)") return
-        end
-        local line = { pft.quote(pft.PFLASK), "--chroot=" .. debian }
-        for _, a in ipairs(who[2]) do line[#line + 1] = a == "--user=alice" and "--user=nobody" or a end
-        local cmd = "echo t > /dev/tty && echo tty; script -qec 'echo pty-ok; tty' /dev/null"
+        -- pty of its own, bound on /dev/console. Inside, opening ptmx makes
+        -- pts/0 of the container's devpts: still locked, so opening it
+        -- fails with EIO from the pty driver, which the kernel asks only
+        -- once the device policy let the open through (else EPERM).
+        local line = { pft.quote(pft.PFLASK), "--chroot=" .. rootfs }
+        for _, a in ipairs(who[2]) do line[#line + 1] = a end
+        local cmd = "echo t > /dev/tty && echo tty; exec 3<>/dev/ptmx && echo ptmx; exec 4<>/dev/pts/0"
         if not who[2][1] then cmd = "echo c > /dev/console && echo console; " .. cmd end
         line[#line + 1] = "-- sh -c " .. pft.quote(cmd)
         local r = pft.run({ "script", "-qec", table.concat(line, " "), "/dev/null" })
-        assert.equal(0, r.status, r.stdout .. r.stderr)
+        -- script(1) turns the end of its (empty) input into a NUL, which
+        -- the terminal echoes as ^@ anywhere in the output.
+        r.stdout = r.stdout:gsub("%z", ""):gsub("%^@", "")
         if not who[2][1] then assert.matches("console\r?\n", r.stdout) end
-        assert.matches("tty\r?\n", r.stdout)
-        assert.matches("pty%-ok\r?\n/dev/pts/%d+\r?\n", r.stdout)
+        assert.matches("tty\r?\nptmx\r?\n", r.stdout)
+        assert.matches("/dev/pts/0: Input/output error", r.stdout, 1, true)
         assert.not_matches("not permitted", r.stdout)
       end)
 
@@ -201,6 +201,27 @@ describe("device policy", function()
     assert.equal("null\n", r.stdout)
     assert.matches("can't open /kmsg: Operation not permitted", r.stderr)
     assert.equal(mounts, pft.mounts())
+  end)
+
+  it("cannot reach a v1 hierarchy's release_agent (host root code execution)", function()
+    -- Mounted from inside, a v1 hierarchy shows the container's own
+    -- cgroup as its root: release_agent is only in the hierarchy's root.
+    local h = pft.capture("awk '$3 != \"\" && $1 !~ /^#/ {print $1}' /proc/cgroups | sort")
+    local mounted = pft.capture("grep -o ' - cgroup cgroup [^ ]*' /proc/self/mountinfo")
+    if mounted == "" then pending("no cgroup v1 hierarchy on this host") return end
+    local opts = {}
+    for o in mounted:gmatch("cgroup cgroup ([^\n]+)") do
+      opts[#opts + 1] = o:gsub("^rw,", ""):gsub(",?xattr", "")
+    end
+    assert.is_true(#opts > 0, h)
+    local script = "mkdir -p /tmp/h; for o in " .. table.concat(opts, " ") .. "; do "
+      .. "if mount -t cgroup -o $o none /tmp/h; then echo mounted-$o; ls /tmp/h | grep release_agent; "
+      .. "cat /tmp/h/cgroup.procs | wc -l; umount /tmp/h; fi; done"
+    local r = pft.pflask({ "--chroot=" .. rootfs, "--", "sh", "-c", script })
+    assert.equal(0, r.status, r.stderr)
+    local n = select(2, r.stdout:gsub("mounted%-", ""))
+    assert.equal(#opts, n, r.stdout .. r.stderr)
+    assert.not_matches("release_agent", r.stdout)
   end)
 
   it("keeps a plain container (no --chroot) on the host's /dev", function()

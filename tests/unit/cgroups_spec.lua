@@ -485,6 +485,27 @@ describe("pflask.cgroups on a fake cgroupfs", function()
       end
     end)
 
+    it("puts a root container without a user namespace in every v1 hierarchy, not one with", function()
+      host, base, log = fake_host("hybrid")
+      local plan = start(host, {}, new_plan({ root = "/srv/root" }))
+      local N = cgname(plan)
+      for _, c in ipairs({ "memory", "pids", "cpu", "devices", "cpuset" }) do
+        -- Its cgroup namespace's root there is payload, never the
+        -- hierarchy's root (which has release_agent).
+        assert.equal("4242\n", read(base .. "/" .. c .. "/" .. N .. "/payload/cgroup.procs"), c)
+      end
+      assert.same({ "cpuset.cpus=0-1", "cpuset.mems=0" }, writes_of(log, "/cpuset/" .. N))
+      assert.same({ "BPF_CGROUP_DEVICE=" .. STANDARD }, writes_of(log, "/unified/" .. N))
+      cgroups.cleanup(plan)
+      for _, c in ipairs({ "memory", "pids", "cpu", "devices", "cpuset", "unified" }) do
+        assert.same({}, core.cgroup_children(base .. "/" .. c), c)
+      end
+      local userns = new_plan({ root = "/srv/root", user = true })
+      cgroups.plan({}, userns, host)
+      assert.equal(1, #userns.cgroups)
+      assert.equal(2, userns.cgroups[1].version)
+    end)
+
     it("refuses a boot without a v2 hierarchy", function()
       host, base, log = fake_host("v1")
       local plan = new_plan({ root = "/srv/root" })
