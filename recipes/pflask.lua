@@ -2,6 +2,13 @@
 --   pflask [OPTIONS] [--] [COMMAND [ARGS...]]
 -- See pflask(1).
 
+-- Hidden: word lists for the shell completion scripts (pflask.complete).
+local first = ...
+if type(first) == "string" and first:sub(1, 11) == "--complete=" then
+  io.stdout:write(require("pflask.complete").text(first:sub(12)))
+  return 0
+end
+
 local pflask = require "pflask"
 local cli = require "pflask.cli"
 
@@ -10,7 +17,7 @@ if action == "help" then
   io.stdout:write(cli.usage())
   return 0
 elseif action == "version" then
-  io.stdout:write("pflask ", cli.VERSION, "\n")
+  io.stdout:write(cli.version_text())
   return 0
 end
 if action == "list" or action == "list-json" then

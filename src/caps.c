@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "caps.h"
+#include "process.h"
 
 #include <errno.h>
 #include <sys/capability.h>
@@ -97,7 +98,9 @@ int pf_caps_apply(uint64_t keep, uint64_t ambient, struct pf_error *err)
 		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, (unsigned long)c, 0, 0) < 0)
 			return pf_error_errno(err, errno, "raise ambient capability %d", c);
 	}
-	return 0;
+	/* A credential change: arm the parent death signal again (the kernel
+	 * clears it when the permitted set is not a subset of the old one). */
+	return pf_process_rearm_parent_death(err);
 }
 
 int pf_caps_no_new_privs(struct pf_error *err)

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,16 +288,30 @@ char *pf_fs_read_in_root(const char *root, const char *path, size_t max,
 		pf_error_errno(err, errno, "open %s in %s", path, root);
 		return NULL;
 	}
+	/* Look before opening for real: opening a device node, even with
+	 * O_NONBLOCK, can have effects of its own (a tape rewinds, a modem
+	 * hangs up); an O_PATH fd opens nothing. */
+	struct stat st;
+	if (fstat(path_fd, &st) < 0) {
+		pf_error_errno(err, errno, "stat %s in %s", path, root);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		pf_error_set(err, EINVAL, "%s in %s is not a regular file", path, root);
+		return NULL;
+	}
 	char fd_path[32];
 	pf_fs_fd_path(path_fd, fd_path);
-	/* O_NONBLOCK: a FIFO planted in a hostile tree must not hang us. */
+	/* The same inode, through the magic link: O_NONBLOCK and O_NOCTTY
+	 * all the same, should it have been swapped for something else. */
 	_cleanup_close_ int fd = open(fd_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		pf_error_errno(err, errno, "open %s in %s", path, root);
 		return NULL;
 	}
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	struct stat ost;
+	if (fstat(fd, &ost) < 0 || !S_ISREG(ost.st_mode) || ost.st_ino != st.st_ino ||
+	    ost.st_dev != st.st_dev) {
 		pf_error_set(err, EINVAL, "%s in %s is not a regular file", path, root);
 		return NULL;
 	}
@@ -346,66 +361,249 @@ int pf_fs_write_in_root(int root_fd, const char *path, const char *data, size_t 
 	return 0;
 }
 
-/* Empty the directory dir_fd (dev: its filesystem), then nothing else: the
- * caller removes the directory itself. */
-static int empty_dir(int dir_fd, dev_t dev, const char *path, struct pf_error *err)
+/* What identifies a directory while we walk: a rename cannot give another
+ * directory the same pair, so ".." is checked against it on the way up. */
+struct dir_id {
+	dev_t dev;
+	ino_t ino;
+};
+
+/* One level of the walk down: the directory's name in its parent, its
+ * identity, and where to resume reading the parent afterwards. */
+struct level {
+	char name[NAME_MAX + 1];
+	struct dir_id id;
+	long resume;
+};
+
+struct walk {
+	struct level *levels;
+	size_t depth, cap;
+	struct dir_id *failed; /* directories we could not empty: not again */
+	size_t nfailed, failed_cap;
+	int mnt_id_ok;
+	uint64_t mnt_id; /* the top's mount, when statx tells it */
+};
+
+static int mount_id_of(int fd, uint64_t *ret)
 {
-	int dup_fd = dup(dir_fd);
-	if (dup_fd < 0)
-		return pf_error_errno(err, errno, "remove %s", path);
-	DIR *d = fdopendir(dup_fd);
-	if (!d) {
-		close(dup_fd);
-		return pf_error_errno(err, errno, "remove %s", path);
+	struct statx stx;
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &stx) < 0 ||
+	    !(stx.stx_mask & STATX_MNT_ID))
+		return -1;
+	*ret = stx.stx_mnt_id;
+	return 0;
+}
+
+static bool has_failed(const struct walk *w, dev_t dev, ino_t ino)
+{
+	for (size_t i = 0; i < w->nfailed; i++)
+		if (w->failed[i].dev == dev && w->failed[i].ino == ino)
+			return true;
+	return false;
+}
+
+static int mark_failed(struct walk *w, dev_t dev, ino_t ino)
+{
+	if (w->nfailed == w->failed_cap) {
+		size_t cap = w->failed_cap ? w->failed_cap * 2 : 16;
+		struct dir_id *f = realloc(w->failed, cap * sizeof(*f));
+		if (!f)
+			return -1;
+		w->failed = f;
+		w->failed_cap = cap;
 	}
-	int r = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
+	w->failed[w->nfailed++] = (struct dir_id){ dev, ino };
+	return 0;
+}
+
+static struct level *push_level(struct walk *w)
+{
+	if (w->depth == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 64;
+		struct level *l = realloc(w->levels, cap * sizeof(*l));
+		if (!l)
+			return NULL;
+		w->levels = l;
+		w->cap = cap;
+	}
+	return &w->levels[w->depth++];
+}
+
+/* Open the subdirectory name of dir_fd for reading, never through a
+ * symlink and never onto another mount. overlayfs leaves its work/work
+ * with mode 000: the owner may still give itself the right, on the inode
+ * an O_PATH fd holds (chmod by name could follow a symlink swapped in). */
+static int open_subdir(int dir_fd, const char *name, const struct stat *expect,
+		       const struct walk *w)
+{
+	int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == EACCES) {
+		_cleanup_close_ int p = openat(dir_fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		struct stat st;
-		if (fstatat(dir_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		if (S_ISDIR(st.st_mode)) {
-			if (st.st_dev != dev) {
-				r = pf_error_errno(err, EBUSY, "remove %s/%s", path, e->d_name);
-				continue;
-			}
-			int sub = openat(dir_fd, e->d_name,
-					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			/* overlayfs leaves its work/work with mode 000: an owner
-			 * may still open it once it gives itself the right. */
-			if (sub < 0 && errno == EACCES && fchmodat(dir_fd, e->d_name, 0700, 0) == 0)
-				sub = openat(dir_fd, e->d_name,
-					     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (sub < 0 || empty_dir(sub, dev, path, err) < 0)
-				r = -1;
-			if (sub >= 0)
-				close(sub);
-			if (unlinkat(dir_fd, e->d_name, AT_REMOVEDIR) < 0)
-				r = pf_error_errno(err, errno, "remove %s/%s", path, e->d_name);
-		} else if (unlinkat(dir_fd, e->d_name, 0) < 0) {
-			r = pf_error_errno(err, errno, "remove %s/%s", path, e->d_name);
+		if (p < 0 || fstat(p, &st) < 0)
+			return -1;
+		if (st.st_dev != expect->st_dev || st.st_ino != expect->st_ino) {
+			errno = ESTALE;
+			return -1;
 		}
+		char fd_path[32];
+		pf_fs_fd_path(p, fd_path);
+		if (chmod(fd_path, 0700) < 0)
+			return -1;
+		fd = openat(p, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	}
-	closedir(d);
-	return r;
+	if (fd < 0)
+		return -1;
+	/* The directory we looked at, on the top's own mount (a bind mount
+	 * of the same filesystem has the same st_dev). */
+	struct stat st;
+	uint64_t mnt;
+	if (fstat(fd, &st) < 0 || st.st_dev != expect->st_dev || st.st_ino != expect->st_ino ||
+	    (w->mnt_id_ok && (mount_id_of(fd, &mnt) < 0 || mnt != w->mnt_id))) {
+		close(fd);
+		errno = EXDEV;
+		return -1;
+	}
+	return fd;
 }
 
 int pf_fs_remove_tree(const char *path, struct pf_error *err)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
+	int cur = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (cur < 0) {
 		if (errno == ENOENT)
 			return 0;
 		if (errno == ENOTDIR || errno == ELOOP)
 			return unlink(path) < 0 ? pf_error_errno(err, errno, "remove %s", path) : 0;
 		return pf_error_errno(err, errno, "remove %s", path);
 	}
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return pf_error_errno(err, errno, "remove %s", path);
-	if (empty_dir(fd, st.st_dev, path, err) < 0)
+	struct stat top;
+	if (fstat(cur, &top) < 0) {
+		int e = errno;
+		close(cur);
+		return pf_error_errno(err, e, "remove %s", path);
+	}
+	struct walk w = { 0 };
+	w.mnt_id_ok = mount_id_of(cur, &w.mnt_id) == 0;
+
+	/* Depth first, without recursion and with a fixed number of fds
+	 * (the tree may be as deep as its creator liked): go down into one
+	 * subdirectory at a time, come back up through "..", checked against
+	 * the identity noted on the way down, and remove the emptied
+	 * directory from its parent. */
+	int r = 0;
+	long resume = 0;
+	bool full_pass = true; /* this pass started at the beginning */
+	for (;;) {
+		int dup_fd = fcntl(cur, F_DUPFD_CLOEXEC, 0);
+		DIR *d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
+		if (!d) {
+			if (dup_fd >= 0)
+				close(dup_fd);
+			r = pf_error_errno(err, errno, "remove %s", path);
+			break;
+		}
+		if (resume)
+			seekdir(d, resume);
+		bool descended = false, abort_walk = false;
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+				continue;
+			struct stat st;
+			if (fstatat(cur, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+			if (!S_ISDIR(st.st_mode)) {
+				if (unlinkat(cur, e->d_name, 0) < 0)
+					r = pf_error_errno(err, errno, "remove %s: %s", path, e->d_name);
+				continue;
+			}
+			if (has_failed(&w, st.st_dev, st.st_ino))
+				continue;
+			if (st.st_dev != top.st_dev) {
+				r = pf_error_errno(err, EBUSY, "remove %s: %s is another filesystem", path,
+						   e->d_name);
+				if (mark_failed(&w, st.st_dev, st.st_ino) < 0) {
+					abort_walk = true;
+					break;
+				}
+				continue;
+			}
+			int sub = open_subdir(cur, e->d_name, &st, &w);
+			if (sub < 0) {
+				r = pf_error_errno(err, errno, "remove %s: %s", path, e->d_name);
+				if (mark_failed(&w, st.st_dev, st.st_ino) < 0) {
+					abort_walk = true;
+					break;
+				}
+				continue;
+			}
+			struct level *l = push_level(&w);
+			if (!l) {
+				close(sub);
+				abort_walk = true;
+				break;
+			}
+			snprintf(l->name, sizeof(l->name), "%s", e->d_name);
+			l->id = (struct dir_id){ st.st_dev, st.st_ino };
+			l->resume = telldir(d);
+			close(cur);
+			cur = sub;
+			descended = true;
+			break;
+		}
+		closedir(d);
+		if (abort_walk) {
+			/* Out of memory for the bookkeeping that makes the walk
+			 * end: stop rather than loop. */
+			r = pf_error_errno(err, ENOMEM, "remove %s", path);
+			break;
+		}
+		if (descended) {
+			resume = 0;
+			full_pass = true;
+			continue;
+		}
+		if (!full_pass) {
+			/* Resumed mid-directory: one more pass from the start,
+			 * in case the resumed position skipped an entry. */
+			resume = 0;
+			full_pass = true;
+			continue;
+		}
+		if (w.depth == 0)
+			break;
+		/* Up: ".." must be the directory we came down from. */
+		struct level *l = &w.levels[--w.depth];
+		struct dir_id parent_id = w.depth ? w.levels[w.depth - 1].id
+						  : (struct dir_id){ top.st_dev, top.st_ino };
+		int up = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		struct stat ust;
+		if (up < 0 || fstat(up, &ust) < 0 || ust.st_dev != parent_id.dev ||
+		    ust.st_ino != parent_id.ino) {
+			if (up >= 0)
+				close(up);
+			r = pf_error_errno(err, ESTALE, "remove %s: the tree moved while it was removed",
+					   path);
+			break;
+		}
+		close(cur);
+		cur = up;
+		if (unlinkat(cur, l->name, AT_REMOVEDIR) < 0) {
+			r = pf_error_errno(err, errno, "remove %s: %s", path, l->name);
+			if (mark_failed(&w, l->id.dev, l->id.ino) < 0) {
+				r = pf_error_errno(err, ENOMEM, "remove %s", path);
+				break;
+			}
+		}
+		resume = l->resume;
+		full_pass = resume == 0;
+	}
+	close(cur);
+	free(w.levels);
+	free(w.failed);
+	if (r < 0)
 		return -1;
 	if (rmdir(path) < 0)
 		return pf_error_errno(err, errno, "remove %s", path);

@@ -2,10 +2,33 @@
  * Linked into the pflask executable and built as pflask/core.so for stock
  * lua5.4 and busted. */
 #include "l_util.h"
+#include "machined.h"
 
 #ifndef PFLASK_VERSION
 #define PFLASK_VERSION "0.0.0"
 #endif
+
+/* core.features: what this build can do, in the order `pflask --version`
+ * prints them, as systemd tools do: "+name" built in, "-name" not. netlink
+ * (libnl), caps (libcap) and libmount are required by the build; seccomp
+ * has no implementation yet and says so; machined needs sd-bus headers at
+ * build time (libsystemd itself is loaded only when a container registers). */
+static void push_features(lua_State *L)
+{
+	const char *features[] = {
+		"+netlink",
+		"+libmount",
+		"+caps",
+		"-seccomp",
+		pf_machined_supported() ? "+machined" : "-machined",
+	};
+	size_t n = sizeof(features) / sizeof(features[0]);
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lua_pushstring(L, features[i]);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+}
 
 LUAMOD_API int luaopen_pflask_core(lua_State *L)
 {
@@ -22,7 +45,10 @@ LUAMOD_API int luaopen_pflask_core(lua_State *L)
 	pf_l_open_cgroup(L);
 	pf_l_open_pty(L);
 	pf_l_open_state(L);
+	pf_l_open_machined(L);
 	lua_pushliteral(L, PFLASK_VERSION);
 	lua_setfield(L, -2, "version");
+	push_features(L);
+	lua_setfield(L, -2, "features");
 	return 1;
 }

@@ -1,7 +1,9 @@
 /* pflask.core: mounts and the root directory (child side). Targets are
  * paths inside a root directory (default "/"), resolved without leaving it. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -65,8 +67,10 @@ static int l_mount(lua_State *L)
 	return push_result(L, pf_mount_filesystem(root, target, source, fstype, options, &err), &err);
 }
 
-/* core.bind{root=, target=, source=, readonly=false, recursive=true}
- * Without source, target is bound on itself (to make it read-only). */
+/* core.bind{root=, target=, source=, readonly=false, recursive=true,
+ * source_in_root=false}
+ * Without source, target is bound on itself (to make it read-only). With
+ * source_in_root, source is a path inside root, resolved there too. */
 static int l_bind(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
@@ -77,7 +81,11 @@ static int l_bind(lua_State *L)
 		source = NULL;
 	bool readonly = opt_boolean(L, 1, "readonly", false);
 	bool recursive = opt_boolean(L, 1, "recursive", true);
+	bool in_root = opt_boolean(L, 1, "source_in_root", false);
+	luaL_argcheck(L, source || !in_root, 1, "source_in_root needs a source");
 	struct pf_error err = { 0 };
+	if (in_root)
+		return push_result(L, pf_mount_bind_in_root(root, target, source, recursive, readonly, &err), &err);
 	return push_result(L, pf_mount_bind(root, target, source, recursive, readonly, &err), &err);
 }
 
@@ -91,6 +99,20 @@ static int l_overlay(lua_State *L)
 	const char *work = opt_string(L, 1, "work", NULL);
 	struct pf_error err = { 0 };
 	return push_result(L, pf_mount_overlay(root, target, upper, work, &err), &err);
+}
+
+/* core.ephemeral{root=, upper=, work=} -> true | fail: root becomes an
+ * overlay on itself; without upper and work, its writable layer is a tmpfs
+ * of this mount namespace. Child side. */
+static int l_ephemeral(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	const char *root = opt_string(L, 1, "root", NULL);
+	const char *upper = opt_string(L, 1, "upper", "");
+	const char *work = opt_string(L, 1, "work", "");
+	struct pf_error err = { 0 };
+	return push_result(L, pf_mount_ephemeral(root, *upper ? upper : NULL, *work ? work : NULL, &err),
+			   &err);
 }
 
 /* core.mountpoint(root, path, "directory"|"file") -> true | fail
@@ -215,6 +237,46 @@ static int l_remove_tree(lua_State *L)
 	return push_result(L, pf_fs_remove_tree(path, &err), &err);
 }
 
+/* core.set_readonly{root=, target=, readonly=true} -> true | fail: the
+ * mount whose root is target, not its submounts. */
+static int l_set_readonly(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	const char *root = opt_string(L, 1, "root", "/");
+	const char *target = opt_string(L, 1, "target", NULL);
+	bool readonly = opt_boolean(L, 1, "readonly", true);
+	struct pf_error err = { 0 };
+	return push_result(L, pf_mount_set_readonly(root, target, readonly, &err), &err);
+}
+
+/* core.dir_entries(path) -> {name, ...} | fail: the names in directory
+ * path (not "." and ".."), unsorted; path itself is not followed if it is
+ * a symlink. */
+static int l_dir_entries(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	struct pf_error err = { 0 };
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	if (!d) {
+		pf_error_errno(&err, errno, "open %s", path);
+		if (fd >= 0)
+			close(fd);
+		return pf_l_fail(L, &err);
+	}
+	lua_newtable(L);
+	int i = 1;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		lua_pushstring(L, e->d_name);
+		lua_rawseti(L, -2, i++);
+	}
+	closedir(d);
+	return 1;
+}
+
 void pf_l_open_mount(lua_State *L)
 {
 	static const luaL_Reg funcs[] = {
@@ -222,6 +284,7 @@ void pf_l_open_mount(lua_State *L)
 		{ "mount", l_mount },
 		{ "bind", l_bind },
 		{ "overlay", l_overlay },
+		{ "ephemeral", l_ephemeral },
 		{ "mountpoint", l_mountpoint },
 		{ "lookup", l_lookup },
 		{ "write_in_root", l_write_in_root },
@@ -231,6 +294,8 @@ void pf_l_open_mount(lua_State *L)
 		{ "pivot_root", l_pivot_root },
 		{ "chroot", l_chroot },
 		{ "remove_tree", l_remove_tree },
+		{ "set_readonly", l_set_readonly },
+		{ "dir_entries", l_dir_entries },
 		{ NULL, NULL },
 	};
 	pf_l_register(L, funcs);

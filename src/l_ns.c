@@ -79,12 +79,12 @@ static int child_msghandler(lua_State *L)
 	return 1; /* the error value itself */
 }
 
-static void __attribute__((noreturn)) run_child(lua_State *L, int fn_idx, int fd)
+static void __attribute__((noreturn)) run_child(lua_State *L, int fn_idx, int fd, int parent_fd)
 {
 	struct pf_error err = { 0 };
 	int status = 0;
 
-	if (pf_process_die_with_parent(&err) < 0) {
+	if (pf_process_die_with_parent(parent_fd, &err) < 0) {
 		pf_sync_report(fd, 125, &err);
 		_exit(125);
 	}
@@ -142,6 +142,11 @@ static int l_clone(lua_State *L)
 			close(cgroup_fd);
 		return pf_l_fail(L, &err);
 	}
+	/* Our pidfd, for the child to see whether we died before it armed
+	 * its parent death signal. Kernels before 5.3 have none: the child
+	 * then only has the signal. */
+	struct pf_error ignored = { 0 };
+	int self_fd = pf_process_open_self(&ignored);
 	bool placed;
 	pid_t pid = pf_ns_clone(flags, cgroup_fd, &placed, &err);
 	if (cgroup_fd >= 0)
@@ -149,14 +154,18 @@ static int l_clone(lua_State *L)
 	if (pid < 0) {
 		close(fds[0]);
 		close(fds[1]);
+		if (self_fd >= 0)
+			close(self_fd);
 		pf_process_unblock_signals();
 		return pf_l_fail(L, &err);
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		run_child(L, 2, fds[1]);
+		run_child(L, 2, fds[1], self_fd);
 	}
 	close(fds[1]);
+	if (self_fd >= 0)
+		close(self_fd);
 	pf_l_push_process(L, pid);
 	pf_l_push_channel(L, fds[0]);
 	lua_pushboolean(L, placed);

@@ -93,7 +93,7 @@ static int push_stat(lua_State *L, const char *path, bool follow)
 }
 
 /* core.stat(path) / core.lstat(path) -> {type=, mode=, uid=, gid=, size=,
- * dev=} | fail; type is "directory", "file", "link", "char", "block",
+ * dev=, ino=} | fail; type is "directory", "file", "link", "char", "block",
  * "fifo" or "socket". */
 static int l_stat(lua_State *L)
 {

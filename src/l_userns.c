@@ -59,11 +59,21 @@ static int l_deny_setgroups(lua_State *L)
 	return 1;
 }
 
+/* An id argument: 0 to 4294967294. A larger integer would wrap in the
+ * cast to uid_t (4294967296 is 0, root), and (uid_t)-1 means "unchanged"
+ * to setresuid(2). */
+static uint32_t check_id(lua_State *L, int idx)
+{
+	lua_Integer v = luaL_checkinteger(L, idx);
+	luaL_argcheck(L, v >= 0 && v < (lua_Integer)UINT32_MAX, idx, "ids go from 0 to 4294967294");
+	return (uint32_t)v;
+}
+
 /* core.switch_user(uid, gid [, groups]) -> true | fail. Child side. */
 static int l_switch_user(lua_State *L)
 {
-	uid_t uid = (uid_t)luaL_checkinteger(L, 1);
-	gid_t gid = (gid_t)luaL_checkinteger(L, 2);
+	uid_t uid = (uid_t)check_id(L, 1);
+	gid_t gid = (gid_t)check_id(L, 2);
 	gid_t groups[NGROUPS_MAX > 65536 ? 65536 : NGROUPS_MAX];
 	size_t ngroups = 0;
 	if (!lua_isnoneornil(L, 3)) {
@@ -73,7 +83,7 @@ static int l_switch_user(lua_State *L)
 			      "too many groups");
 		for (lua_Integer i = 1; i <= n; i++) {
 			lua_geti(L, 3, i);
-			groups[ngroups++] = (gid_t)luaL_checkinteger(L, -1);
+			groups[ngroups++] = (gid_t)check_id(L, -1);
 			lua_pop(L, 1);
 		}
 	}

@@ -103,6 +103,18 @@ static void list_bundled(luaL_Buffer *b)
 	}
 }
 
+/* core.recipes, in the executable only: the names of the bundled recipes
+ * (shell completion lists them; pflask.complete). */
+static void push_recipe_names(lua_State *L)
+{
+	lua_newtable(L);
+	lua_Integer i = 0;
+	for (const struct pf_embedded_chunk *c = pf_embedded_recipes; c->name; c++) {
+		lua_pushstring(L, c->name);
+		lua_rawseti(L, -2, ++i);
+	}
+}
+
 /* Push the recipe's chunk or raise "--recipe: ...". */
 static void load_recipe(lua_State *L, const char *recipe)
 {
@@ -176,6 +188,8 @@ static int pmain(lua_State *L)
 	luaL_checkversion(L);
 	luaL_openlibs(L);
 	luaL_requiref(L, "pflask.core", luaopen_pflask_core, 0);
+	push_recipe_names(L);
+	lua_setfield(L, -2, "recipes");
 	lua_pop(L, 1);
 	install_searcher(L);
 

@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <linux/magic.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -70,14 +73,15 @@ static int mount_setattr_syscall(int fd, const char *path, unsigned flags,
 #endif
 }
 
-/* Remount one mount read-only by path, keeping the flags the kernel locks
- * in a user namespace (nosuid, nodev, noexec...): leaving one out is EPERM. */
-static int remount_readonly(const char *path, struct pf_error *err)
+/* Remount one mount read-only (or writable) by path, keeping the flags the
+ * kernel locks in a user namespace (nosuid, nodev, noexec...): leaving one
+ * out is EPERM. */
+static int remount_bind(const char *path, bool readonly, struct pf_error *err)
 {
 	struct statvfs sv;
 	if (statvfs(path, &sv) < 0)
-		return pf_error_errno(err, errno, "make %s read-only", path);
-	unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY;
+		return pf_error_errno(err, errno, "make %s %s", path, readonly ? "read-only" : "writable");
+	unsigned long flags = MS_REMOUNT | MS_BIND | (readonly ? MS_RDONLY : 0);
 	static const struct { unsigned long st, ms; } keep[] = {
 		{ ST_NOSUID, MS_NOSUID }, { ST_NODEV, MS_NODEV }, { ST_NOEXEC, MS_NOEXEC },
 		{ ST_NOATIME, MS_NOATIME }, { ST_NODIRATIME, MS_NODIRATIME },
@@ -87,8 +91,13 @@ static int remount_readonly(const char *path, struct pf_error *err)
 		if (sv.f_flag & keep[i].st)
 			flags |= keep[i].ms;
 	if (mount(NULL, path, NULL, flags, NULL) < 0)
-		return pf_error_errno(err, errno, "make %s read-only", path);
+		return pf_error_errno(err, errno, "make %s %s", path, readonly ? "read-only" : "writable");
 	return 0;
+}
+
+static int remount_readonly(const char *path, struct pf_error *err)
+{
+	return remount_bind(path, true, err);
 }
 
 /* Without mount_setattr (Linux < 5.12): remount the top mount and every
@@ -166,6 +175,22 @@ int pf_mount_bind(const char *root, const char *target, const char *source,
 	return 0;
 }
 
+int pf_mount_bind_in_root(const char *root, const char *target, const char *source,
+			  bool recursive, bool readonly, struct pf_error *err)
+{
+	_cleanup_close_ int root_fd = pf_fs_open_root(root, err);
+	if (root_fd < 0)
+		return -1;
+	/* The source as the container will see it: a symlink in the image
+	 * cannot make it a host file. */
+	_cleanup_close_ int source_fd = pf_fs_open_in_root(root_fd, source, err);
+	if (source_fd < 0)
+		return -1;
+	char source_path[32];
+	pf_fs_fd_path(source_fd, source_path);
+	return pf_mount_bind(root, target, source_path, recursive, readonly, err);
+}
+
 int pf_mount_overlay(const char *root, const char *target, const char *upper,
 		     const char *work, struct pf_error *err)
 {
@@ -182,6 +207,89 @@ int pf_mount_overlay(const char *root, const char *target, const char *upper,
 		return pf_error_errno(err, ENAMETOOLONG, "overlay on %s", target);
 	if (mount("overlay", fd_path, "overlay", 0, data) < 0)
 		return pf_error_errno(err, errno, "overlay on %s", target);
+	return 0;
+}
+
+/* The overflow id (/proc/sys/kernel/overflowuid or overflowgid): what
+ * stat shows for an id this user namespace does not map. */
+static long overflow_id(const char *file)
+{
+	long id = 65534;
+	FILE *f = fopen(file, "re");
+	if (f) {
+		if (fscanf(f, "%ld", &id) != 1)
+			id = 65534;
+		fclose(f);
+	}
+	return id;
+}
+
+/* The upper layer takes the root directory's mode and owner, which
+ * overlayfs shows as those of "/". An owner this user namespace does not
+ * map (stat shows the overflow id) is not copied: giving "/" to the
+ * overflow id would hand it to whoever that id is inside (nobody); the
+ * layer's creator, root inside, keeps it. */
+static int copy_root_attributes(int layer_fd, const char *name, const struct stat *st,
+				struct pf_error *err)
+{
+	if (fchmodat(layer_fd, name, st->st_mode & 07777, 0) < 0)
+		return pf_error_errno(err, errno, "ephemeral root: chmod %s", name);
+	uid_t uid = (long)st->st_uid == overflow_id("/proc/sys/kernel/overflowuid") ? (uid_t)-1 : st->st_uid;
+	gid_t gid = (long)st->st_gid == overflow_id("/proc/sys/kernel/overflowgid") ? (gid_t)-1 : st->st_gid;
+	if (fchownat(layer_fd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return pf_error_errno(err, errno, "ephemeral root: chown %s", name);
+	return 0;
+}
+
+int pf_mount_ephemeral(const char *root, const char *upper, const char *work,
+		       struct pf_error *err)
+{
+	/* The root as it is now: the overlay's lower layer, still reachable
+	 * through this fd once the tmpfs covers its path. */
+	_cleanup_close_ int lower = pf_fs_open_root(root, err);
+	if (lower < 0)
+		return -1;
+	struct stat st;
+	if (fstat(lower, &st) < 0)
+		return pf_error_errno(err, errno, "ephemeral root: stat %s", root);
+	if (upper && work)
+		return pf_mount_overlay(root, "/", upper, work, err);
+	if (upper || work)
+		return pf_error_set(err, EINVAL, "ephemeral root: upper and work go together");
+	char lower_path[32];
+	pf_fs_fd_path(lower, lower_path);
+
+	/* A tmpfs of this mount namespace on the root's path itself: it, and
+	 * every change the container makes, go away with the namespace,
+	 * whatever becomes of pflask. Nothing is ever created on the host. */
+	/* No nosuid or nodev: the layer holds the root's own files, which
+	 * overlayfs opens through it (device nodes included), as on disk. */
+	if (mount("tmpfs", lower_path, "tmpfs", 0, "mode=0700") < 0)
+		return pf_error_errno(err, errno, "ephemeral root: mount tmpfs on %s", root);
+	/* root's path now leads to the tmpfs; make sure it is ours. */
+	_cleanup_close_ int layer = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (layer < 0)
+		return pf_error_errno(err, errno, "ephemeral root: open %s", root);
+	struct statfs sf;
+	struct stat lst;
+	if (fstatfs(layer, &sf) < 0 || fstat(layer, &lst) < 0)
+		return pf_error_errno(err, errno, "ephemeral root: stat %s", root);
+	if (sf.f_type != TMPFS_MAGIC || lst.st_dev == st.st_dev)
+		return pf_error_set(err, EXDEV, "ephemeral root: %s is not the tmpfs just mounted", root);
+	if (mkdirat(layer, "upper", 0700) < 0 || mkdirat(layer, "work", 0700) < 0)
+		return pf_error_errno(err, errno, "ephemeral root: mkdir in tmpfs");
+	if (copy_root_attributes(layer, "upper", &st, err) < 0)
+		return -1;
+
+	char layer_path[32];
+	pf_fs_fd_path(layer, layer_path);
+	char data[256];
+	snprintf(data, sizeof(data), "lowerdir=%s,upperdir=%s/upper,workdir=%s/work",
+		 lower_path, layer_path, layer_path);
+	/* Stacked on the tmpfs, at the same path: root's path now leads to
+	 * the overlay, and the tmpfs under it is out of reach. */
+	if (mount("overlay", layer_path, "overlay", 0, data) < 0)
+		return pf_error_errno(err, errno, "ephemeral root: overlay on %s", root);
 	return 0;
 }
 
@@ -220,4 +328,24 @@ int pf_mount_chroot(const char *dir, struct pf_error *err)
 	if (chdir("/") < 0)
 		return pf_error_errno(err, errno, "chdir /");
 	return 0;
+}
+
+int pf_mount_set_readonly(const char *root, const char *target, bool readonly,
+			  struct pf_error *err)
+{
+	_cleanup_close_ int fd = open_target(root, target, err);
+	if (fd < 0)
+		return -1;
+	struct mount_attr attr = { 0 };
+	if (readonly)
+		attr.attr_set = MOUNT_ATTR_RDONLY;
+	else
+		attr.attr_clr = MOUNT_ATTR_RDONLY;
+	if (mount_setattr_syscall(fd, "", AT_EMPTY_PATH, &attr) == 0)
+		return 0;
+	if (errno != ENOSYS)
+		return pf_error_errno(err, errno, "make %s %s", target, readonly ? "read-only" : "writable");
+	char fd_path[32];
+	pf_fs_fd_path(fd, fd_path);
+	return remount_bind(fd_path, readonly, err);
 }

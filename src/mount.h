@@ -25,10 +25,25 @@ int pf_mount_filesystem(const char *root, const char *target, const char *source
 int pf_mount_bind(const char *root, const char *target, const char *source,
 		  bool recursive, bool readonly, struct pf_error *err);
 
+/* Like pf_mount_bind, with source too a path inside root, resolved there
+ * (never on the host). */
+int pf_mount_bind_in_root(const char *root, const char *target, const char *source,
+			  bool recursive, bool readonly, struct pf_error *err);
+
 /* An overlay on target inside root: the target directory itself is the
  * lower layer, upper and work are host directories on one filesystem. */
 int pf_mount_overlay(const char *root, const char *target, const char *upper,
 		     const char *work, struct pf_error *err);
+
+/* Child, in its own mount namespace: make root an overlay whose lower
+ * layer is root as it is. With upper and work NULL the writable layer is
+ * a tmpfs mounted on root's path in this mount namespace (under the
+ * overlay, unreachable), so it vanishes with the namespace; else upper and
+ * work are host directories on one filesystem (a disk-backed layer the
+ * caller removes). Either way the upper layer takes root's mode and
+ * owner. */
+int pf_mount_ephemeral(const char *root, const char *upper, const char *work,
+		       struct pf_error *err);
 
 /* Mount a fresh proc filesystem on target (nosuid, nodev, noexec), showing
  * the caller's pid namespace. */
@@ -42,3 +57,10 @@ int pf_mount_pivot_root(const char *new_root, struct pf_error *err);
 /* chroot(2) to dir and chdir to "/", for when there is no mount namespace
  * to pivot in. */
 int pf_mount_chroot(const char *dir, struct pf_error *err);
+
+/* Make the mount whose root is target (inside root) read-only or writable
+ * again, that mount only (not its submounts). A bind inherits the
+ * read-only flag of the mount it copies: this is how a part of a
+ * read-only tree (the container's own /proc/sys/net) is made writable. */
+int pf_mount_set_readonly(const char *root, const char *target, bool readonly,
+			  struct pf_error *err);

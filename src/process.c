@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,21 +59,72 @@ void pf_process_unblock_signals(void)
 	sigprocmask(SIG_SETMASK, &mask_before_block, NULL);
 }
 
-int pf_process_die_with_parent(struct pf_error *err)
+int pf_process_open_self(struct pf_error *err)
 {
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-		return pf_error_errno(err, errno, "set parent death signal");
-	return 0;
+	int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	if (fd < 0)
+		return pf_error_errno(err, errno, "pidfd_open");
+	/* pidfds are close-on-exec already; say so anyway, as for every fd. */
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
+}
+
+/* The supervisor, as a pidfd the child inherited from core.clone: the one
+ * way to tell, from inside a new pid namespace (where getppid() is 0
+ * whoever the parent is), that the parent is already gone. */
+static int parent_pidfd = -1;
+/* The parent as getppid() saw it at the start: 0 in a new pid namespace,
+ * where it tells nothing. */
+static pid_t parent_pid;
+
+/* Is the parent that cloned us gone? A pidfd polls readable once its
+ * process has exited. Without one (the fd was closed since, or we were
+ * not started by core.clone), fall back on getppid(): outside a pid
+ * namespace an orphan is adopted by another process. */
+static bool parent_gone(void)
+{
+	if (parent_pidfd >= 0) {
+		struct pollfd p = { .fd = parent_pidfd, .events = POLLIN };
+		int r;
+		do
+			r = poll(&p, 1, 0);
+		while (r < 0 && errno == EINTR);
+		if (r >= 0 && !(p.revents & POLLNVAL))
+			return r > 0 && (p.revents & (POLLIN | POLLHUP));
+		parent_pidfd = -1; /* closed under us: never trust the number again */
+	}
+	return parent_pid > 0 && getppid() != parent_pid;
+}
+
+/* pid 1, once the command runs: its credentials no longer change, and a
+ * handle on the supervisor has no business inside the container. */
+static void forget_parent(void)
+{
+	if (parent_pidfd >= 0)
+		close(parent_pidfd);
+	parent_pidfd = -1;
+}
+
+int pf_process_die_with_parent(int parent_fd, struct pf_error *err)
+{
+	if (parent_fd >= 0)
+		parent_pidfd = parent_fd;
+	parent_pid = getppid();
+	return pf_process_rearm_parent_death(err);
 }
 
 int pf_process_rearm_parent_death(struct pf_error *err)
 {
-	int sig = 0;
-	if (prctl(PR_GET_PDEATHSIG, &sig, 0, 0, 0) < 0)
-		return pf_error_errno(err, errno, "get parent death signal");
-	if (sig == 0)
-		return 0;
-	return pf_process_die_with_parent(err);
+	/* Unconditionally: a change of euid, egid, fsuid or fsgid (setresuid,
+	 * setresgid) resets the signal to 0, so "re-arm if still set" would
+	 * never re-arm. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		return pf_error_errno(err, errno, "set parent death signal");
+	/* The parent may have died before the signal was armed: then the
+	 * kernel never sends it, and we must not go on as an orphan. */
+	if (parent_gone())
+		return pf_error_set(err, ESRCH, "the supervisor is gone");
+	return 0;
 }
 
 static const char *env_lookup(char *const envp[], const char *name)
@@ -255,6 +309,7 @@ pid_t pf_process_fork_reaper(int fd_to_close, struct pf_error *err)
 	}
 	if (fd_to_close >= 0)
 		close(fd_to_close);
+	forget_parent();
 	prctl(PR_SET_NAME, "pflask-init", 0, 0, 0);
 	reap_until_exit(pid, sfd);
 }
@@ -306,5 +361,6 @@ int pf_process_exec_reaped(const char *file, char *const argv[], char *const env
 	}
 	if (sync_fd >= 0)
 		close(sync_fd);
+	forget_parent();
 	reap_until_exit(pid, sfd);
 }

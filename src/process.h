@@ -19,10 +19,21 @@ void pf_process_forwarded_signals(sigset_t *set);
 int pf_process_block_signals(struct pf_error *err);
 void pf_process_unblock_signals(void);
 
+/* Parent, before forking a child that must die with it: a pidfd of the
+ * calling process (close-on-exec), for pf_process_die_with_parent. */
+int pf_process_open_self(struct pf_error *err);
+
 /* Child: have the kernel SIGKILL us when the parent dies, so a supervisor
- * killed with SIGKILL takes its container down. Re-armed by
- * pf_process_rearm_parent_death after credential changes, which clear it. */
-int pf_process_die_with_parent(struct pf_error *err);
+ * killed with SIGKILL takes its container down. parent_fd is the pidfd
+ * pf_process_open_self made in the parent before the fork (or -1); the
+ * child keeps it to detect a parent that died before the signal was armed
+ * (then it fails with ESRCH). */
+int pf_process_die_with_parent(int parent_fd, struct pf_error *err);
+
+/* Child: arm the parent death signal again, unconditionally, and fail with
+ * ESRCH if the parent is already gone. Every credential change (setresuid,
+ * setresgid, capability sets) must be followed by it: the kernel clears
+ * the signal when the effective or filesystem ids change. */
 int pf_process_rearm_parent_death(struct pf_error *err);
 
 /* Child: execute file with argv and envp. A file without '/' is searched in

@@ -8,7 +8,9 @@
 #   tests/boot_rootfs.sh [DIR]
 #
 # DIR defaults to $PFLASK_TEST_CACHE/bookworm-systemd, PFLASK_TEST_CACHE to
-# /var/cache/pflask-test; PFLASK_TEST_MIRROR picks the Debian mirror.
+# /var/cache/pflask-test; PFLASK_TEST_MIRROR picks the Debian mirror;
+# PFLASK_TEST_BOOT_INCLUDE adds packages (comma-separated) to a new root:
+# give such a root a DIR of its own (a cached root is never rebuilt).
 # Needs root and debootstrap (tools/setup-debian.sh installs it).
 set -eu
 CACHE=${PFLASK_TEST_CACHE:-/var/cache/pflask-test}
@@ -29,7 +31,7 @@ if [ ! -x "$DIR/lib/systemd/systemd" ]; then
 	# for a root filesystem.
 	rm -rf "$DIR.new"
 	echo "boot_rootfs: debootstrapping Debian 12 into $DIR (about 90 s)" >&2
-	if ! debootstrap --variant=minbase --include=systemd,dbus,systemd-sysv \
+	if ! debootstrap --variant=minbase --include=systemd,dbus,systemd-sysv${PFLASK_TEST_BOOT_INCLUDE:+,$PFLASK_TEST_BOOT_INCLUDE} \
 		bookworm "$DIR.new" "$MIRROR" >"$DIR.log" 2>&1; then
 		tail -n 20 "$DIR.log" >&2
 		rm -rf "$DIR.new"

@@ -10,6 +10,7 @@ packages="
   util-linux bsdutils procps iproute2 uidmap passwd busybox-static
   bubblewrap tmux python3 perl
   debootstrap systemd-container
+  libsystemd-dev bash-completion zsh
 "
 missing=""
 for p in $packages; do

@@ -57,16 +57,20 @@ end
 function M.child_mounts(plan)
   if not plan.boot then return end
   local root = plan.root
-  if core.lookup(root, "/run") == "directory" then
+  local run = core.lookup(root, "/run") == "directory"
+  if run then
     perr.check("/run", core.mount{ root = root, target = "/run", fstype = "tmpfs",
                                    options = "nosuid,nodev,mode=0755" })
   end
   -- An init names the machine after /etc/hostname: show it the name asked
   -- for, from a file on the /run just mounted, bound read-only over it.
-  if plan.hostname and core.lookup(root, "/etc/hostname") == "file" then
+  -- Both paths are resolved inside the root (a /run that is a symlink in
+  -- the image must not lead to a host file); without a /run of its own
+  -- pflask writes nothing into the image.
+  if plan.hostname and run and core.lookup(root, "/etc/hostname") == "file" then
     perr.check("--hostname", core.write_in_root(root, "/run/pflask/hostname", plan.hostname .. "\n"))
-    perr.check("--hostname", core.bind{ root = root, target = "/etc/hostname", source = root .. "/run/pflask/hostname",
-                                       readonly = true, recursive = false })
+    perr.check("--hostname", core.bind{ root = root, target = "/etc/hostname", source = "/run/pflask/hostname",
+                                       source_in_root = true, readonly = true, recursive = false })
   end
   if core.lookup(root, "/sys/fs/cgroup") == "directory" then
     perr.check("/sys/fs/cgroup", core.mount{ root = root, target = "/sys/fs/cgroup", fstype = "cgroup2",

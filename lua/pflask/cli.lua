@@ -48,6 +48,7 @@ local limits = lazy("pflask.spec.limits")
 ---@field mounts pflask.Mount[] --mount, in order
 ---@field netifs pflask.Netif[] --netif, in order
 ---@field ephemeral boolean --ephemeral
+---@field ephemeral_dir string|nil --ephemeral-dir
 ---@field cgroups string[] --cgroup controllers, in order
 ---@field caps pflask.CapOp[] --caps entries of every --caps, in order
 ---@field no_new_privs boolean --no-new-privs
@@ -58,11 +59,19 @@ local limits = lazy("pflask.spec.limits")
 ---@field setenv pflask.EnvVar[] --setenv, in order
 ---@field keepenv boolean --keepenv
 ---@field init "auto"|"pid1"|"reaper" who is pid 1: see PID 1 in pflask(1)
+---@field register boolean|nil --register: true (yes), false (no), nil (auto: when the host runs machined)
 
 local M = {}
 
 -- One version for the whole program: the one CMake builds the engine with.
 M.VERSION = require("pflask.core").version
+
+--- The --version text: the version, then the features built in ("+") or
+--- not ("-"), as systemd tools print them.
+---@return string
+function M.version_text()
+  return "pflask " .. M.VERSION .. "\n" .. table.concat(require("pflask.core").features, " ") .. "\n"
+end
 
 --- Refuse a value that is empty: every option value names something.
 ---@param opt string
@@ -199,6 +208,9 @@ local OPTIONS = {
   { short = "w", long = "ephemeral", arg = "none",
     help = "throw away changes to the --chroot on exit",
     apply = function(spec) spec.ephemeral = true end },
+  { long = "ephemeral-dir", arg = "required", meta = "DIR", once = true,
+    help = "--ephemeral layer on disk in DIR, not memory",
+    apply = function(spec, v) nonempty("--ephemeral-dir", v, "DIR"); spec.ephemeral_dir = v end },
   { short = "g", long = "cgroup", arg = "required", meta = "CONTROLLER",
     help = "put the container in a new CONTROLLER cgroup",
     apply = function(spec, v)
@@ -263,9 +275,22 @@ local OPTIONS = {
     apply = function(_, _, flags) flags["as-pid1"] = true end },
   { long = "as-pid2", arg = "none", help = "keep a reaper as pid 1 even for an init",
     apply = function(_, _, flags) flags["as-pid2"] = true end },
+  { long = "register", arg = "required", meta = "yes|no|auto", once = true,
+    help = "register with systemd-machined (auto: if it runs)",
+    apply = function(spec, v)
+      local choices = { yes = true, no = false, auto = "auto" }
+      if choices[v] == nil then
+        error_.option("--register", "'%s' is not yes, no or auto", v)
+      end
+      if choices[v] ~= "auto" then spec.register = choices[v] end
+    end },
   { short = "h", long = "help", arg = "none", help = "show this help and exit", action = "help" },
   { short = "V", long = "version", arg = "none", help = "show the version and exit", action = "version" },
 }
+
+-- For pflask.complete: the options complete from this table, so that a
+-- new option completes without touching the shell scripts.
+M.OPTIONS = OPTIONS
 
 local BY_LONG, BY_SHORT = {}, {}
 for _, o in ipairs(OPTIONS) do

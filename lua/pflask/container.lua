@@ -75,7 +75,14 @@ M.CONCERNS = {
   { "pflask.mounts", function() return true end },
   { "pflask.boot", function(_, plan) return plan.boot end },
   { "pflask.network", function(spec, plan) return plan.namespaces.net or nonempty(spec.netifs) end },
-  { "pflask.privileges", function(spec) return nonempty(spec.caps) or spec.no_new_privs end },
+  -- Always: every container drops the capabilities that act on the whole
+  -- host (the module is small and precompiled into the executable).
+  { "pflask.privileges", function() return true end },
+  -- Last: it registers the container once the others placed it. In auto
+  -- mode a host without systemd costs one stat.
+  { "pflask.machined", function(spec)
+      return spec.register == true or (spec.register == nil and core.geteuid() == 0
+        and core.stat("/run/systemd/system") ~= nil) end },
 }
 
 local function concern_modules(spec, plan)

@@ -9,6 +9,7 @@
 local core = require "pflask.core"
 local perr = require "pflask.error"
 local absolute = require("pflask.path").absolute
+local read_file = require("pflask.path").read_file
 
 local M = {}
 
@@ -107,25 +108,84 @@ function M.plan(spec, plan)
   if spec.ephemeral then
     if not plan.root then perr.raise(perr.FAILURE, "--ephemeral: needs --chroot") end
     plan.ephemeral = true
+    plan.ephemeral_base = M.plan_ephemeral_dir(spec.ephemeral_dir, os.getenv("PFLASK_EPHEMERAL_DIR"))
+  elseif spec.ephemeral_dir ~= nil then
+    perr.raise(perr.FAILURE, "--ephemeral-dir: needs --ephemeral")
   end
 end
 
---- The ephemeral root's layers live in a temporary directory; its upper
---- layer takes the root directory's owner and mode, which overlayfs shows
---- as those of "/".
+--- Where a disk-backed ephemeral layer goes: the spec's ephemeral_dir,
+--- else PFLASK_EPHEMERAL_DIR, else nil (a tmpfs of the container's own).
+---@param field string|nil spec.ephemeral_dir
+---@param env string|nil the environment variable's value
+---@return string|nil absolute directory
+function M.plan_ephemeral_dir(field, env)
+  local dir, what = field, "--ephemeral-dir"
+  if dir == nil and env ~= nil and env ~= "" then dir, what = env, "PFLASK_EPHEMERAL_DIR" end
+  if dir == nil then return nil end
+  if type(dir) ~= "string" or dir == "" then
+    perr.raise(perr.FAILURE, "%s: must be a directory", what)
+  end
+  local st = core.stat(dir)
+  if not st then perr.raise(perr.FAILURE, "%s: '%s' does not exist", what, dir) end
+  if st.type ~= "directory" then perr.raise(perr.FAILURE, "%s: '%s' is not a directory", what, dir) end
+  return absolute(dir)
+end
+
+-- A disk-backed layer's directory: EPHEMERAL_PREFIX .. PID .. "." .. NS ..
+-- ".XXXXXX", PID the supervisor's in the pid namespace whose inode is NS:
+-- only a run in the same pid namespace can tell whether PID is gone.
+local EPHEMERAL_PREFIX = "pflask-ephemeral."
+
+--- Our pid namespace, as the inode number of /proc/self/ns/pid.
+local function pid_namespace()
+  local st = core.stat("/proc/self/ns/pid")
+  return st and st.ino or 0
+end
+
+--- Is process `pid` (of this pid namespace) alive? A zombie is gone too.
+local function alive(pid)
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  return stat ~= nil and stat:match("^%d+ %(.*%) (%a)") ~= "Z"
+end
+
+--- Remove the disk-backed layers in base that a run which is no longer
+--- there left behind (a SIGKILLed supervisor): directories named after
+--- their supervisor's pid in our pid namespace, owned by us. A live
+--- run's, or one of another pid namespace, is never touched.
+---@param base string
+function M.sweep_ephemeral(base)
+  local euid, ns = core.geteuid(), tostring(pid_namespace())
+  for _, name in ipairs(core.dir_entries(base) or {}) do
+    local pid, its_ns = name:match("^pflask%-ephemeral%.(%d+)%.(%d+)%.[%w_]+$")
+    if pid and its_ns == ns and tonumber(pid) ~= core.getpid() and not alive(pid) then
+      local st = core.lstat(base .. "/" .. name)
+      if st and st.type == "directory" and st.uid == euid then
+        core.remove_tree(base .. "/" .. name)
+      end
+    end
+  end
+end
+
+--- A disk-backed ephemeral layer (plan.ephemeral_base): a directory named
+--- after this supervisor, holding upper (with the root directory's owner
+--- and mode, which overlayfs shows as those of "/") and work. The default
+--- layer, a tmpfs, is made by the child (M.child_mounts): nothing on the
+--- host.
 ---@param plan pflask.Plan
 function M.prepare(plan)
-  if not plan.ephemeral then return end
-  local base = os.getenv("TMPDIR")
-  if not base or base == "" then base = "/tmp" end
-  local dir = perr.check("--ephemeral", core.mkdtemp(base .. "/pflask-ephemeral.XXXXXX"))
+  local base = plan.ephemeral and plan.ephemeral_base
+  if not base then return end
+  M.sweep_ephemeral(base)
+  local dir = perr.check("--ephemeral-dir",
+    core.mkdtemp(string.format("%s/%s%d.%d.XXXXXX", base, EPHEMERAL_PREFIX, core.getpid(), pid_namespace())))
   plan.ephemeral_dir = dir
-  perr.check("--ephemeral", core.mountpoint(dir, "/upper", "directory"))
-  perr.check("--ephemeral", core.mountpoint(dir, "/work", "directory"))
+  perr.check("--ephemeral-dir", core.mountpoint(dir, "/upper", "directory"))
+  perr.check("--ephemeral-dir", core.mountpoint(dir, "/work", "directory"))
   local st = perr.check("--ephemeral", core.stat(plan.root))
-  perr.check("--ephemeral", core.chmod(dir .. "/upper", st.mode))
+  perr.check("--ephemeral-dir", core.chmod(dir .. "/upper", st.mode))
   if core.geteuid() == 0 then
-    perr.check("--ephemeral", core.chown(dir .. "/upper", st.uid, st.gid))
+    perr.check("--ephemeral-dir", core.chown(dir .. "/upper", st.uid, st.gid))
   end
 end
 
@@ -161,29 +221,82 @@ local function populate_dev(root, plan)
   end
 end
 
---- /proc for the new pid namespace; /proc/sys and /proc/sysrq-trigger
---- read-only unless a user namespace already keeps the host safe.
-local function mount_proc(root, plan)
-  perr.check("/proc", core.mount{ root = root, target = "/proc", fstype = "proc",
-                                  options = "nosuid,nodev,noexec" })
-  if not plan.namespaces.user then
-    perr.check("/proc/sys", core.bind{ root = root, target = "/proc/sys", readonly = true })
-    -- Only kernels built with magic SysRq have it.
-    if core.lstat(root .. "/proc/sysrq-trigger") then
-      perr.check("/proc/sysrq-trigger", core.bind{ root = root, target = "/proc/sysrq-trigger",
-                                                  readonly = true, recursive = false })
+-- Kernel interfaces a container has no business with, left as the OCI
+-- default profile (runc, crun, podman) and systemd-nspawn leave them, in
+-- every container whatever its user namespace maps: these files leak
+-- kernel memory, keys or the host's timing (masked by /dev/null), these
+-- directories describe or drive the host's hardware (masked by an empty
+-- read-only tmpfs), and the kernel's tunables are read-only (the
+-- container's own /proc/sys/net excepted, see protect_proc). Kernels
+-- differ in what they have: only what exists is masked.
+local PROC_MASKED_FILES = {
+  "/proc/kcore", "/proc/kallsyms", "/proc/keys", "/proc/timer_list",
+  "/proc/timer_stats", "/proc/sched_debug", "/proc/latency_stats",
+}
+local PROC_MASKED_DIRS = { "/proc/acpi", "/proc/asound", "/proc/scsi" }
+local PROC_READONLY = { "/proc/bus", "/proc/fs", "/proc/irq", "/proc/apm", "/proc/sysrq-trigger" }
+local SYS_MASKED_DIRS = { "/sys/firmware", "/sys/devices/virtual/powercap" }
+
+--- Does path exist inside root (resolved there, nothing created)?
+local function exists(root, path)
+  return core.lookup(root, path) ~= nil
+end
+
+--- An empty tmpfs, then read-only: nothing can be created in it. (No
+--- mount options: without a --chroot nothing else needs libmount, whose
+--- loading would double the start-up cost of a plain container.)
+local function mask_dirs(root, list)
+  for _, dir in ipairs(list) do
+    if exists(root, dir) then
+      perr.check(dir, core.mount{ root = root, target = dir, fstype = "tmpfs", source = "tmpfs" })
+      perr.check(dir, core.set_readonly{ root = root, target = dir })
     end
   end
 end
 
+--- Mask and freeze a freshly mounted /proc (inside root): /proc/sys
+--- read-only, with the container's own /proc/sys/net writable when it has
+--- a network namespace of its own (its sysctls then act on that
+--- namespace only), then PROC_READONLY, PROC_MASKED_*.
+local function protect_proc(root, plan)
+  perr.check("/proc/sys", core.bind{ root = root, target = "/proc/sys", readonly = true, recursive = false })
+  if plan.namespaces.net and exists(root, "/proc/sys/net") then
+    -- A bind inherits the read-only flag of the mount it copies.
+    perr.check("/proc/sys/net", core.bind{ root = root, target = "/proc/sys/net", recursive = false })
+    perr.check("/proc/sys/net", core.set_readonly{ root = root, target = "/proc/sys/net", readonly = false })
+  end
+  for _, p in ipairs(PROC_READONLY) do
+    if exists(root, p) then
+      perr.check(p, core.bind{ root = root, target = p, readonly = true, recursive = false })
+    end
+  end
+  -- /dev/null of the host (the container's /dev is not there yet): a
+  -- device node ignores its mount's flags, so the bind stays writable;
+  -- reads give nothing, writes go nowhere.
+  for _, p in ipairs(PROC_MASKED_FILES) do
+    if exists(root, p) then
+      perr.check(p, core.bind{ root = root, target = p, source = "/dev/null", recursive = false })
+    end
+  end
+  mask_dirs(root, PROC_MASKED_DIRS)
+end
+
+--- /proc for the new pid namespace, masked (protect_proc).
+local function mount_proc(root, plan)
+  perr.check("/proc", core.mount{ root = root, target = "/proc", fstype = "proc",
+                                  options = "nosuid,nodev,noexec" })
+  protect_proc(root, plan)
+end
+
 --- /sys read-only: a sysfs of our own where the kernel allows it (it
 --- needs a network namespace owned by our user namespace), else the
---- host's, bound read-only.
+--- host's, bound read-only; the firmware's and power capping's
+--- directories masked.
 local function mount_sys(root)
-  if core.mount{ root = root, target = "/sys", fstype = "sysfs", options = "ro,nosuid,nodev,noexec" } then
-    return
+  if not core.mount{ root = root, target = "/sys", fstype = "sysfs", options = "ro,nosuid,nodev,noexec" } then
+    perr.check("/sys", core.bind{ root = root, target = "/sys", source = "/sys", readonly = true })
   end
-  perr.check("/sys", core.bind{ root = root, target = "/sys", source = "/sys", readonly = true })
+  mask_dirs(root, SYS_MASKED_DIRS)
 end
 
 local function tmpfs_options(m, plan)
@@ -222,7 +335,8 @@ function M.child_mounts(plan)
   local root = plan.root or "/"
   if plan.ephemeral then
     local dir = plan.ephemeral_dir
-    perr.check("--ephemeral", core.overlay{ root = root, target = "/", upper = dir .. "/upper", work = dir .. "/work" })
+    perr.check("--ephemeral", core.ephemeral{ root = root, upper = dir and dir .. "/upper",
+                                              work = dir and dir .. "/work" })
   end
   -- A mount into /dev (a device bound in: --mount=bind:/dev/fuse:/dev/fuse)
   -- goes onto the container's /dev, after it is made below.
@@ -243,13 +357,17 @@ function M.child_mounts(plan)
     for _, m in ipairs(plan.mounts) do
       if in_dev(m) then apply_mount(m, root, plan) end
     end
-  elseif ns.mount and ns.pid then
+  elseif ns.mount then
     -- The host's /proc: no root of the container's to resolve it in.
-    perr.check("/proc", core.mount_proc("/proc"))
+    if ns.pid then perr.check("/proc", core.mount_proc("/proc")) end
+    -- Without a pid namespace the host's own /proc, seen through the
+    -- container's mount namespace: masked there, not on the host.
+    if exists("/", "/proc/sys") then protect_proc("/", plan) end
   end
 end
 
---- Remove the ephemeral layers.
+--- Remove a disk-backed ephemeral layer (a tmpfs one went with the
+--- container's mount namespace).
 ---@param plan pflask.Plan
 function M.cleanup(plan)
   if plan.ephemeral_dir then

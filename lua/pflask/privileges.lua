@@ -1,15 +1,21 @@
 -- The privileges concern (see container.lua, CONCERNS): capabilities
 -- (--caps, spec.caps) and no_new_privs (--no-new-privs, spec.no_new_privs).
 --
--- The --caps entries resolve, in the supervisor, into one set `keep`
--- starting from what the host grants (its bounding set: on some hosts
--- "all" lacks a few). In the child, the bounding set is cut to `keep`
--- before the user switch (that needs CAP_SETPCAP, which a non-root user
--- loses), so that no exec, setuid or file-capability binary can bring a
--- dropped capability back; right before exec, permitted, effective and
--- inheritable become `keep`, and for a command that runs as a non-root
--- user the capabilities named with "+" are raised in the ambient set so
--- that they survive exec.
+-- Every container starts from a default set, not from all the host grants:
+-- a root container is not host root. The default is systemd-nspawn's:
+-- what a system needs inside (files, ids, signals, mounts, its own network
+-- when it has one) without what acts on the whole host (modules, raw I/O,
+-- the clock, MAC policy, the kernel log, BPF, perf, suspend, process
+-- accounting...). The --caps entries modify that default ("+all" is all
+-- the host grants) and resolve, in the supervisor, into one set `keep`
+-- (limited to the host's bounding set: on some hosts "all" lacks a few).
+-- In the child, the bounding set is cut to `keep` before the user switch
+-- (that needs CAP_SETPCAP, which a non-root user loses), so that no exec,
+-- setuid or file-capability binary can bring a dropped capability back;
+-- right before exec, permitted, effective and inheritable become `keep`
+-- (pid 1 included, which would otherwise hold what its command lacks),
+-- and for a command that runs as a non-root user the capabilities named
+-- with "+" are raised in the ambient set so that they survive exec.
 
 local core = require "pflask.core"
 local perr = require "pflask.error"
@@ -45,14 +51,40 @@ local function normalize(caps)
   return out
 end
 
+-- The default set, as systemd-nspawn's (nspawn.c, arg_caps_retain).
+local DEFAULT_NAMES = {
+  "audit_control", "audit_write", "chown", "dac_override", "dac_read_search",
+  "fowner", "fsetid", "ipc_owner", "kill", "lease", "linux_immutable", "mknod",
+  "net_bind_service", "net_broadcast", "net_raw", "setfcap", "setgid",
+  "setpcap", "setuid", "sys_admin", "sys_boot", "sys_chroot", "sys_nice",
+  "sys_ptrace", "sys_resource", "sys_tty_config",
+}
+local function default_set()
+  local set = 0
+  for _, name in ipairs(DEFAULT_NAMES) do set = set | (1 << capspec.numbers[name]) end
+  return set
+end
+local DEFAULT = default_set()
+
+--- The default bounding set of a container, before --caps: DEFAULT, and
+--- net_admin when the container has a network namespace of its own (its
+--- interfaces, routes and firewall are then its own).
+---@param private_net boolean
+---@return integer
+function M.default(private_net)
+  if private_net then return DEFAULT | (1 << capspec.numbers.net_admin) end
+  return DEFAULT
+end
+
 --- Resolve a list of entries against the host's bounding set.
 ---@param ops pflask.CapOp[]
 ---@param host integer bit set of the capabilities the host grants
 ---@param last integer highest capability the kernel knows
+---@param base integer|nil the set the entries modify (default: host)
 ---@return integer keep bit set
 ---@return integer added bit set of the capabilities named with "+"
-function M.resolve(ops, host, last)
-  local keep, added = host, 0
+function M.resolve(ops, host, last, base)
+  local keep, added = host & (base or host), 0
   for _, c in ipairs(ops) do
     if c.name == "all" then
       keep = c.op == "+" and host or 0
@@ -91,9 +123,8 @@ function M.plan(spec, plan)
   end
   plan.no_new_privs = spec.no_new_privs or false
   local ops = spec.caps and normalize(spec.caps) or {}
-  if #ops == 0 then return end
   local host = perr.check("--caps", core.caps_bounding())
-  local keep, added = M.resolve(ops, host, core.caps_last())
+  local keep, added = M.resolve(ops, host, core.caps_last(), M.default(plan.namespaces.net))
   local nonroot = plan.user and plan.user.uid ~= 0
   plan.caps = { keep = keep, ambient = nonroot and added or 0 }
 end
@@ -101,7 +132,6 @@ end
 --- Before the user switch: the bounding set.
 ---@param plan pflask.Plan
 function M.child_privileges(plan)
-  if not plan.caps then return end
   perr.check("--caps", core.caps_drop_bounding(plan.caps.keep, plan.caps.ambient ~= 0))
 end
 
@@ -109,9 +139,7 @@ end
 --- no_new_privs (last: it does not hinder anything pflask still does).
 ---@param plan pflask.Plan
 function M.child_exec(plan)
-  if plan.caps then
-    perr.check("--caps", core.caps_apply(plan.caps.keep, plan.caps.ambient))
-  end
+  perr.check("--caps", core.caps_apply(plan.caps.keep, plan.caps.ambient))
   if plan.no_new_privs then perr.check("--no-new-privs", core.no_new_privs()) end
 end
 

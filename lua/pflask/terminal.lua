@@ -66,12 +66,35 @@ function M.child_system(plan)
   if plan.pty then perr.check("terminal", plan.pty:make_controlling()) end
 end
 
+--- Is process `pid` alive (a zombie is gone)?
+local function alive(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  local stat = f and f:read("a")
+  if f then f:close() end
+  return stat ~= nil and stat:match("^%d+ %(.*%) (%a)") ~= "Z"
+end
+
+--- A supervisor killed with SIGKILL cannot remove its socket: remove the
+--- sockets, next to ours, of containers that are gone (each is named
+--- after its container's pid), as cgroups are swept.
+local function sweep_sockets(path)
+  local dir = path:match("^(.*)/[^/]+$")
+  for _, name in ipairs(dir and core.dir_entries(dir) or {}) do
+    local pid = name:match("^(%d+)%.sock$")
+    if pid and not alive(pid) then
+      local st = core.lstat(dir .. "/" .. name)
+      if st and st.type == "socket" then os.remove(dir .. "/" .. name) end
+    end
+  end
+end
+
 --- Detached supervisor: the socket, tell the original process, serve.
 local function serve(plan, container, translate)
   local pid = container:pid()
   local listener, msg = core.pty_listen(pid)
   if not listener then return nil, "--detach: " .. msg end
   plan.listener = listener
+  sweep_sockets(listener:path())
   local ok, err = plan.report:done(pid)
   if not ok then return nil, "--detach: " .. err end
   core.syslog(string.format("container %d detached (socket %s)", pid, listener:path()))

@@ -4,6 +4,7 @@
 
 local core = require "pflask.core"
 local perr = require "pflask.error"
+local ids = require "pflask.spec.id"
 
 local M = {}
 
@@ -38,11 +39,25 @@ local function identity_with_root(id)
   return ranges
 end
 
+--- A recipe's uid_map/gid_map (the command line's went through
+--- pflask.spec.usermap already): every range checked as an id range.
+local function check_spec_ranges(ranges, kind)
+  if type(ranges) ~= "table" or #ranges == 0 then
+    fail("--user-map", "%s_map must be an array of ranges or \"subordinate\"", kind)
+  end
+  for i, r in ipairs(ranges) do
+    local ok, why = ids.check_range(r)
+    if not ok then fail("--user-map", "%s range %d: %s", kind, i, why) end
+  end
+end
+
 local function plan_id_maps(spec, user, euid, egid)
   if spec.uid_map == "subordinate" or spec.gid_map == "subordinate" then
     return M.subordinate_map("uid", euid), M.subordinate_map("gid", egid)
   end
   if spec.uid_map then
+    check_spec_ranges(spec.uid_map, "uid")
+    if spec.gid_map then check_spec_ranges(spec.gid_map, "gid") end
     return copy_ranges(spec.uid_map), copy_ranges(spec.gid_map or spec.uid_map)
   end
   if user then
@@ -101,8 +116,11 @@ function M.parse_subids(text, name, id)
   local out = {}
   for line in text:gmatch("[^\n]+") do
     local who, start, count = line:match("^%s*([^:#%s][^:]*):(%d+):(%d+)%s*$")
-    if who and (who == name or who == tostring(id)) then
-      out[#out + 1] = { start = math.tointeger(tonumber(start)), count = math.tointeger(tonumber(count)) }
+    start, count = ids.parse(start), ids.parse(count)
+    -- A range past the last id is malformed: skipped, as newuidmap does.
+    if who and (who == name or who == tostring(id)) and start and count and count >= 1
+      and start + count - 1 <= ids.MAX then
+      out[#out + 1] = { start = start, count = count }
     end
   end
   return out

@@ -3,6 +3,7 @@
 -- that root) or, without one, in the host's user database.
 
 local core = require "pflask.core"
+local ids = require "pflask.spec.id"
 
 local M = {}
 
@@ -23,16 +24,19 @@ local function fields(line)
   return out
 end
 
---- Parse passwd text and find an entry by name or uid.
+--- Parse passwd text and find an entry by name or uid. An entry whose
+--- uid or gid is not a valid id (pflask.spec.id: decimal, 0 to
+--- 4294967294) is skipped as malformed: an image's "-1" or "0x0" must not
+--- become some other id.
 ---@param text string contents of an /etc/passwd
 ---@param key string|integer
 ---@return pflask.User|nil
 function M.find_in_passwd(text, key)
   for line in text:gmatch("[^\n]+") do
     local f = fields(line)
-    local uid = tonumber(f[3])
-    if #f >= 7 and uid and (f[1] == key or uid == key) then
-      return { name = f[1], uid = uid, gid = tonumber(f[4]) or uid,
+    local uid, gid = ids.parse(f[3]), ids.parse(f[4])
+    if #f >= 7 and uid and gid and (f[1] == key or uid == key) then
+      return { name = f[1], uid = uid, gid = gid,
                home = f[6] ~= "" and f[6] or "/", shell = f[7] ~= "" and f[7] or nil }
     end
   end
@@ -48,7 +52,7 @@ function M.groups_in_group_file(text, name, primary)
   local groups, seen = { primary }, { [primary] = true }
   for line in text:gmatch("[^\n]+") do
     local f = fields(line)
-    local gid = tonumber(f[3])
+    local gid = ids.parse(f[3])
     if gid and not seen[gid] then
       for member in (f[4] or ""):gmatch("[^,]+") do
         if member == name then
@@ -86,13 +90,19 @@ end
 
 --- Resolve a user name or a numeric uid. A number with no entry is still a
 --- valid user (uid = gid = the number, home "/"), as with other container
---- tools.
----@param name string user name or decimal uid
+--- tools; a number out of range (pflask.spec.id) is no user at all.
+---@param name string|integer user name or decimal uid
 ---@param root string|nil the container's root; nil for the host
 ---@return pflask.User|nil user
 ---@return string|nil why not found
 function M.lookup(name, root)
-  local key = name:match("^%d+$") and math.tointeger(tonumber(name)) or name
+  if math.type(name) == "integer" then name = tostring(name) end
+  if type(name) ~= "string" or name == "" then return nil, "not a user name or id" end
+  local key = name
+  if ids.numeric(name) then
+    key = ids.parse(name)
+    if not key then return nil, ids.RANGE end
+  end
   local user, why
   if root then user, why = lookup_in_root(root, key) else user, why = lookup_on_host(key) end
   if user then return user end

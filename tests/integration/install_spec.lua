@@ -87,6 +87,12 @@ describe("cmake --install", function()
     assert.same(recipes, find(prefix .. "/share/pflask/recipes", "*.lua"))
   end)
 
+  it("installs the shell completions where bash-completion and zsh look under the prefix", function()
+    assert.equal(read_file(SOURCE .. "/completion/pflask.bash"),
+      read_file(prefix .. "/share/bash-completion/completions/pflask"))
+    assert.equal(read_file(SOURCE .. "/completion/_pflask"), read_file(prefix .. "/share/zsh/site-functions/_pflask"))
+  end)
+
   it("installs pflask-NAME links as links to pflask", function()
     for _, link in ipairs(find(prefix .. "/bin", "pflask-*")) do
       assert.equal("pflask", pft.capture("readlink " .. prefix .. "/bin/" .. link), link)

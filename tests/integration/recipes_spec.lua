@@ -110,7 +110,7 @@ describe("recipes", function()
     local v = pft.pflask({ "--recipe=pflask", "--version" })
     assert.equal(0, v.status, v.stderr)
     assert.equal(pft.pflask({ "--version" }).stdout, v.stdout)
-    assert.matches("^pflask %d+%.%d+%.%d+\n$", v.stdout)
+    assert.matches("^pflask %d+%.%d+%.%d+\n[+-]%l[^\n]*\n$", v.stdout)
   end)
 
   it("refuses an unknown bundled recipe name with 125 and one line", function()

@@ -409,6 +409,11 @@ describe("cli.parse", function()
       fails({ "-M", "-m", "tmp:/x" }, "--mount: needs a mount namespace (drop --no-mountns)")
     end)
 
+    it("--ephemeral-dir takes a directory, once", function()
+      assert.equal("/x", run({ "-w", "-r", "/r", "--ephemeral-dir=/x" }).ephemeral_dir)
+      fails({ "-w", "-r", "/r", "--ephemeral-dir=" }, "--ephemeral-dir: value is empty, expected DIR")
+    end)
+
     it("--ephemeral needs --chroot", function()
       fails({ "--ephemeral" }, "--ephemeral: needs --chroot")
       assert.is_true(run({ "-w", "-r", "/x" }).ephemeral)

@@ -44,6 +44,9 @@ local KINDS = {
   },
 }
 
+-- The type words, for shell completion (pflask.complete).
+M.KINDS = KINDS
+
 local split = require("pflask.spec.fields").split
 
 --- Parse one mount.

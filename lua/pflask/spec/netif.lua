@@ -38,6 +38,9 @@ local KINDS = {
   },
 }
 
+-- The type words, for shell completion (pflask.complete).
+M.KINDS = KINDS
+
 local split = require("pflask.spec.fields").split
 
 --- Check an interface name the way the kernel's dev_valid_name does, so the

@@ -14,11 +14,12 @@ local M = {}
 local LIMIT = 4294967296
 
 local split = require("pflask.spec.fields").split
+local ids = require("pflask.spec.id")
 
---- Decimal digits only: signs, hex and exponents are not ids.
+--- A count: decimal digits only, below 2^32.
 ---@param s string
 ---@return integer|nil
-local function id(s)
+local function number(s)
   if not s:match("^%d+$") or #s > 10 then
     return nil
   end
@@ -37,7 +38,9 @@ function M.parse(value, option)
   local fields = split(value)
   local inside, outside, count
   if #fields == 3 then
-    inside, outside, count = id(fields[1]), id(fields[2]), id(fields[3])
+    -- Numbers first (so that "4294967295:0:1" reads as too far, not as
+    -- garbage), then the range check below keeps every id within ids.MAX.
+    inside, outside, count = number(fields[1]), number(fields[2]), number(fields[3])
   end
   if not (inside and outside and count) then
     error_.option(option, "'%s' is not CONT:HOST:COUNT", value)
@@ -45,8 +48,8 @@ function M.parse(value, option)
   if count < 1 then
     error_.option(option, "'%s' maps no ids (COUNT must be at least 1)", value)
   end
-  if inside + count >= LIMIT or outside + count >= LIMIT then
-    error_.option(option, "'%s' goes past id 4294967294", value)
+  if inside + count - 1 > ids.MAX or outside + count - 1 > ids.MAX then
+    error_.option(option, "'%s' goes past id %d", value, ids.MAX)
   end
   return { inside = inside, outside = outside, count = count }
 end

@@ -1,0 +1,55 @@
+-- The default capability set and how --caps entries modify it, resolved
+-- against a faked host (no root needed).
+local privileges = require "pflask.privileges"
+local capspec = require "pflask.spec.caps"
+
+local function bit(name) return 1 << capspec.numbers[name] end
+local LAST = capspec.LAST
+local ALL = (1 << (LAST + 1)) - 1
+
+local function ops(list) return capspec.parse(list, "--caps") end
+
+describe("the default capability set", function()
+  it("is systemd-nspawn's: no capability that acts on the whole host", function()
+    local d = privileges.default(false)
+    for _, name in ipairs({ "chown", "dac_override", "setuid", "setgid", "setpcap", "sys_admin",
+                            "sys_chroot", "mknod", "kill", "net_bind_service", "audit_write" }) do
+      assert.is_true(d & bit(name) ~= 0, name)
+    end
+    for _, name in ipairs({ "sys_module", "sys_rawio", "sys_time", "mac_admin", "mac_override",
+                            "syslog", "bpf", "perfmon", "wake_alarm", "block_suspend", "audit_read",
+                            "sys_pacct", "checkpoint_restore", "ipc_lock", "net_admin" }) do
+      assert.equal(0, d & bit(name), name)
+    end
+  end)
+
+  it("adds net_admin only with a network namespace of its own", function()
+    assert.equal(privileges.default(false) | bit("net_admin"), privileges.default(true))
+  end)
+end)
+
+describe("privileges.resolve from the default set", function()
+  local base = privileges.default(false)
+
+  it("without entries: the default, within what the host grants", function()
+    assert.equal(base, (privileges.resolve({}, ALL, LAST, base)))
+    local host = ALL & ~bit("sys_resource")
+    assert.equal(base & ~bit("sys_resource"), (privileges.resolve({}, host, LAST, base)))
+  end)
+
+  it("+all is all the host grants, -all nothing", function()
+    assert.equal(ALL, (privileges.resolve(ops("+all"), ALL, LAST, base)))
+    assert.equal(0, (privileges.resolve(ops("-all"), ALL, LAST, base)))
+  end)
+
+  it("+NAME gives one back on purpose, -NAME drops one more", function()
+    local keep, added = privileges.resolve(ops("+sys_module,-chown"), ALL, LAST, base)
+    assert.equal((base | bit("sys_module")) & ~bit("chown"), keep)
+    assert.equal(bit("sys_module"), added)
+  end)
+
+  it("refuses a capability the host does not grant", function()
+    local host = ALL & ~bit("sys_time")
+    assert.has_error(function() privileges.resolve(ops("+sys_time"), host, LAST, base) end)
+  end)
+end)
