@@ -127,6 +127,10 @@ static size_t build_program(const struct pf_device_rule *rules, size_t n, struct
 #undef TO_END
 		prog[len++] = MOV64_IMM(R0, 1);
 		prog[len++] = EXIT();
+		/* A rule that matches everything ("a"): the rest could never
+		 * run, and the verifier refuses unreachable instructions. */
+		if (block == 2)
+			return len;
 	}
 	prog[len++] = MOV64_IMM(R0, 0);
 	prog[len++] = EXIT();
@@ -142,13 +146,13 @@ int pf_devices_attach(const char *cgroup, const struct pf_device_rule *rules,
 		      size_t n, struct pf_error *err)
 {
 	if (n > MAX_RULES)
-		return pf_error_set(err, E2BIG, "device policy: %zu rules, at most %d", n, MAX_RULES);
+		return pf_error_set(err, E2BIG, "%zu device rules, at most %d", n, MAX_RULES);
 	struct bpf_insn prog[MAX_INSNS];
 	size_t len = build_program(rules, n, prog);
 
 	_cleanup_close_ int cgfd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cgfd < 0)
-		return pf_error_errno(err, errno, "device policy: open %s", cgroup);
+		return pf_error_errno(err, errno, "open %s", cgroup);
 
 	union bpf_attr load;
 	memset(&load, 0, sizeof(load));
@@ -175,7 +179,7 @@ int pf_devices_attach(const char *cgroup, const struct pf_device_rule *rules,
 			if (nl)
 				*nl = '\0';
 		}
-		return pf_error_errno(err, e, "device policy: load BPF program%s%s", log[0] ? ": " : "", log);
+		return pf_error_errno(err, e, "load BPF program%s%s", log[0] ? ": " : "", log);
 	}
 	/* The fd is O_CLOEXEC (the kernel makes BPF fds so); the attachment
 	 * holds its own reference, this fd closes on return. */
@@ -186,6 +190,6 @@ int pf_devices_attach(const char *cgroup, const struct pf_device_rule *rules,
 	attach.attach_type = BPF_CGROUP_DEVICE;
 	attach.attach_flags = BPF_F_ALLOW_MULTI;
 	if (sys_bpf(BPF_PROG_ATTACH, &attach) < 0)
-		return pf_error_errno(err, errno, "device policy: attach BPF program to %s", cgroup);
+		return pf_error_errno(err, errno, "attach BPF program to %s", cgroup);
 	return 0;
 }
