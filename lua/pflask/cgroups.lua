@@ -32,8 +32,9 @@
 -- (STANDARD_DEVICES), the ones bound in with --mount and the rules of
 -- spec.devices. On a host with a v2 hierarchy it is a BPF device program
 -- on the container's v2 cgroup (core.devices_attach; on a hybrid host the
--- v2 cgroup works too); else the v1 devices controller. This is why such a
--- container always has a cgroup. Unprivileged, the kernel itself refuses
+-- v2 cgroup works too); on a host with v1 hierarchies, for a container
+-- that gets a cgroup in each of them anyway (below), the v1 devices
+-- controller. This is why such a container always has a cgroup. Unprivileged, the kernel itself refuses
 -- mknod in a user namespace, and the nodes a container reaches open only
 -- as its user could open them on the host anyway.
 --
@@ -419,7 +420,10 @@ function M.plan(spec, plan, host)
   end
   if policy then
     local cg
-    if h.v2 then
+    -- The v1 devices controller where the container gets a cgroup in
+    -- every v1 hierarchy anyway (below): a v2 cgroup and a BPF program
+    -- on top would cost more than they bring.
+    if h.v2 and not (h.v1.devices and not plan.namespaces.user) then
       cg = cgroup_in(dir_of(h.v2, host.own.v2 or "/"), 2)
     else
       cg = cgroup_in(dir_of(h.v1.devices, host.own.v1.devices or "/"), 1)

@@ -26,14 +26,11 @@ local function root_disk()
   return major .. " " .. minor
 end
 
---- pflask cgroups left by supervisors that are gone, where the device
---- policy makes them (the v2 hierarchy, else v1's devices), but those in
+--- pflask cgroups left by supervisors that are gone, but those in
 --- `before` (other runs at the same time may leave theirs).
 local function leaked(before)
   local out = {}
-  local where = pft.capture("findmnt -rno TARGET -t cgroup2 | head -1")
-  if where == "" then where = "/sys/fs/cgroup/devices" end
-  for dir in pft.capture("find " .. where .. " -type d -name 'pflask.*' 2>/dev/null"):gmatch("[^\n]+") do
+  for dir in pft.capture("find /sys/fs/cgroup -type d -name 'pflask.*' 2>/dev/null"):gmatch("[^\n]+") do
     local pid = dir:match("pflask%.(%d+)%.%d+$")
     -- A zombie is gone too (a SIGKILLed pflask nobody reaped yet).
     local stat = pid and pft.read_file("/proc/" .. pid .. "/stat")
@@ -292,6 +289,25 @@ describe("device policy", function()
     assert.not_matches("lifted", r.stdout)
     assert.not_matches("a %*:%* rwm", r.stdout)
     assert.matches("can't open /kmsg: Operation not permitted", r.stderr)
+    assert.matches("mknod: /tmp/k: Operation not permitted", r.stderr)
+  end)
+
+  it("holds with the BPF program of a pure v2 host", function()
+    if pft.sh("grep -q ' - cgroup2 ' /proc/self/mountinfo") ~= 0 then pending("no cgroup v2 hierarchy here") return end
+    -- The same container with the v1 hierarchies hidden from pflask.
+    local recipe = os.tmpname()
+    pft.write_file(recipe, [[
+      local cgroups = require "pflask.cgroups"
+      local facts = cgroups.facts
+      cgroups.facts = function() local h = facts(); h.hierarchies.v1 = {}; return h end
+      return require("pflask").run(require("pflask.cli").parse({ ... }))]])
+    local r = pft.pflask({ "--recipe=" .. recipe, "--chroot=" .. rootfs, "--caps=+all", "--", "sh", "-c",
+      "grep '^0::' /proc/self/cgroup; echo x > /dev/null && echo null; " .. open_cmd("/kmsg") .. "; "
+      .. open_cmd("/tun", "<>") .. "; mknod /tmp/k c 1 11" })
+    os.remove(recipe)
+    assert.equal("0::/\nnull\n", r.stdout, r.stderr)
+    assert.matches("can't open /kmsg: Operation not permitted", r.stderr)
+    assert.matches("can't create /tun: Operation not permitted", r.stderr)
     assert.matches("mknod: /tmp/k: Operation not permitted", r.stderr)
   end)
 

@@ -495,15 +495,20 @@ describe("pflask.cgroups on a fake cgroupfs", function()
         assert.equal("4242\n", read(base .. "/" .. c .. "/" .. N .. "/payload/cgroup.procs"), c)
       end
       assert.same({ "cpuset.cpus=0-1", "cpuset.mems=0" }, writes_of(log, "/cpuset/" .. N))
-      assert.same({ "BPF_CGROUP_DEVICE=" .. STANDARD }, writes_of(log, "/unified/" .. N))
+      -- The device policy then goes on v1 too: no v2 cgroup at all.
+      assert.equal("devices.deny=a", writes_of(log, "/devices/" .. N)[1])
+      assert.same({}, core.cgroup_children(base .. "/unified"))
       cgroups.cleanup(plan)
       for _, c in ipairs({ "memory", "pids", "cpu", "devices", "cpuset", "unified" }) do
         assert.same({}, core.cgroup_children(base .. "/" .. c), c)
       end
-      local userns = new_plan({ root = "/srv/root", user = true })
-      cgroups.plan({}, userns, host)
+      -- With a user namespace (no release_agent to fear): the policy alone,
+      -- a BPF program on v2.
+      local userns = start(host, {}, new_plan({ root = "/srv/root", user = true }))
       assert.equal(1, #userns.cgroups)
       assert.equal(2, userns.cgroups[1].version)
+      assert.same({ "BPF_CGROUP_DEVICE=" .. STANDARD }, writes_of(log, "/unified/" .. cgname(userns)))
+      cgroups.cleanup(userns)
     end)
 
     it("refuses a boot without a v2 hierarchy", function()
@@ -517,9 +522,9 @@ describe("pflask.cgroups on a fake cgroupfs", function()
   end)
 
   describe("hybrid", function()
-    it("keeps the limits on v1 and puts the device policy on v2", function()
+    it("keeps the limits on v1 and puts the device policy of a user namespace's container on v2", function()
       host, base, log = fake_host("hybrid")
-      local plan = start(host, { limits = { memory = "64M" } }, new_plan({ root = "/srv/root" }))
+      local plan = start(host, { limits = { memory = "64M" } }, new_plan({ root = "/srv/root", user = true }))
       local N = cgname(plan)
       assert.same({ "memory.limit_in_bytes=67108864", "memory.memsw.limit_in_bytes=67108864" },
         writes_of(log, "/memory/" .. N))
@@ -540,7 +545,7 @@ describe("pflask.cgroups on a fake cgroupfs", function()
         mounted = mounted + 1
         return { v2 = v2, v1 = {} }, { v2 = "/", v1 = {} }
       end
-      local plan = start(host, {}, new_plan({ root = "/srv/root" }))
+      local plan = start(host, {}, new_plan({ root = "/srv/root", user = true }))
       local N = cgname(plan)
       assert.equal(1, mounted)
       assert.same({ "BPF_CGROUP_DEVICE=" .. STANDARD }, writes_of(log, "/unified/" .. N))
