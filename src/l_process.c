@@ -1,10 +1,13 @@
 /* pflask.core: processes (handle, wait, kill), exec and the pid 1 reaper. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -243,6 +246,50 @@ static int l_exec_reaped(lua_State *L)
 	return pf_l_fail(L, &err);
 }
 
+/* core.close_fds(pass, [channel]) -> true | fail
+ * Child, right before exec: close every fd from 3 up except those listed
+ * in pass (made inheritable: the command gets them at their numbers) and
+ * channel's (which stays close-on-exec). */
+static int l_close_fds(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_Integer n = luaL_len(L, 1);
+	luaL_argcheck(L, n >= 0 && n <= 65536, 1, "too many fds");
+	int *pass = lua_newuserdatauv(L, sizeof(int) * (size_t)(n ? n : 1), 0);
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_geti(L, 1, i);
+		int isnum;
+		lua_Integer fd = lua_tointegerx(L, -1, &isnum);
+		lua_pop(L, 1);
+		luaL_argcheck(L, isnum && fd >= 3 && fd <= INT_MAX, 1, "fds to pass are integers from 3");
+		pass[i - 1] = (int)fd;
+	}
+	int keep = lua_isnoneornil(L, 2) ? -1 : pf_l_channel_fd(L, 2);
+	struct pf_error err = { 0 };
+	if (pf_process_close_fds(pass, (size_t)n, keep, &err) < 0)
+		return pf_l_fail(L, &err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* core.fd_is_open(fd) -> boolean, [type]: whether this process has fd
+ * open, and then what it is: "directory", "file", "char", "block", "fifo",
+ * "socket" or "other". */
+static int l_fd_is_open(lua_State *L)
+{
+	lua_Integer fd = luaL_checkinteger(L, 1);
+	struct stat st;
+	if (fd < 0 || fd > INT_MAX || fstat((int)fd, &st) < 0) {
+		lua_pushboolean(L, 0);
+		return 1;
+	}
+	lua_pushboolean(L, 1);
+	lua_pushstring(L, S_ISDIR(st.st_mode) ? "directory" : S_ISREG(st.st_mode) ? "file"
+			  : S_ISCHR(st.st_mode) ? "char" : S_ISBLK(st.st_mode) ? "block"
+			  : S_ISFIFO(st.st_mode) ? "fifo" : S_ISSOCK(st.st_mode) ? "socket" : "other");
+	return 2;
+}
+
 /* core.exit(status): flush stdio and _exit, skipping atexit handlers and
  * Lua's own closing (a cloned child must not run the parent's cleanup). */
 static int l_exit(lua_State *L)
@@ -288,6 +335,8 @@ void pf_l_open_process(lua_State *L)
 		{ "fork_reaper", l_fork_reaper },
 		{ "exec_reaped", l_exec_reaped },
 		{ "exit", l_exit },
+		{ "close_fds", l_close_fds },
+		{ "fd_is_open", l_fd_is_open },
 		{ NULL, NULL },
 	};
 	pf_l_register(L, funcs);

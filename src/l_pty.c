@@ -91,14 +91,27 @@ static int pty_close_slave(lua_State *L)
 	return 0;
 }
 
-/* pty:make_controlling() -> true | fail. Child: new session, the slave as
- * controlling terminal and stdin/stdout/stderr; closes the master. */
+/* pty:make_controlling([fds]) -> true | fail. Child: new session, the
+ * slave as controlling terminal and as each of the standard fds listed in
+ * fds (default {0, 1, 2}); closes the master. */
 static int pty_make_controlling(lua_State *L)
 {
 	struct pty *p = check_pty(L, 1);
 	luaL_argcheck(L, p->p.slave >= 0, 1, "pty slave is closed");
+	unsigned fds = 7;
+	if (!lua_isnoneornil(L, 2)) {
+		luaL_checktype(L, 2, LUA_TTABLE);
+		fds = 0;
+		for (lua_Integer i = 1, n = luaL_len(L, 2); i <= n; i++) {
+			lua_geti(L, 2, i);
+			lua_Integer fd = lua_tointeger(L, -1);
+			lua_pop(L, 1);
+			luaL_argcheck(L, fd >= 0 && fd <= 2, 2, "standard fds are 0, 1 and 2");
+			fds |= 1u << fd;
+		}
+	}
 	struct pf_error err = { 0 };
-	int r = pf_pty_make_controlling(p->p.slave, p->p.master, &err);
+	int r = pf_pty_make_controlling(p->p.slave, p->p.master, fds, &err);
 	p->p.master = -1;
 	if (p->p.slave > 2)
 		p->p.slave = -1;
@@ -108,12 +121,14 @@ static int pty_make_controlling(lua_State *L)
 	return 1;
 }
 
-/* pty:relay(process, [translate]) -> status, "exited"|"signaled", code | fail
- * Supervisor: relay stdin to the pty and the pty to stdout until process
- * ends, the window size of stdin follows SIGWINCH, forwarded signals go to
- * process (through translate, as in Process:wait). process is then reaped
- * (process:wait() returns the same). The terminal is not made raw here:
- * core.tty_raw. */
+/* pty:relay(process, [translate], [input], [output]) -> status,
+ * "exited"|"signaled", code | fail
+ * Supervisor: relay fd input (default 0, -1: none) to the pty and the pty
+ * to fd output (default 1) until process ends, the window size of the
+ * first of stdin, stdout, stderr that is a terminal follows SIGWINCH,
+ * forwarded signals go to process (through translate, as in
+ * Process:wait). process is then reaped (process:wait() returns the
+ * same). The terminal is not made raw here: core.tty_raw. */
 static int pty_relay(lua_State *L)
 {
 	struct pty *p = check_open_pty(L, 1);
@@ -122,10 +137,12 @@ static int pty_relay(lua_State *L)
 		return pf_l_process_reaped(L, 2, 0);
 	int translate[NSIG] = { 0 };
 	pf_l_check_translate(L, 3, translate);
+	int in = (int)luaL_optinteger(L, 4, 0);
+	int out = (int)luaL_optinteger(L, 5, 1);
 	int wstatus;
 	struct pf_error err = { 0 };
-	int size_from = isatty(0) ? 0 : isatty(1) ? 1 : -1;
-	if (pf_pty_relay(p->p.master, &p->p.slave, 0, 1, size_from, pid, translate, &wstatus, &err) < 0)
+	int size_from = isatty(0) ? 0 : isatty(1) ? 1 : isatty(2) ? 2 : -1;
+	if (pf_pty_relay(p->p.master, &p->p.slave, in, out, size_from, pid, translate, &wstatus, &err) < 0)
 		return pf_l_fail(L, &err);
 	return pf_l_process_reaped(L, 2, wstatus);
 }
@@ -332,6 +349,28 @@ static int attachment_relay(lua_State *L)
 	return 4;
 }
 
+/* core.setsid() -> true | fail. Child: a session of its own, without a
+ * controlling terminal (when the container gets no pty). */
+static int l_setsid(lua_State *L)
+{
+	struct pf_error err = { 0 };
+	if (pf_pty_new_session(&err) < 0)
+		return pf_l_fail(L, &err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* core.null_stdin() -> true | fail. Child: /dev/null (opened now) as fd 0,
+ * in place of a terminal of the host nobody relays. */
+static int l_null_stdin(lua_State *L)
+{
+	struct pf_error err = { 0 };
+	if (pf_pty_null_stdin(&err) < 0)
+		return pf_l_fail(L, &err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 /* core.syslog(message): one line to the system log as pflask[pid], for a
  * detached supervisor that has no terminal to print on. */
 static int l_syslog(lua_State *L)
@@ -401,6 +440,8 @@ void pf_l_open_pty(lua_State *L)
 		{ "pty_listen", l_pty_listen },
 		{ "pty_connect", l_pty_connect },
 		{ "syslog", l_syslog },
+		{ "setsid", l_setsid },
+		{ "null_stdin", l_null_stdin },
 		{ NULL, NULL },
 	};
 	pf_l_register(L, funcs);

@@ -1,7 +1,9 @@
 #define _GNU_SOURCE
 #include "process.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +129,62 @@ int pf_process_rearm_parent_death(struct pf_error *err)
 	return 0;
 }
 
+/* Close fds from 3 up but those of keep (unsorted, any order) and keep_fd,
+ * in ranges between them. */
+static int close_fds_except(const int *keep, size_t n, int keep_fd)
+{
+	int from = 3;
+	for (;;) {
+		/* The lowest kept fd at or above from. */
+		int next = -1;
+		for (size_t i = 0; i <= n; i++) {
+			int k = i < n ? keep[i] : keep_fd;
+			if (k >= from && (next < 0 || k < next))
+				next = k;
+		}
+		unsigned int last = next < 0 ? ~0u : (unsigned int)next - 1;
+		if (next < 0 || next > from) {
+			if (close_range((unsigned int)from, last, 0) < 0) {
+				if (errno != ENOSYS && errno != EINVAL)
+					return -1;
+				/* A kernel before 5.9: walk /proc/self/fd. */
+				DIR *d = opendir("/proc/self/fd");
+				if (!d)
+					return -1;
+				int self = dirfd(d);
+				struct dirent *de;
+				while ((de = readdir(d))) {
+					char *end;
+					long fd = strtol(de->d_name, &end, 10);
+					if (*end || fd < from || fd == self || (next >= 0 && fd >= next))
+						continue;
+					close((int)fd);
+				}
+				closedir(d);
+			}
+		}
+		if (next < 0)
+			return 0;
+		from = next + 1;
+	}
+}
+
+int pf_process_close_fds(const int *pass, size_t n, int keep_fd, struct pf_error *err)
+{
+	/* The command comes next, the credentials changed for the last time:
+	 * the supervisor's pidfd goes too, and by forget_parent, so that no
+	 * one closes its number again once it is reused. */
+	forget_parent();
+	if (close_fds_except(pass, n, keep_fd) < 0)
+		return pf_error_errno(err, errno, "close inherited file descriptors");
+	for (size_t i = 0; i < n; i++) {
+		int flags = fcntl(pass[i], F_GETFD);
+		if (flags < 0 || fcntl(pass[i], F_SETFD, flags & ~FD_CLOEXEC) < 0)
+			return pf_error_errno(err, errno, "pass fd %d", pass[i]);
+	}
+	return 0;
+}
+
 static const char *env_lookup(char *const envp[], const char *name)
 {
 	size_t len = strlen(name);
@@ -182,9 +240,33 @@ static int exec_search(const char *file, char *const argv[], char *const envp[])
 	return -1;
 }
 
+/* "LISTEN_PID=" + the caller's pid, for pf_process_exec. A static buffer
+ * and no allocation: the command of pf_process_exec_reaped runs this
+ * sharing its parent's memory. */
+static char listen_pid[32];
+
+static void set_listen_pid(char *const envp[])
+{
+	for (char *const *e = envp; e && *e; e++) {
+		if (strcmp(*e, "LISTEN_PID=") != 0)
+			continue;
+		char digits[16];
+		int n = 0;
+		for (unsigned long v = (unsigned long)getpid(); v || n == 0; v /= 10)
+			digits[n++] = (char)('0' + v % 10);
+		char *p = stpcpy(listen_pid, "LISTEN_PID=");
+		while (n > 0)
+			*p++ = digits[--n];
+		*p = '\0';
+		/* envp's array is ours to change (built for this exec). */
+		*(char **)e = listen_pid;
+	}
+}
+
 int pf_process_exec(const char *file, char *const argv[], char *const envp[],
 		    int *ret_status, struct pf_error *err)
 {
+	set_listen_pid(envp);
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -251,7 +333,12 @@ int pf_process_wait(pid_t pid, const int *translate, int *ret_wstatus,
 		if (n != (ssize_t)sizeof(si))
 			return pf_error_errno(err, errno, "read signalfd");
 		int sig = (int)si.ssi_signo;
-		if (sig == SIGCHLD || !sent_by_a_process(&si))
+		if (sig == SIGCHLD)
+			continue;
+		/* The terminal's own signals reached pid already only when it
+		 * shares our session; a container has a session of its own
+		 * (and the terminal never enters it), so they are passed on. */
+		if (!sent_by_a_process(&si) && getsid(pid) == getsid(0))
 			continue;
 		if (translate && translate[sig])
 			sig = translate[sig];
@@ -310,6 +397,7 @@ pid_t pf_process_fork_reaper(int fd_to_close, struct pf_error *err)
 	if (fd_to_close >= 0)
 		close(fd_to_close);
 	forget_parent();
+	close_fds_except(&sfd, 1, -1);
 	prctl(PR_SET_NAME, "pflask-init", 0, 0, 0);
 	reap_until_exit(pid, sfd);
 }
@@ -362,5 +450,8 @@ int pf_process_exec_reaped(const char *file, char *const argv[], char *const env
 	if (sync_fd >= 0)
 		close(sync_fd);
 	forget_parent();
+	/* The command has its copy of what it inherits on purpose (passed
+	 * fds): init holds nothing of it. */
+	close_fds_except(&sfd, 1, -1);
 	reap_until_exit(pid, sfd);
 }

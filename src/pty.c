@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -55,7 +56,7 @@ int pf_pty_copy_winsize(int from, int to)
 	return ioctl(to, TIOCSWINSZ, &ws);
 }
 
-int pf_pty_make_controlling(int slave, int master, struct pf_error *err)
+int pf_pty_make_controlling(int slave, int master, unsigned fds, struct pf_error *err)
 {
 	if (master >= 0)
 		close(master);
@@ -64,10 +65,31 @@ int pf_pty_make_controlling(int slave, int master, struct pf_error *err)
 	if (ioctl(slave, TIOCSCTTY, 0) < 0)
 		return pf_error_errno(err, errno, "make the pty the controlling terminal");
 	for (int fd = 0; fd <= 2; fd++)
-		if (fd != slave && dup2(slave, fd) < 0)
+		if ((fds & (1u << fd)) && fd != slave && dup2(slave, fd) < 0)
 			return pf_error_errno(err, errno, "pty as standard fd %d", fd);
 	if (slave > 2)
 		close(slave);
+	return 0;
+}
+
+int pf_pty_new_session(struct pf_error *err)
+{
+	if (setsid() < 0)
+		return pf_error_errno(err, errno, "new session");
+	return 0;
+}
+
+int pf_pty_null_stdin(struct pf_error *err)
+{
+	int fd = open("/dev/null", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return pf_error_errno(err, errno, "open /dev/null");
+	int r = fd == 0 ? 0 : dup2(fd, 0);
+	int e = errno;
+	if (fd != 0)
+		close(fd);
+	if (r < 0)
+		return pf_error_errno(err, e, "/dev/null as standard input");
 	return 0;
 }
 
@@ -176,16 +198,32 @@ static void release_slave(int *slave)
 	}
 }
 
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Read what master still holds after the container ended: until EIO
- * (every slave fd closed and the buffer empty), or until it stays quiet
- * for a moment, in case a process outside the container kept the slave
- * open. */
+ * (every slave fd closed and the buffer empty), or within the bounds of
+ * PF_PTY_DRAIN_* (a process the container left behind, without a pid
+ * namespace, may keep the slave open and write for ever). */
 static void drain(int master, int out, void (*sink)(void *, const char *, size_t), void *ctx)
 {
 	static char buf[BUF_SIZE];
+	/* Time spent waiting for output, not writing it: a slow terminal
+	 * outside must not cut what the command wrote before it ended. */
+	long long waited = 0;
+	size_t total = 0;
 	for (;;) {
+		long long left = PF_PTY_DRAIN_MS - waited;
+		if (left <= 0 || total >= PF_PTY_DRAIN_MAX)
+			return;
 		struct pollfd p = { .fd = master, .events = POLLIN };
-		int r = poll(&p, 1, 200);
+		long long t0 = now_ms();
+		int r = poll(&p, 1, left < PF_PTY_DRAIN_QUIET_MS ? (int)left : PF_PTY_DRAIN_QUIET_MS);
+		waited += now_ms() - t0;
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
@@ -195,6 +233,7 @@ static void drain(int master, int out, void (*sink)(void *, const char *, size_t
 			continue;
 		if (n <= 0)
 			return;
+		total += (size_t)n;
 		if (sink)
 			sink(ctx, buf, (size_t)n);
 		else if (out >= 0 && write_all(out, buf, (size_t)n) < 0)
@@ -259,7 +298,7 @@ int pf_pty_relay(int master, int *slave, int in, int out, int winsize_from, pid_
 
 	static char obuf[BUF_SIZE], ibuf[BUF_SIZE];
 	size_t ilen = 0, ioff = 0;
-	bool out_ok = true;
+	bool out_ok = out >= 0;
 	struct watch w_sig = { sfd, 0 }, w_in = { in, 0 }, w_master = { master, 0 };
 	int ret = -1;
 	if (watch_set(ep, &w_sig, EPOLLIN) < 0) {

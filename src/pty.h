@@ -26,17 +26,29 @@ int pf_pty_open(struct pf_pty *ret, int size_from, struct pf_error *err);
 int pf_pty_copy_winsize(int from, int to);
 
 /* Child, before exec: start a new session whose controlling terminal is
- * slave, and make it the standard input, output and error. Closes slave
- * (when not 0-2) and master (when >= 0). */
-int pf_pty_make_controlling(int slave, int master, struct pf_error *err);
+ * slave, and make it each standard fd n (0, 1, 2) whose bit (1 << n) is set
+ * in fds; the others are left as they are (not terminals: they pass
+ * through). Closes slave (when not 0-2) and master (when >= 0). */
+int pf_pty_make_controlling(int slave, int master, unsigned fds, struct pf_error *err);
+
+/* Child: a session of its own without a controlling terminal (setsid), so
+ * that the command cannot reach the caller's terminal through /dev/tty or
+ * signal the caller's process groups through it. */
+int pf_pty_new_session(struct pf_error *err);
+
+/* Child: standard input on /dev/null (opened now, so before pivot_root it
+ * is the host's node whatever the root holds). For a stdin that is a
+ * terminal of the host when no input is relayed. */
+int pf_pty_null_stdin(struct pf_error *err);
 
 /* Put terminal fd in raw mode, keeping its settings in *ret_saved for
  * pf_pty_restore. */
 int pf_pty_raw(int fd, struct termios *ret_saved, struct pf_error *err);
 int pf_pty_restore(int fd, const struct termios *saved);
 
-/* Supervisor: relay in -> master and master -> out until pid ends, then
- * drain master, store pid's wait(2) status and return 0. Forwarded
+/* Supervisor: relay in -> master (in -1: no input) and master -> out
+ * until pid ends, then drain master (bounded, see PF_PTY_DRAIN_*), store
+ * pid's wait(2) status and return 0. Forwarded
  * signals go to pid (through translate, indexed by signal number, 0 =
  * unchanged, may be NULL), whoever sent them: the container has its own
  * terminal, so nothing else signals it. SIGWINCH copies the window size of
@@ -48,6 +60,18 @@ int pf_pty_restore(int fd, const struct termios *saved);
  * output that follows, when every process inside closes its terminal for
  * a moment, as an init does when it reopens /dev/console; closed, and set
  * to -1, once the container ended, before the master is drained.) */
+/* After the container's first process ended, the drain of the master stops
+ * at end of output (EIO: nobody holds the slave any more), after
+ * PF_PTY_DRAIN_QUIET_MS without output, after PF_PTY_DRAIN_MAX bytes or
+ * after waiting PF_PTY_DRAIN_MS in all for output (time spent writing it
+ * out does not count), whichever comes first: without a pid
+ * namespace a background process of the container may outlive it and keep
+ * writing, and must not keep the supervisor relaying forever. What the
+ * command wrote before it ended is at most a pty buffer (some KiB), far
+ * below those bounds. */
+#define PF_PTY_DRAIN_QUIET_MS 200
+#define PF_PTY_DRAIN_MS 2000
+#define PF_PTY_DRAIN_MAX (1024 * 1024)
 int pf_pty_relay(int master, int *slave, int in, int out, int winsize_from, pid_t pid,
 		 const int *translate, int *ret_wstatus, struct pf_error *err);
 

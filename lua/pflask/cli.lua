@@ -58,6 +58,7 @@ local limits = lazy("pflask.spec.limits")
 ---@field name string|nil --name
 ---@field setenv pflask.EnvVar[] --setenv, in order
 ---@field keepenv boolean --keepenv
+---@field pass_fds (integer|string)[]|nil --keep-fd: fds from 3 up passed on to the command (decimal strings from the command line)
 ---@field init "auto"|"pid1"|"reaper" who is pid 1: see PID 1 in pflask(1)
 ---@field register boolean|nil --register: true (yes), false (no), nil (auto: when the host runs machined)
 
@@ -256,6 +257,12 @@ local OPTIONS = {
   { short = "s", long = "setenv", arg = "required", meta = "LIST",
     help = "set NAME=VALUE[,NAME=VALUE...] in the environment",
     apply = function(spec, v) parse_setenv(v, spec.setenv) end },
+  { long = "keep-fd", arg = "required", meta = "N",
+    help = "pass fd N[,N...] on to the command (others close)",
+    apply = function(spec, v)
+      spec.pass_fds = spec.pass_fds or {}
+      for n in (v .. ","):gmatch("([^,]*),") do spec.pass_fds[#spec.pass_fds + 1] = n end
+    end },
   { short = "k", long = "keepenv", arg = "none",
     help = "keep pflask's environment with --chroot",
     apply = function(spec) spec.keepenv = true end },

@@ -17,8 +17,12 @@ M.DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 -- name what the user typed.
 local OPTION = {
   root = "--chroot", chdir = "--chdir", hostname = "--hostname", user = "--user",
-  uid_map = "--user-map", command = "command",
+  uid_map = "--user-map", command = "command", pass_fds = "--keep-fd",
 }
+
+-- The highest fd --keep-fd / pass_fds accepts: far above what a caller
+-- hands on in practice, and a bound on what the child walks.
+M.MAX_PASS_FD = 65535
 
 -- File names that mean "this command is an init system": it runs as pid 1
 -- itself instead of under pflask's reaper.
@@ -62,8 +66,9 @@ local function nonempty(t) return type(t) == "table" and next(t) ~= nil end
 M.CONCERNS = {
   -- First: --detach forks the supervisor in its prepare, before any other
   -- concern creates something tied to the process that stays behind.
-  { "pflask.terminal", function(spec, plan)
-      return spec.detach or spec.attach or spec.terminal ~= nil or core.isatty(0) or plan.boot end },
+  -- Always: every container gets a session of its own, and any terminal
+  -- among the standard fds is replaced by a pty.
+  { "pflask.terminal", function() return true end },
   -- Second: the record names the supervisor that stays (after --detach).
   { "pflask.registry", function() return true end },
   { "pflask.userns", function(_, plan) return plan.namespaces.user end },
@@ -222,6 +227,65 @@ local function plan_init(spec, ns, argv)
   return mode
 end
 
+--- One fd to pass: open, and not a terminal (no terminal of the host
+--- ever enters the container: TIOCSTI would type into it).
+local function check_pass_fd(field, fd)
+  if not core.fd_is_open(fd) then fail(field, "fd %d is not open", fd) end
+  if core.isatty(fd) then
+    fail(field, "fd %d is a terminal (a terminal of the host never enters the container)", fd)
+  end
+end
+
+--- The fds from 3 up the command inherits (every other one is closed
+--- before exec): spec.pass_fds (--keep-fd), and socket activation's
+--- LISTEN_FDS when the environment passed to the command holds it and
+--- LISTEN_PID names this pflask (sd_listen_fds(3)'s rule). LISTEN_PID then
+--- becomes the command's pid inside (filled in right before exec); LISTEN_*
+--- meant for another process, or that do not reach the command, are dropped.
+---@param spec pflask.Spec
+---@param env table<string, string> the command's environment (changed)
+---@return integer[] fds sorted
+local function plan_pass_fds(spec, env)
+  local set = {}
+  local fds = spec.pass_fds or {}
+  if type(fds) ~= "table" then fail("pass_fds", "must be a list of fd numbers") end
+  for _, v in ipairs(fds) do
+    local fd = math.type(v) == "integer" and v
+      or (type(v) == "string" and v:match("^%d+$") and #v <= 5 and tonumber(v)) or nil
+    if not fd or fd < 3 or fd > M.MAX_PASS_FD then
+      fail("pass_fds", "'%s' is not a file descriptor number (3 to %d)", tostring(v), M.MAX_PASS_FD)
+    end
+    check_pass_fd("pass_fds", fd)
+    set[fd] = true
+  end
+  if env.LISTEN_FDS or env.LISTEN_PID then
+    local n = env.LISTEN_FDS and env.LISTEN_FDS:match("^%d+$") and #env.LISTEN_FDS <= 5
+      and tonumber(env.LISTEN_FDS)
+    if env.LISTEN_PID == tostring(core.getpid()) and n and n > 0 then
+      if 3 + n - 1 > M.MAX_PASS_FD then fail("LISTEN_FDS", "%d fds are too many", n) end
+      for fd = 3, 3 + n - 1 do
+        check_pass_fd("LISTEN_FDS", fd)
+        set[fd] = true
+      end
+      env.LISTEN_PID = "" -- the command's own pid, set right before exec
+    else
+      env.LISTEN_FDS, env.LISTEN_PID, env.LISTEN_FDNAMES = nil, nil, nil
+    end
+  end
+  -- Standard fds pass as they are, except a directory: /proc/self/fd/0/
+  -- inside would be the host's directory, whatever the root.
+  for fd, name in pairs({ [0] = "standard input", "standard output", "standard error" }) do
+    local _, kind = core.fd_is_open(fd)
+    if kind == "directory" then
+      fail(name, "is a directory, which would lead out of the container's root")
+    end
+  end
+  local list = {}
+  for fd in pairs(set) do list[#list + 1] = fd end
+  table.sort(list)
+  return list
+end
+
 ---@class pflask.Plan
 ---@field namespaces table<string, boolean>
 ---@field root string|nil absolute
@@ -230,6 +294,7 @@ end
 ---@field uid_map table[]|nil set by pflask.userns
 ---@field gid_map table[]|nil set by pflask.userns
 ---@field env table<string, string>
+---@field pass_fds integer[] fds from 3 up the command inherits; every other one is closed
 ---@field argv string[]
 ---@field init "none"|"pid1"|"reaper"
 ---@field hostname string|nil
@@ -263,6 +328,7 @@ function M.plan(spec)
   -- Read the root's passwd once, for both the environment and the shell.
   local who = user or (root and users.lookup("root", root)) or nil
   plan.env = plan_environment(spec, root, user, who)
+  plan.pass_fds = plan_pass_fds(spec, plan.env)
   plan.argv = plan_command(spec, root, user, who)
   plan.init = plan_init(spec, ns, plan.argv)
   -- An init as pid 1 of a root filesystem: booting an OS (pflask.boot).
@@ -292,6 +358,10 @@ local function child_main(plan, chan)
   end
   run_stage(plan, "child_exec")
   if plan.chdir then perr.check("--chdir", core.chdir(plan.chdir)) end
+  -- Nothing of the supervisor's crosses the root but what is passed on
+  -- purpose (a directory fd would lead back to the host's tree); pid 1 of
+  -- the reaper drops the passed ones too once the command has them.
+  perr.check("start the command", core.close_fds(plan.pass_fds, chan))
   if plan.init == "reaper" then
     -- This process stays as pid 1, with the command's identity: an init
     -- that reaps and forwards signals needs no privilege.

@@ -198,7 +198,7 @@ local function make_device(root, name, major, minor)
 end
 
 --- A private /dev: tmpfs with the standard nodes, a devpts instance, shm,
---- the fd links, and the console when there is a terminal.
+--- the fd links, and the console when the container has a pty.
 local function populate_dev(root, plan)
   perr.check("/dev", core.mount{ root = root, target = "/dev", fstype = "tmpfs",
                                  options = "nosuid,mode=0755,size=65536k" })
@@ -213,8 +213,8 @@ local function populate_dev(root, plan)
     perr.check("/dev", core.symlink(root, link[2], "/dev/" .. link[1]))
   end
   -- The container's own pty when it has one (plan.console, set by the
-  -- terminal concern), else the terminal pflask runs on.
-  local tty = plan.console or (core.isatty(0) and core.ttyname(0))
+  -- terminal concern), else none: never a terminal of the host.
+  local tty = plan.console
   if tty then
     perr.check("/dev/console", core.mountpoint(root, "/dev/console", "file"))
     perr.check("/dev/console", core.bind{ root = root, target = "/dev/console", source = tty, recursive = false })

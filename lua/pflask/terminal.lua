@@ -1,6 +1,7 @@
 -- The terminal concern (see container.lua, CONCERNS): the container's own
--- pty when pflask runs on a terminal (or detaches), the relay between the
--- user's terminal and it, --detach (a supervisor that serves the pty on a
+-- session always, its own pty in place of each standard fd that is a
+-- terminal (or when it detaches), the relay between the user's terminal
+-- and it, --detach (a supervisor that serves the pty on a
 -- unix socket) and --attach (the client). See pflask(1), TERMINAL.
 
 local core = require "pflask.core"
@@ -11,13 +12,23 @@ local M = {}
 ---@class pflask.TerminalPlan
 ---@field detach boolean serve the pty on a socket instead of relaying it
 ---@field pty any|nil pflask.Pty, from prepare
+---@field pty_fds integer[] the standard fds the pty replaces in the container
+---@field null_stdin boolean stdin, a terminal nobody relays, becomes /dev/null
+---@field relay_in integer the fd relayed to the pty (-1: none)
+---@field relay_out integer the fd the pty's output is relayed to
 ---@field console string|nil the pty's slave path, bound on /dev/console
 ---@field report any|nil pflask.Report of a detached supervisor
 ---@field listener any|nil pflask.Listener of a detached supervisor
 ---@field saved_termios any|nil pflask.Termios: the user's terminal settings
 
---- A pty when stdin is a terminal, or when detaching. spec.terminal = false
---- never makes one (the standard fds pass straight through).
+--- No terminal of the host ever enters the container (TIOCSTI would type
+--- into the caller's shell, /dev/tty would reach it): each of stdin,
+--- stdout and stderr that is a terminal is replaced by the container's own
+--- pty, which the supervisor relays; the others pass straight through.
+--- spec.terminal = false relays no input: a stdin that is a terminal
+--- becomes /dev/null (as with </dev/null), stdout and stderr still go
+--- through the pty. A detached container, or a boot or spec.terminal =
+--- true without any terminal, gets the pty on all three.
 ---@param spec pflask.Spec
 ---@param plan pflask.Plan
 function M.plan(spec, plan)
@@ -25,10 +36,30 @@ function M.plan(spec, plan)
   if spec.detach and spec.terminal == false then
     perr.option("--detach", "needs a terminal for the container")
   end
+  local tty = {}
+  for fd = 0, 2 do tty[fd] = core.isatty(fd) end
+  plan.null_stdin = spec.terminal == false and tty[0]
+  if plan.null_stdin then tty[0] = false end
+  plan.pty_fds = {}
+  for fd = 0, 2 do
+    if tty[fd] then plan.pty_fds[#plan.pty_fds + 1] = fd end
+  end
   -- An init writes its boot messages to /dev/console: give a boot one
   -- even without a terminal, as systemd-nspawn does.
-  plan.wants_pty = plan.detach or spec.terminal == true
-    or (spec.terminal ~= false and (core.isatty(0) or plan.boot))
+  local whole = plan.detach or (#plan.pty_fds == 0 and (spec.terminal == true or plan.boot))
+  if whole then
+    -- terminal = false (a boot's console): output only, stdin untouched.
+    plan.pty_fds = spec.terminal == false and { 1, 2 } or { 0, 1, 2 }
+  end
+  plan.wants_pty = #plan.pty_fds > 0
+  -- Relay input only from a terminal (or, for a pty on all three, from
+  -- whatever stdin is, as before); output to the first terminal of
+  -- stdout, stderr, stdin (a terminal's fd 0 is opened for writing too).
+  plan.relay_in = spec.terminal ~= false and (whole or tty[0]) and 0 or -1
+  plan.relay_out = 1
+  if not whole and not tty[1] then
+    plan.relay_out = tty[2] and 2 or 0
+  end
 end
 
 --- The terminal whose size the container's starts with.
@@ -58,12 +89,25 @@ function M.prepare(plan)
   plan.report = value
 end
 
+--- Before the root's mounts: /dev/null is still the host's node here,
+--- whatever the root holds.
+---@param plan pflask.Plan
+function M.child_mounts(plan)
+  if plan.null_stdin then perr.check("terminal", core.null_stdin()) end
+end
+
 --- Before the reaper forks, so that pid 1 and the command share the
---- session whose controlling terminal the pty is.
+--- session whose controlling terminal the pty is. Without a pty, a
+--- session of its own all the same: no controlling terminal, so /dev/tty
+--- does not reach the caller's.
 ---@param plan pflask.Plan
 function M.child_system(plan)
   if plan.report then plan.report:close() end -- pid 1 never execs: not its to keep
-  if plan.pty then perr.check("terminal", plan.pty:make_controlling()) end
+  if plan.pty then
+    perr.check("terminal", plan.pty:make_controlling(plan.pty_fds))
+  else
+    perr.check("terminal", core.setsid())
+  end
 end
 
 --- Is process `pid` alive (a zombie is gone)?
@@ -118,10 +162,10 @@ end
 function M.wait(plan, container, translate)
   if not plan.pty then return container.process:wait(translate) end
   if plan.detach then return serve(plan, container, translate) end
-  -- Raw only when stdin is the terminal: with stdin redirected it is
-  -- stdout's size that counts and there is nothing to make raw.
-  if core.isatty(0) then plan.saved_termios = core.tty_raw(0) end
-  local status, how, code = plan.pty:relay(container.process, translate)
+  -- Raw only when input comes from the terminal on stdin: otherwise the
+  -- user's terminal keeps its line discipline and only shows output.
+  if plan.relay_in == 0 and core.isatty(0) then plan.saved_termios = core.tty_raw(0) end
+  local status, how, code = plan.pty:relay(container.process, translate, plan.relay_in, plan.relay_out)
   if plan.saved_termios then plan.saved_termios:restore() end
   return status, how, code
 end
