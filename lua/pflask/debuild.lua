@@ -647,9 +647,13 @@ local function become_build_user(b, tree)
       M.BUILD_USER, M.BUILD_ID, M.BUILD_ID, M.BUILD_HOME))
     add_entry("/etc/group", M.BUILD_USER .. ":", string.format("%s:x:%d:", M.BUILD_USER, M.BUILD_ID))
     if tree then
+      -- Only what the invoking user owns (the build must not read through
+      -- the copy what the user could not), everything when that is root.
       local uid, gid = build_host_ids(b)
-      local ok = os.execute(M.join({ "find", tree, "-xdev", "-user", tostring(b.user.uid),
-        "-exec", "chown", "-h", uid .. ":" .. gid, "{}", "+" }))
+      local argv = { "find", tree, "-xdev" }
+      if b.user.uid ~= 0 then table.move({ "-user", tostring(b.user.uid) }, 1, 2, #argv + 1, argv) end
+      table.move({ "-exec", "chown", "-h", uid .. ":" .. gid, "{}", "+" }, 1, 6, #argv + 1, argv)
+      local ok = os.execute(M.join(argv))
       if not ok then perr.raise(perr.FAILURE, "giving the source tree to the build user failed") end
     end
     local pid = core.getpid()
@@ -793,21 +797,22 @@ local function copy_result(b, name)
 end
 
 --- Copy the results named in the .changes (and the .changes) out.
----@return string[]|nil files copied
+---@return string[] files copied
+---@return boolean all of them
 local function copy_results(b, changes)
   local files = M.changes_files(read_file(b.layer .. "/results/" .. changes))
   table.insert(files, 1, changes)
-  local copied = {}
+  local copied, all = {}, true
   for _, name in ipairs(files) do
     local ok, why = copy_result(b, name)
     if ok then
       copied[#copied + 1] = name
     else
       M.say(b, "could not copy %s to %s: %s", name, b.parent, why)
-      return nil
+      all = false
     end
   end
-  return copied
+  return copied, all
 end
 
 --- Signing on the host with debsign, as the invoking user; or why not.
@@ -980,8 +985,9 @@ local function run_steps(b)
 
   local files
   if changes then
-    files = copy_results(b, changes)
-    if not files then return perr.FAILURE end
+    local all
+    files, all = copy_results(b, changes)
+    if not all then return perr.FAILURE end
   end
 
   local t0 = now()
