@@ -125,10 +125,12 @@ print $buf;
 
 -- Opens the regular file ARGV[0] (created 0644, never through a symlink,
 -- never a FIFO or device), truncates it, says "ok" (or why not) on
--- stdout, then copies stdin into it until EOF. A write error does not end
--- the copy early: the writers of stdin would get SIGPIPE.
+-- stdout, then copies stdin into it until EOF. Neither a write error nor
+-- a ^C on the terminal ends the copy early: the writers of stdin
+-- (pflask-debuild among them) would get SIGPIPE; it ends when they close.
 local PERL_WRITE = [[
 use Fcntl;
+$SIG{$_} = "IGNORE" for qw(INT QUIT TERM HUP);
 $| = 1;
 sysopen(my $f, $ARGV[0], O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0644)
   or do { print "$!\n"; exit 1 };
