@@ -150,6 +150,19 @@ close($f) or $ok = 0;
 exit($ok ? 0 : 1);
 ]]
 
+-- Copies the regular file ARGV[0] to stdout (opened as PERL_READ does).
+local PERL_CAT = [[
+use Fcntl;
+sysopen(my $f, $ARGV[0], O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY) or die "$ARGV[0]: $!\n";
+-f $f or die "$ARGV[0]: not a regular file\n";
+while (1) {
+  my $n = sysread($f, my $buf, 65536);
+  defined $n or die "$ARGV[0]: $!\n";
+  last if $n == 0;
+  print $buf or die "write: $!\n";
+}
+]]
+
 --- The command prefix that runs a command with the user's ids (and
 --- groups), or none when pflask-debuild already runs with them.
 ---@param user {uid: integer, gid: integer, name: string|nil}
@@ -615,6 +628,7 @@ end
 ---@field log_fh file*|nil the log FIFO's write end
 ---@field log_writer file*|nil the helper that writes the log as the user
 ---@field network_in_build boolean
+---@field origs table<string, boolean> upstream tarballs copied in from the results directory
 
 --- The build user's host ids.
 local function build_host_ids(b)
@@ -745,6 +759,32 @@ function M.run_step(b, script, kind)
   return pflask.run(spec)
 end
 
+--- The upstream tarballs of a 3.0 (quilt) source next to the tree
+--- (SOURCE_UPSTREAM.orig.tar.*, .orig-COMPONENT.tar.*, their .asc), which
+--- dpkg-source -b wants in ../: copied into the build's results
+--- directory, listed and read with the invoking user's ids (a link there
+--- to a file of root's must not reach the build). Returns their names.
+---@param b pflask.DebuildBuild
+---@return table<string, boolean>
+local function copy_in_origs(b)
+  local upstream = b.src.upstream_version:gsub("%-[^%-]*$", "")
+  local stem = b.src.source .. "_" .. upstream
+  local listing = capture(M.join(concat(M.as_user(b.user), {
+    "find", b.parent, "-maxdepth", "1", "-type", "f", "(", "-name", stem .. ".orig.tar.*", "-o",
+    "-name", stem .. ".orig-*.tar.*", ")", "-printf", "%f\n" })) .. " 2>/dev/null") or ""
+  local names = {}
+  for name in listing:gmatch("[^\n]+") do
+    if M.plain_name(name) then
+      local to = b.layer .. "/results/" .. name
+      local cmd = M.join(concat(M.as_user(b.user), { "perl", "-e", PERL_CAT, b.parent .. "/" .. name }))
+        .. " >" .. M.quote(to)
+      if os.execute(cmd) ~= true then fail("cannot read %s/%s", b.parent, name) end
+      names[name] = true
+    end
+  end
+  return names
+end
+
 --- Files named in a .changes' Files: field.
 ---@param text string
 ---@return string[]
@@ -806,7 +846,9 @@ local function copy_results(b, changes)
   table.insert(files, 1, changes)
   local copied, all = {}, true
   for _, name in ipairs(files) do
-    local ok, why = copy_result(b, name)
+    -- The upstream tarballs came from there.
+    local ok, why = true, nil
+    if not b.origs[name] then ok, why = copy_result(b, name) end
     if ok then
       copied[#copied + 1] = name
     else
@@ -882,7 +924,8 @@ end
 
 --- A temporary directory for the build ($TMPDIR, else /var/tmp: on disk,
 --- builds can be large), root's and 0700; the base's upper layer takes the
---- base root's owner and mode, which overlayfs shows as those of "/"; the
+--- base root's owner and mode, which overlayfs shows as those of "/", the
+--- source's upper layer those of the source tree's top directory; the
 --- results directory (the build's /build) is the build user's; the log
 --- FIFO is writable by the build user (through its bind only: the
 --- directory is closed to everyone else).
@@ -899,6 +942,11 @@ local function make_layer(b)
     perr.check("temporary layer", core.chown(dir .. "/upper", st.uid, st.gid))
     local uid, gid = build_host_ids(b)
     perr.check("temporary layer", core.chown(dir .. "/results", uid, gid))
+    -- The same for the source tree's upper layer, which overlayfs shows as
+    -- the tree's top directory (then given to the build user with the rest).
+    local tree = perr.check("temporary layer", core.stat(b.dir))
+    perr.check("temporary layer", core.chmod(dir .. "/src-upper", tree.mode & 4095))
+    perr.check("temporary layer", core.chown(dir .. "/src-upper", tree.uid, tree.gid))
     if os.execute("mkfifo -m 0622 " .. M.quote(dir .. "/log")) ~= true then
       fail("temporary layer: mkfifo %s/log failed", dir)
     end
@@ -965,6 +1013,7 @@ local function run_steps(b)
   if status ~= 0 then return status end
 
   local opts = M.buildpackage_options(b.settings, b.extra)
+  b.origs = copy_in_origs(b)
   status = step(3, "building (dpkg-buildpackage " .. table.concat(opts, " ")
                 .. (b.network_in_build and "" or ", without network") .. ", as " .. M.BUILD_USER .. ")", function()
     return M.run_step(b, "dpkg-buildpackage " .. M.join(opts), "build")

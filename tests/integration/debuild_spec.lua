@@ -362,6 +362,33 @@ describe("pflask-debuild", function()
         .. "/pft-hostile_1.0_all.deb | tar -xO ./usr/bin/pft-hostile"))
     end)
 
+    it("never modifies an unpacked Debian source: GNU hello builds twice", function()
+      local parent = pft.tempdir("debuild")
+      finally(function() pft.rm_rf(parent) end)
+      -- The source from the base's own archive (its deb lines as deb-src),
+      -- unpacked by the base's dpkg-source, in a throwaway container.
+      local get = pft.pflask({ "--chroot=" .. BASE, "--ephemeral", "--mount=bind:" .. parent .. ":/src", "--",
+        "/bin/sh", "-c", "sed -n 's/^deb /deb-src /p' /etc/apt/sources.list >/etc/apt/sources.list.d/src.list"
+          .. " && apt-get -qq update && cd /src && apt-get -qq source hello" },
+        { env = { TMPDIR = TMPDIR }, timeout = 600 })
+      local dir = pft.capture("ls -d " .. parent .. "/hello-*/ 2>/dev/null | head -n 1"):gsub("/$", "")
+      if get.status ~= 0 or dir == "" then
+        pending("cannot fetch GNU hello's source from the base's archive: " .. report(get))
+        return
+      end
+      chown_tree(parent, user)
+      local before = tree_listing(dir)
+      -- (Its changelog names unstable: the base's release instead.)
+      for _ = 1, 2 do
+        local r = debuild(dir, user, { DEBUILD_LINTIAN = "no", DIST = "bookworm" })
+        assert.are.equal(0, r.status, report(r))
+        assert.are.equal(before, tree_listing(dir))
+      end
+      local deb = pft.capture("ls " .. parent .. "/hello_*.deb")
+      assert.are.equal(user.uid .. ":" .. user.gid, owner(deb))
+      assert.matches("Package: hello", pft.capture("dpkg-deb -I " .. deb))
+    end)
+
     it("by symlinks at the log's and the results' names", function()
       local parent = pft.tempdir("debuild")
       finally(function() pft.rm_rf(parent) end)
