@@ -649,7 +649,8 @@ end
 --- that makes the container's first process the build user, without any
 --- host privilege: the build user is added to the base's passwd (in the
 --- build's layer); the files of the source tree (tree, an overlay) that
---- belong to the invoking user are given to the build user's host ids
+--- belong to the invoking user (all of them when that is root) are given
+--- to the build user's host ids
 --- (copied up: the user's tree keeps its owners); then the process
 --- unshares a user namespace whose ids map to b.ids (a helper forked
 --- before, still root outside, writes the maps: root may map any range)
