@@ -309,10 +309,24 @@ describe("pflask-debuild", function()
 
     it("by a hostile package: no capability, no host id, no network, the user's tree untouched", function()
       local parent = pft.tempdir("debuild")
-      finally(function() pft.rm_rf(parent) end)
+      -- A listener on the host's loopback: the build must not reach it
+      -- (its lo is its own). Checked with a connection from the host first.
+      local port = math.random(20000, 60000)
+      local seen = parent .. "/listener"
+      local listener = pft.capture("perl -MIO::Socket::INET -e '$s = IO::Socket::INET->new(LocalAddr => "
+        .. "\"127.0.0.1\", LocalPort => $ARGV[0], Listen => 5, ReuseAddr => 1) or die; $| = 1; "
+        .. "while ($c = $s->accept) { open(O, \">>\", $ARGV[1]); print O \"connected\\n\"; close O }' "
+        .. port .. " " .. seen .. " >/dev/null 2>&1 & echo $!")
+      finally(function()
+        pft.sh("kill " .. listener)
+        pft.rm_rf(parent)
+      end)
+      assert.are.equal(0, pft.sh("for i in $(seq 100); do bash -c 'echo >/dev/tcp/127.0.0.1/" .. port
+        .. "' 2>/dev/null && exit 0; sleep 0.1; done; exit 1"), "the host's listener did not start")
       -- Like GNU hello's autoreconf, the build changes its tree; built
       -- twice in the same tree it fails.
       local dir = make_package(parent, "pft-hostile", { rules = table.concat({
+        "\tif bash -c 'echo >/dev/tcp/127.0.0.1/" .. port .. "' 2>/dev/null; then echo REACHED-HOST; fi",
         "\tgrep -E '^Cap(Eff|Prm|Bnd):' /proc/self/status",
         "\techo \"UID=$$(id -u) UIDMAP=$$(head -n 1 /proc/self/uid_map)\"",
         "\techo \"USERNS=$$(readlink /proc/self/ns/user) NETNS=$$(readlink /proc/self/ns/net)\"",
@@ -346,6 +360,8 @@ describe("pflask-debuild", function()
       -- Its own network namespace, with lo only.
       assert.are_not.equal(pft.capture("readlink /proc/self/ns/net"), netns)
       assert.matches("NETDEVS=1\n", log)
+      assert.is_nil(log:match("\nREACHED%-HOST"))
+      assert.are.equal("connected\n", read_file(seen))
       -- Only the build's own files on /build, and the base is read-only.
       for entry in assert(log:match("\nSEES=([^\n]*)"), log):gmatch("%S+") do
         assert.matches("^pft%-hostile", entry)
