@@ -923,6 +923,39 @@ function M.plan(dir, settings, user, extra)
   return b
 end
 
+--- A process as "PID STARTTIME" (its start time in clock ticks since
+--- boot, /proc/PID/stat field 22: a pid alone may be reused), or nil when
+--- there is no such process, or only its zombie.
+---@param pid integer
+---@return string|nil
+function M.process_id(pid)
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  -- The command name (field 2) may hold blanks and parentheses.
+  local rest = stat and stat:match("^.*%)%s+(.*)$")
+  if not rest then return nil end
+  local fields = M.words(rest)
+  if fields[1] == "Z" or fields[1] == "X" then return nil end
+  return fields[20] and (pid .. " " .. fields[20]) or nil
+end
+
+--- Remove the temporary directories of builds whose pflask-debuild is
+--- gone (killed with SIGKILL, or the machine stopped): root's
+--- pflask-debuild.* directories in tmp whose owner file names a process
+--- that no longer exists. Those without an owner file (a build that is
+--- just starting) are left alone.
+---@param tmp string
+function M.sweep(tmp)
+  local list = capture("find " .. M.quote(tmp) .. " -mindepth 1 -maxdepth 1 -type d -user 0 "
+                       .. "-name 'pflask-debuild.*' 2>/dev/null") or ""
+  for dir in list:gmatch("[^\n]+") do
+    local owner = read_file(dir .. "/owner")
+    local pid = owner and owner:match("^(%d+) %d+\n$")
+    if pid and M.process_id(math.tointeger(tonumber(pid))) ~= owner:sub(1, -2) then
+      core.remove_tree(dir)
+    end
+  end
+end
+
 --- A temporary directory for the build ($TMPDIR, else /var/tmp: on disk,
 --- builds can be large), root's and 0700; the base's upper layer takes the
 --- base root's owner and mode, which overlayfs shows as those of "/", the
@@ -933,8 +966,13 @@ end
 local function make_layer(b)
   local tmp = os.getenv("TMPDIR")
   if not tmp or tmp == "" then tmp = "/var/tmp" end
+  M.sweep(tmp)
   local dir = perr.check("temporary layer", core.mkdtemp(tmp .. "/pflask-debuild.XXXXXX"))
   local ok, err = pcall(function()
+    -- Who owns it, for M.sweep.
+    local f = perr.check("temporary layer", io.open(dir .. "/owner", "w"))
+    f:write(M.process_id(core.getpid()), "\n")
+    f:close()
     for _, sub in ipairs({ "/upper", "/work", "/results", "/src-upper", "/src-work" }) do
       perr.check("temporary layer", core.mountpoint(dir, sub, "directory"))
     end

@@ -296,6 +296,36 @@ describe("pflask-debuild", function()
     end)
   end)
 
+  it("killed with SIGKILL: the build dies with it, the next build sweeps what it left", function()
+    local parent = pft.tempdir("debuild")
+    finally(function() pft.rm_rf(parent) end)
+    local marker = string.format("pftkilled%d", math.random(100000, 999999))
+    local dir = make_package(parent, "pft-killed", { rules = "\t/bin/sh -c 'sleep 3600' " .. marker })
+    chown_tree(parent, user)
+    local pid = pft.capture(string.format("(cd %s && exec env PFLASK_CACHE=%s TMPDIR=%s SUDO_UID=%d SUDO_GID=%d "
+      .. "DEBUILD_LINTIAN=no %s) >%s/out 2>&1 </dev/null & echo $!", dir, CACHE, TMPDIR, user.uid, user.gid,
+      DEBUILD, parent, parent))
+    -- (Patterns that do not match the shell running them.)
+    local function pattern(text) return pft.quote("[" .. text:sub(1, 1) .. "]" .. text:sub(2)) end
+    local running = pft.sh("for i in $(seq 600); do pgrep -f " .. pattern(marker) .. " >/dev/null && exit 0; "
+      .. "kill -0 " .. pid .. " || exit 1; sleep 1; done; exit 1")
+    assert.are.equal(0, running, read_file(parent .. "/out"))
+    local layer = pft.capture("ls -d " .. TMPDIR .. "/pflask-debuild.*")
+    assert.matches("^" .. TMPDIR:gsub("%p", "%%%0") .. "/pflask%-debuild%.%w+$", layer)
+    assert.are.equal(0, pft.sh("kill -KILL " .. pid))
+    -- The build (its pid namespace) and the log's helper end with it.
+    local gone = pft.sh("for i in $(seq 100); do pgrep -f " .. pattern(marker) .. " >/dev/null || pgrep -f "
+      .. pattern(layer) .. " >/dev/null || exit 0; sleep 0.2; done; exit 1")
+    assert.are.equal(0, gone, pft.capture("ps -ef | grep -e " .. marker .. " -e " .. layer))
+    -- Its temporary directory is left; the next build removes it.
+    assert.are.equal(layer, pft.capture("ls -d " .. TMPDIR .. "/pflask-debuild.*"))
+    local after = make_package(parent, "pft-after")
+    chown_tree(parent, user)
+    local r = debuild(after, user, { DEBUILD_LINTIAN = "no" })
+    assert.are.equal(0, r.status, report(r))
+    assert.are.equal("", tmp_entries())
+  end)
+
   describe("attacked", function()
     -- A directory of root's (0755) with a root-only file and a name that
     -- must never be created.
