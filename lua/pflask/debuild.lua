@@ -938,19 +938,28 @@ function M.process_id(pid)
   return fields[20] and (pid .. " " .. fields[20]) or nil
 end
 
+--- This process's owner line: "PID STARTTIME PIDNS" (the pid namespace's
+--- inode: pids of another namespace cannot be checked from here).
+local function owner_line()
+  local ns = core.stat("/proc/self/ns/pid")
+  return string.format("%s %d", M.process_id(core.getpid()), ns and ns.ino or 0)
+end
+
 --- Remove the temporary directories of builds whose pflask-debuild is
 --- gone (killed with SIGKILL, or the machine stopped): root's
---- pflask-debuild.* directories in tmp whose owner file names a process
---- that no longer exists. Those without an owner file (a build that is
---- just starting) are left alone.
+--- pflask-debuild.* directories in tmp whose owner file names a process of
+--- this pid namespace that no longer exists. Those without an owner file
+--- (a build that is just starting) or of another pid namespace are left
+--- alone.
 ---@param tmp string
 function M.sweep(tmp)
   local list = capture("find " .. M.quote(tmp) .. " -mindepth 1 -maxdepth 1 -type d -user 0 "
                        .. "-name 'pflask-debuild.*' 2>/dev/null") or ""
+  local my_ns = owner_line():match("(%d+)$")
   for dir in list:gmatch("[^\n]+") do
     local owner = read_file(dir .. "/owner")
-    local pid = owner and owner:match("^(%d+) %d+\n$")
-    if pid and M.process_id(math.tointeger(tonumber(pid))) ~= owner:sub(1, -2) then
+    local pid, start, ns = (owner or ""):match("^(%d+) (%d+) (%d+)\n$")
+    if pid and ns == my_ns and M.process_id(math.tointeger(tonumber(pid))) ~= pid .. " " .. start then
       core.remove_tree(dir)
     end
   end
@@ -971,7 +980,7 @@ local function make_layer(b)
   local ok, err = pcall(function()
     -- Who owns it, for M.sweep.
     local f = perr.check("temporary layer", io.open(dir .. "/owner", "w"))
-    f:write(M.process_id(core.getpid()), "\n")
+    f:write(owner_line(), "\n")
     f:close()
     for _, sub in ipairs({ "/upper", "/work", "/results", "/src-upper", "/src-work" }) do
       perr.check("temporary layer", core.mountpoint(dir, sub, "directory"))
