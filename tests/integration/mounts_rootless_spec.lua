@@ -20,11 +20,9 @@ local function snapshot(dir)
   return (pft.capture("cd " .. pft.quote(dir) .. " && find . -printf '%p %y %m %U %G %s %T@ %l\\n' | sort"))
 end
 
-local function ephemeral_dirs()
-  local set = {}
-  for d in pft.capture("ls -d /tmp/pflask-ephemeral.* 2>/dev/null"):gmatch("[^\n]+") do set[d] = true end
-  return set
-end
+-- pflask's --ephemeral directories in this run's $TMPDIR (pft.run gives
+-- every command its own), as a set: other runs' are never seen, nor removed.
+local ephemeral_dirs = pft.ephemeral_dirs
 
 local function parse_mountinfo(text)
   local t = {}
