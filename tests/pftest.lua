@@ -359,4 +359,16 @@ function M.host_lock(name, fn)
   if not ok then error(err, 0) end
 end
 
+--- The version the project declares, project(pflask VERSION x.y.z) in the
+--- source tree's CMakeLists.txt, parsed here: the independent source that
+--- the built executable, module and recipes are checked against. Raises
+--- when the pattern misses (a test must fail then, not skip).
+---@return string
+function M.project_version()
+  local cmake = M.read_file(M.SOURCE_DIR .. "/CMakeLists.txt")
+  local v = cmake and cmake:match("project%s*%(%s*pflask[^)]-VERSION%s+(%d+%.%d+%.%d+)")
+  if not v then error("no project(pflask VERSION x.y.z) in " .. M.SOURCE_DIR .. "/CMakeLists.txt", 2) end
+  return v
+end
+
 return M
