@@ -182,6 +182,7 @@ io.stdout:write("status ", status, "\n")
       local inside = {}
       for n, id in read_file(out):gmatch("(%S+) (%S+)") do inside[n] = id end
       for _, n in ipairs({ "mnt", "ipc", "net", "cgroup" }) do
+        assert.matches("^" .. n .. ":%[%d+%]$", inside[n] or "", n .. " not read inside")
         assert.are_not.equal(ns_id(n), inside[n], n .. " should be new")
       end
       for _, n in ipairs({ "uts", "pid", "user" }) do

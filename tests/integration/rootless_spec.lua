@@ -87,6 +87,7 @@ describe("rootless pflask", function()
     local inside = {}
     for n, id in r.stdout:gmatch("(%S+) (%S+)") do inside[n] = id end
     for _, n in ipairs({ "mnt", "pid", "ipc", "uts", "cgroup" }) do
+      assert.matches("^" .. n .. ":%[%d+%]$", inside[n] or "", n .. " not read inside")
       assert.are_not.equal(ns_id(n), inside[n], n .. " should be new")
     end
     assert.equal(ns_id("net"), inside.net)
