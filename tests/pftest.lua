@@ -248,7 +248,14 @@ end
 ---@param marker string
 ---@return integer count
 function M.count_processes(marker)
-  local out = M.capture("pgrep -f -- " .. M.quote(marker) .. " | grep -vx $$ | wc -l")
+  -- An extended regex that matches marker but not its own text: the first
+  -- character in brackets, the rest escaped. So neither the shell running
+  -- pgrep nor the copies of it that a pipeline forks (same command line,
+  -- other pids: `grep -vx $$` missed them under load) count.
+  local re = marker:sub(2):gsub("[%.%[%]%(%)%*%+%?{}|%^%$\\]", "\\%0")
+  local first = marker:sub(1, 1)
+  if first:match("[%]%^\\]") then first = "\\" .. first else first = "[" .. first .. "]" end
+  local out = M.capture("pgrep -f -- " .. M.quote(first .. re) .. " | wc -l")
   return tonumber(out) or 0
 end
 
