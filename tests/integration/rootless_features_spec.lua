@@ -336,7 +336,7 @@ env --default-signal=INT,QUIT $P -- sh -c 'trap "echo got ]] .. sig .. [[; exit 
 pid=$!
 waitfor $D/out ready
 kill -]] .. sig .. [[ $pid
-wait $pid
+wait $pid 2>/dev/null
 echo "status $?"
 cat $D/out
 ]])
@@ -353,7 +353,7 @@ pid=$!
 n=0; until [ "$(pgrep -c -f -x 'sleep ]] .. mark .. [[')" = 2 ] || [ $n -ge 250 ]; do sleep 0.02; n=$((n+1)); done
 echo "running $(pgrep -c -f -x 'sleep ]] .. mark .. [[')"
 kill -KILL $pid
-wait $pid
+wait $pid 2>/dev/null
 echo "status $?"
 ]])
       assert.equal(0, status, out)
