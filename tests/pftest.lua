@@ -378,4 +378,14 @@ function M.project_version()
   return v
 end
 
+--- The live processes of a user (uid) on the host, as a decimal string
+--- ("0" when none). Zombies are not counted: a process that has ended and
+--- whose parent is gone waits for the host's pid 1 to reap it, which some
+--- inits (this VM's) do late; it runs nothing and holds nothing.
+---@param uid integer|string
+---@return string
+function M.user_processes(uid)
+  return (M.capture("ps -o stat= -u " .. uid .. " | grep -vc '^Z'"))
+end
+
 return M

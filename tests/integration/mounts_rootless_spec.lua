@@ -82,7 +82,7 @@ describe("rootless filesystem", function()
 
   after_each(function()
     -- Every process a container ran belongs to the user on the host.
-    local procs = pft.capture("pgrep -u " .. uid .. " | wc -l")
+    local procs = pft.user_processes(uid)
     pft.sh("pkill -KILL -u " .. uid .. " 2>/dev/null")
     for i = #submounts, 1, -1 do pft.sh("umount -l " .. pft.quote(submounts[i]) .. " 2>/dev/null") end
     for _, d in ipairs(dirs) do pft.rm_rf(d) end

@@ -92,7 +92,7 @@ describe("rootless twins", function()
   local function user_processes()
     local n
     for _ = 1, 100 do
-      n = tonumber((pft.capture("pgrep -u " .. uid .. " | wc -l")))
+      n = tonumber(pft.user_processes(uid))
       if n == 0 then break end
       pft.sh("sleep 0.05")
     end

@@ -50,7 +50,7 @@ describe("rootless pflask", function()
   after_each(function()
     assert.equal(mounts_before, pft.mounts())
     -- Every process a container ran belongs to the user on the host.
-    assert.equal("0", pft.capture("pgrep -u " .. uid .. " | wc -l"), "processes left behind")
+    assert.equal("0", pft.user_processes(uid), "processes left behind")
   end)
 
   it("is really unprivileged outside", function()

@@ -37,7 +37,7 @@ describe("--user-map with subordinate ids", function()
   end)
   after_each(function()
     pft.rm_rf(dir)
-    assert.equal("0", pft.capture("pgrep -u " .. uid .. " | wc -l"), "processes left behind")
+    assert.equal("0", pft.user_processes(uid), "processes left behind")
   end)
 
   local function run(args)
