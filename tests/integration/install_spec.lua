@@ -100,8 +100,14 @@ describe("cmake --install", function()
   end)
 
   it("does not point the executable at the build tree", function()
-    local dyn = pft.capture("readelf -d " .. prefix .. "/bin/pflask 2>/dev/null")
+    local dyn, code = pft.capture("readelf -d " .. prefix .. "/bin/pflask 2>&1")
+    -- readelf read it (an empty answer would pass the check below).
+    assert.equal(0, code, dyn)
+    assert.matches("%(NEEDED%)%s+Shared library: %[libc%.so", dyn)
     assert.is_nil(dyn:find(BUILD, 1, true), dyn)
+    -- Nor do its strings name the build tree's Lua (it embeds its own).
+    local strings = pft.capture("grep -c -F " .. pft.quote(BUILD .. "/lua") .. " " .. prefix .. "/bin/pflask")
+    assert.equal("0", strings)
   end)
 
   it("runs a real container from another directory", function()
