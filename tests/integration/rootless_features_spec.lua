@@ -227,7 +227,7 @@ describe("rootless twins", function()
   function Tmux:kill() self:run("kill-server") end
 
   describe("the terminal", function()
-    it("under tmux: a pty of its own with the window size, job control, the exit status", function()
+    it("under tmux: a pty of its own with the window size, resizes, Ctrl-C, the exit status", function()
       local t = tmux(pft.quote(exe) .. " -- sh", 90, 30)
       finally(function() t:kill() end)
       t:wait("#")
