@@ -84,8 +84,9 @@ function M.run(argv, opts)
   local out, err, input = os.tmpname(), os.tmpname(), os.tmpname()
   M.write_file(input, opts.stdin or "")
   local env = {}
-  -- pflask's temporary directories (--ephemeral) go to this run's own
-  -- $TMPDIR, so that runs at the same time never see each other's.
+  -- What a run leaves in $TMPDIR (pflask-debuild's layers; a disk-backed
+  -- --ephemeral layer, should one land there) goes to this run's own, so
+  -- that runs at the same time never see, nor remove, each other's.
   local vars = { TMPDIR = M.run_tmpdir() }
   for k, v in pairs(opts.env or {}) do vars[k] = v end
   for k, v in pairs(vars) do env[#env + 1] = M.quote(k .. "=" .. v) end
@@ -142,8 +143,8 @@ end })
 M._run_tmpdir_guard = run_tmpdir_guard
 
 --- This process's own $TMPDIR (mode 1777, made on first use): every
---- command run through M.run gets it, so pflask's --ephemeral layers land
---- there and not among other runs' in /tmp.
+--- command run through M.run gets it, so whatever pflask puts in $TMPDIR
+--- lands there and not among other runs' in /tmp.
 ---@return string
 function M.run_tmpdir()
   if not run_tmpdir then
@@ -153,7 +154,9 @@ function M.run_tmpdir()
   return run_tmpdir
 end
 
---- pflask's --ephemeral directories now in this run's $TMPDIR, as a set.
+--- pflask-ephemeral.* directories now in this run's $TMPDIR, as a set
+--- (--ephemeral layers are a tmpfs of the container's own unless
+--- --ephemeral-dir says otherwise: none belongs there).
 ---@return table<string,boolean>
 function M.ephemeral_dirs()
   local set = {}

@@ -142,21 +142,28 @@ describe("--caps", function()
     assert.is_true(tonumber(status_field(r3.stdout, "CapBnd"), 16) & (1 << SYSLOG) ~= 0, r3.stdout)
   end)
 
-  it("with a capability missing from the host's bounding set: 'all' is what the host has", function()
-    -- setpriv drops CAP_SYSLOG from pflask's bounding set, as on a host
-    -- that lacks it (this VM lacks CAP_SYS_RESOURCE; others lack none).
-    local r = pft.pflask({ "--", "grep", "-E", "^Cap(Bnd|Eff)", "/proc/self/status" },
-      { prefix = "setpriv --bounding-set -syslog" })
-    assert.equal(0, r.status, r.stderr)
-    local want = host_bounding() & ~(1 << SYSLOG)
-    assert.equal(want, tonumber(status_field(r.stdout, "CapBnd"), 16))
-    assert.equal(want, tonumber(status_field(r.stdout, "CapEff"), 16))
-    -- --caps=-chown from that set: one less, and still never syslog.
-    local d = pft.pflask({ "--caps=-chown", "--", "grep", "-E", "^Cap(Bnd|Eff)", "/proc/self/status" },
-      { prefix = "setpriv --bounding-set -syslog" })
-    assert.equal(0, d.status, d.stderr)
-    assert.equal(want & ~(1 << CHOWN), tonumber(status_field(d.stdout, "CapBnd"), 16))
-    assert.equal(want & ~(1 << CHOWN), tonumber(status_field(d.stdout, "CapEff"), 16))
+  it("with capabilities missing from the host's bounding set: +all and the default set are within it", function()
+    -- setpriv drops CAP_SYSLOG (not in the default set) and CAP_SYS_NICE
+    -- (in it) from pflask's bounding set, as on a host that lacks them
+    -- (this VM lacks CAP_SYS_RESOURCE; others lack none).
+    local SYS_NICE = 23
+    local LESS = "setpriv --bounding-set -syslog,-sys_nice"
+    local missing = (1 << SYSLOG) | (1 << SYS_NICE)
+    local function caps(args)
+      local argv = {}
+      for _, a in ipairs(args) do argv[#argv + 1] = a end
+      for _, a in ipairs({ "--", "grep", "-E", "^Cap(Bnd|Eff)", "/proc/self/status" }) do argv[#argv + 1] = a end
+      local r = pft.pflask(argv, { prefix = LESS })
+      assert.equal(0, r.status, r.stderr)
+      local bnd, eff = tonumber(status_field(r.stdout, "CapBnd"), 16), tonumber(status_field(r.stdout, "CapEff"), 16)
+      assert.equal(bnd, eff, r.stdout)
+      return bnd
+    end
+    assert.is_true(default_set() & (1 << SYS_NICE) ~= 0 or host_bounding() & (1 << SYS_NICE) == 0)
+    assert.equal(host_bounding() & ~missing, caps({ "--caps=+all" }))
+    assert.equal(default_set() & ~missing, caps({}))
+    -- --caps=+all,-chown from that set: one less, and still neither.
+    assert.equal(host_bounding() & ~missing & ~(1 << CHOWN), caps({ "--caps=+all,-chown" }))
   end)
 end)
 
@@ -195,11 +202,11 @@ describe("--no-new-privs", function()
     for _, f in ipairs({ "CapBnd", "CapEff", "CapPrm", "CapInh" }) do
       assert.equal(1 << KILL, tonumber(status_field(r.stdout, f), 16), f)
     end
-    -- Without the fields: no NoNewPrivs, the host's capabilities.
+    -- Without the fields: no NoNewPrivs, the default capabilities.
     local plain = pft.pflask({ "--recipe=" .. pft.write_file(dir .. "/p.lua",
       'return require("pflask").run{ command = {"grep", "-E", "^(NoNewPrivs|CapEff)", "/proc/self/status"} }\n') })
     assert.equal(0, plain.status, plain.stderr)
     assert.matches("NoNewPrivs:%s*0", plain.stdout)
-    assert.equal(host_bounding(), tonumber(status_field(plain.stdout, "CapEff"), 16))
+    assert.equal(default_set(), tonumber(status_field(plain.stdout, "CapEff"), 16))
   end)
 end)

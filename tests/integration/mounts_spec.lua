@@ -35,7 +35,7 @@ local function snapshot(dir)
   return (pft.capture("cd " .. pft.quote(dir) .. " && find . -printf '%p %y %m %U %G %s %T@ %l\\n' | sort"))
 end
 
--- pflask's --ephemeral directories in this run's $TMPDIR (pft.run gives
+-- pflask-ephemeral.* directories in this run's $TMPDIR (pft.run gives
 -- every command its own), as a set: other runs' are never seen, nor removed.
 local ephemeral_dirs = pft.ephemeral_dirs
 
