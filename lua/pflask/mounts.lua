@@ -87,14 +87,18 @@ local function under(path, dir)
   return path == dir or path:sub(1, #dir + 1) == dir .. "/"
 end
 
---- Normalise an absolute path: no "." components, no repeated or
---- trailing slashes; ".." is refused (it would make "inside" lexical
---- checks lie).
-local function normalise(p, what)
+--- Normalise an absolute path lexically: no "." components, no repeated
+--- or trailing slashes, ".." removed with the component before it and
+--- never above "/" (as resolving inside a root treats it). A target is
+--- then judged "inside a tmp" on the path it is created at.
+local function normalise(p)
   local parts = {}
   for c in p:gmatch("[^/]+") do
-    if c == ".." then fail("%s '%s' must not contain '..'", what, p) end
-    if c ~= "." then parts[#parts + 1] = c end
+    if c == ".." then
+      parts[#parts] = nil
+    elseif c ~= "." then
+      parts[#parts + 1] = c
+    end
   end
   return "/" .. table.concat(parts, "/")
 end
@@ -111,7 +115,7 @@ local function plan_mount(m, plan, bases)
     fail("%s needs a target", m.type)
   end
   if target:sub(1, 1) ~= "/" then fail("target '%s' must be an absolute path", target) end
-  local out = { type = m.type, target = normalise(inside_root(target, plan.root), "target") }
+  local out = { type = m.type, target = normalise(inside_root(target, plan.root)) }
   local rooted = plan.root or plan.tmp_root
   if m.type == "bind" then
     if type(m.source) ~= "string" or m.source == "" then fail("bind needs a source") end
@@ -602,12 +606,16 @@ local SYSTEM = {
     end },
 }
 
+local ENOTDIR = 20
+
 local function mount_system(root, plan)
   for _, s in ipairs(SYSTEM) do
     local kind = core.lookup(root, s[1])
     if kind == nil then
-      perr.check(s[1], core.mountpoint(root, s[1], "directory"))
-      kind = "directory"
+      local ok, msg, errno = core.mountpoint(root, s[1], "directory")
+      -- ENOTDIR: a dangling symlink is there (resolved inside the root, it
+      -- leads nowhere): the container goes without that filesystem.
+      if ok then kind = "directory" elseif errno ~= ENOTDIR then perr.check(s[1], ok, msg, errno) end
     end
     if kind == "directory" then s[2](root, plan) end
   end
@@ -632,6 +640,11 @@ function M.child_mounts(plan)
     -- leaves the filesystem it is on alone.
     perr.check("--read-only", core.bind{ root = root, target = "/" })
   end
+  -- The classic overlay on the root itself (overlay:UPPER:ROOT:WORK)
+  -- becomes the root: it goes under pflask's filesystems, not over them.
+  for i, m in ipairs(plan.mounts) do
+    if m.target == "/" then apply_mount(m, root, plan, opened[i]) end
+  end
   local ns = plan.namespaces
   -- A fresh /proc shows the new pid namespace; a root needs one anyway. It
   -- is mounted before pivot_root: in a user namespace the kernel allows a
@@ -645,7 +658,9 @@ function M.child_mounts(plan)
     -- container's mount namespace: masked there, not on the host.
     if exists("/", "/proc/sys") then protect_proc("/", plan) end
   end
-  for i, m in ipairs(plan.mounts) do apply_mount(m, root, plan, opened[i]) end
+  for i, m in ipairs(plan.mounts) do
+    if m.target ~= "/" then apply_mount(m, root, plan, opened[i]) end
+  end
   close_sources(opened)
   if plan.readonly_root then
     -- The root's own mount, not its submounts (/proc, /dev, a tmp on /tmp).

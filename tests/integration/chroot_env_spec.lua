@@ -276,7 +276,7 @@ describe("--chroot and the environment", function()
   end)
 
   describe("without a command", function()
-    it("runs the root user's shell from the root's passwd", function()
+    it("runs the root user's shell from the root's passwd, as a login shell (argv[0] -ash)", function()
       -- a shell only the rootfs knows, given to root in its passwd
       local other = pft.tempdir("root3")
       pft.make_rootfs(other, { shell = "/bin/ash" })
@@ -284,14 +284,15 @@ describe("--chroot and the environment", function()
       local r = pft.pflask({ "--chroot=" .. other }, { stdin = "echo $0; echo $$ $HOME\n" })
       pft.rm_rf(other)
       assert.equal(0, r.status, r.stderr)
-      assert.equal("/bin/ash\n2 /root\n", r.stdout)
+      assert.equal("-ash\n2 /root\n", r.stdout)
     end)
 
     it("runs --user's shell from the root's passwd", function()
       local r = pft.pflask({ "--chroot=" .. root, "--user=alice", "--no-userns" },
-        { stdin = "echo $0; id -u\nexit 9\n" })
+        { stdin = "echo $0; id -u; tr '\\0' ' ' </proc/$$/cmdline; readlink /proc/$$/exe\nexit 9\n" })
       assert.equal(9, r.status, r.stderr)
-      assert.equal("/bin/sh\n1000\n", r.stdout)
+      -- The file exec'd is the shell; only argv[0] says "login".
+      assert.equal("-sh\n1000\n-sh /bin/busybox\n", r.stdout)
     end)
   end)
 
