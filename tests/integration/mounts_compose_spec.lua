@@ -307,6 +307,23 @@ describe("mounts that compose (as root)", function()
       assert.equal(0, pft.sh("touch " .. d .. "/host-writable"))
     end)
 
+    it("attack: the command remounts the root read-write; without CAP_SYS_ADMIN it cannot", function()
+      local root = make_root()
+      pft.sh("ln -sf busybox " .. root .. "/bin/umount")
+      local r = pft.pflask({ "--chroot=" .. root, "--read-only", "--caps=-sys_admin", "--", "sh", "-c",
+        "mount -o remount,rw / 2>/dev/null && echo remounted; mount -o remount,bind,rw / 2>/dev/null && echo remounted; "
+        .. "umount -l / 2>/dev/null && echo unmounted; touch /x 2>/dev/null || echo refused" })
+      assert.equal(0, r.status, r.stderr)
+      assert.equal("refused\n", r.stdout)
+      -- As alice (no capabilities at all) too.
+      r = pft.pflask({ "--chroot=" .. root, "--read-only", "--user=alice", "--no-userns", "--", "sh", "-c",
+        "mount -o remount,rw / 2>/dev/null && echo remounted; touch /home/alice/x 2>/dev/null || echo refused" })
+      assert.equal(0, r.status, r.stderr)
+      assert.equal("refused\n", r.stdout)
+      assert.is_false(exists(root .. "/x"))
+      assert.is_false(exists(root .. "/home/alice/x"))
+    end)
+
     it("needs a mount namespace", function()
       one_error_line(pft.pflask({ "--read-only", "--no-mountns", "true" }), "--read-only: needs a mount namespace")
     end)
@@ -331,6 +348,25 @@ describe("mounts that compose (as root)", function()
       r = pft.pflask({ "--chroot=" .. root, "--mount=bind:" .. src .. ":/mnt/f", "--", "/mnt/f/script" })
       assert.equal(0, r.status, r.stderr)
       assert.equal("ran\n", r.stdout)
+    end)
+
+    it("nosuid in effect: a set-user-id program on the bind runs with the caller's ids", function()
+      local root = make_root()
+      local src = tempdir("suid")
+      pft.write_file(src .. "/euid.c", "#include <stdio.h>\n#include <unistd.h>\nint main(void){printf(\"%d\\n\",(int)geteuid());return 0;}\n")
+      if pft.sh("cc -static -o " .. src .. "/euid " .. src .. "/euid.c 2>/dev/null") ~= 0 then
+        pending("no static C toolchain to build a set-user-id program")
+        return
+      end
+      assert(pft.sh("chown root:root " .. src .. "/euid && chmod 4755 " .. src .. "/euid") == 0)
+      local function euid(flags)
+        local r = pft.pflask({ "--chroot=" .. root, "--user=alice", "--no-userns",
+          "--mount=bind-ro:" .. src .. ":/mnt/s" .. flags, "--", "/mnt/s/euid" })
+        assert.equal(0, r.status, r.stderr)
+        return r.stdout
+      end
+      assert.equal("0\n", euid(""))          -- the control: set-user-id works
+      assert.equal("1000\n", euid(":nosuid"))
     end)
 
     it("optional skips a missing source and binds a present one", function()
@@ -371,6 +407,21 @@ describe("mounts that compose (as root)", function()
       -- Empty mount points, nothing else.
       assert.equal("", pft.capture("ls -A " .. root .. "/dev " .. root .. "/proc " .. root .. "/sys " .. root .. "/run | grep -v : | grep ."))
     end)
+
+    for _, form in ipairs({ "absolute", "relative" }) do
+      it("attack: a /run that is a dangling " .. form .. " symlink to a host path is not made on the host", function()
+        local root = make_root()
+        local decoy = tempdir("decoy")
+        local target = decoy .. "/made"
+        if form == "relative" then target = ("../"):rep(12) .. target:sub(2) end
+        assert(pft.sh("rmdir " .. root .. "/run && ln -s " .. pft.quote(target) .. " " .. root .. "/run") == 0)
+        local r = pft.pflask({ "--chroot=" .. root, "--", "sh", "-c", "test -d /run || echo no-run" })
+        assert.equal(0, r.status, r.stderr)
+        assert.equal("no-run\n", r.stdout)
+        assert.equal("", pft.capture("ls -A " .. decoy))
+        assert.equal(0, pft.sh("test -L " .. root .. "/run"))
+      end)
+    end
 
     it("comma lists: --mount=bind:/a:/b,tmp:/c, --user-map=A,B, --cgroup=a,b", function()
       local root = make_root()
