@@ -218,6 +218,16 @@ describe("mounts that compose (as root)", function()
       assert.is_true(exists(d .. "/r.lua"))
     end)
 
+    it("from the command line: --mount=tmp:/ first, then what fills it; --read-only on it", function()
+      local r = pft.pflask({ "--read-only", "--mount=tmp:/,dir:/bin,bind-ro:/bin/busybox:/bin/busybox,symlink:busybox:/bin/sh,tmp:/tmp",
+        "--", "/bin/busybox", "sh", "-c", "/bin/busybox ls /; /bin/busybox touch /x 2>&1; /bin/busybox touch /tmp/x && echo tmp-ok" })
+      assert.equal(0, r.status, r.stderr)
+      assert.equal("bin\ntmp\ntouch: /x: Read-only file system\ntmp-ok\n", r.stdout)
+      one_error_line(pft.pflask({ "--mount=tmp:/tmp,tmp:/", "true" }), "--mount: tmp on '/' makes a root from nothing: only as the first mount")
+      local root = make_root()
+      one_error_line(pft.pflask({ "--chroot=" .. root, "--mount=tmp:/", "true" }), "--mount: tmp on '/' makes a root from nothing: leave --chroot out")
+    end)
+
     it("with the classic dir: and symlink: forms inside a tmp", function()
       local root = make_root()
       local r = pft.pflask({ "--chroot=" .. root, "--mount=tmp:/opt,dir:/opt/a/b,symlink:a/b:/opt/l", "--", "sh", "-c",
