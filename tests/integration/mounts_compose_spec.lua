@@ -551,6 +551,17 @@ describe("mounts that compose (rootless)", function()
     assert.equal(before, snapshot(root))
   end)
 
+  it("--read-only without --chroot: the host's root is read-only inside only", function()
+    local r = run({ "--read-only", "--mount=tmp:" .. home, "--", "sh", "-c",
+      "touch /tmp/pftest-ro-rootless 2>/dev/null && echo tmp-writable; touch /pftest-ro-x 2>/dev/null || echo refused; "
+      .. "touch " .. home .. "/ok && echo home-ok" })
+    assert.equal(0, r.status, r.stderr)
+    -- /tmp is a file system of its own on some hosts, part of / on others.
+    assert.matches("refused\nhome%-ok\n$", r.stdout)
+    pft.sh("rm -f /tmp/pftest-ro-rootless")
+    assert.is_false(exists("/pftest-ro-x"))
+  end)
+
   it("noexec, nodev, nosuid on a bind: in mountinfo, a script there exits 126", function()
     local root = user_root()
     local src = userdir("uflags")
