@@ -1,10 +1,16 @@
 -- The filesystem concern (see container.lua, CONCERNS): --mount,
--- --ephemeral, and a usable system inside a --chroot (/proc, /sys, /dev).
+-- --ephemeral, --read-only, a root made from nothing (a first tmp on "/"),
+-- and a usable system inside a --chroot (/proc, /sys, /dev, /run).
 --
--- Everything is mounted by the child before pivot_root, with targets
--- resolved inside the new root (pflask.core never follows a symlink of
--- that tree out of it), so a hostile root filesystem cannot make pflask
--- mount or create anything on the host.
+-- Everything is mounted by the child before pivot_root, in this order:
+-- every host path the mounts take is opened first (a later mount cannot
+-- hide it), then the root (ephemeral, from nothing, or bound on itself),
+-- pflask's own filesystems, the user's mounts in order, and the root made
+-- read-only last. Targets are resolved inside the new root (pflask.core
+-- never follows a symlink of that tree out of it), so a hostile root
+-- filesystem cannot make pflask mount or create anything on the host;
+-- without a root, mount points are created only inside a tmp or overlay
+-- this container mounted, never on the host's own filesystem.
 
 local core = require "pflask.core"
 local perr = require "pflask.error"
