@@ -612,16 +612,18 @@ local SYSTEM = {
     end },
 }
 
-local ENOTDIR = 20
+-- Why a mount point may not be made, and the container goes without that
+-- filesystem: a dangling symlink is there (resolved inside the root, it
+-- leads nowhere), or the root cannot be written (a read-only image, or
+-- one the caller does not own, rootless).
+local GO_WITHOUT = { [20] = true, [30] = true, [13] = true, [1] = true } -- ENOTDIR, EROFS, EACCES, EPERM
 
 local function mount_system(root, plan)
   for _, s in ipairs(SYSTEM) do
     local kind = core.lookup(root, s[1])
     if kind == nil then
       local ok, msg, errno = core.mountpoint(root, s[1], "directory")
-      -- ENOTDIR: a dangling symlink is there (resolved inside the root, it
-      -- leads nowhere): the container goes without that filesystem.
-      if ok then kind = "directory" elseif errno ~= ENOTDIR then perr.check(s[1], ok, msg, errno) end
+      if ok then kind = "directory" elseif not GO_WITHOUT[errno] then perr.check(s[1], ok, msg, errno) end
     end
     if kind == "directory" then s[2](root, plan) end
   end

@@ -585,6 +585,17 @@ describe("mounts that compose (rootless)", function()
     assert.equal("", pft.capture("ls -A " .. root .. "/dev " .. root .. "/run | grep -v : | grep ."))
   end)
 
+  it("a root the user cannot write, without /run: runs without one", function()
+    local root = pft.tempdir("roroot")
+    dirs[#dirs + 1] = root
+    pft.make_rootfs(root)
+    assert(pft.sh("rmdir " .. root .. "/run") == 0)
+    local r = run({ "--chroot=" .. root, "--", "sh", "-c", "test -e /run || echo no-run; echo x >/dev/null && echo null-ok" })
+    assert.equal(0, r.status, r.stderr)
+    assert.equal("no-run\nnull-ok\n", r.stdout)
+    assert.is_false(exists(root .. "/run"))
+  end)
+
   it("the login shell and bad input, rootless", function()
     local root = user_root()
     local r = run({ "--chroot=" .. root }, { stdin = "tr '\\0' ' ' </proc/$$/cmdline\n" })
