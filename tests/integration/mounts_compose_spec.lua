@@ -451,9 +451,11 @@ describe("mounts that compose (as root)", function()
 
     it("with no command the shell starts as a login shell (argv[0] '-sh')", function()
       local root = make_root()
+      pft.write_file(root .. "/etc/profile", "echo profile-read\n")
       local r = pft.pflask({ "--chroot=" .. root }, { stdin = "tr '\\0' ' ' </proc/$$/cmdline; echo; readlink /proc/$$/exe\n" })
       assert.equal(0, r.status, r.stderr)
-      assert.equal("-sh \n/bin/busybox\n", r.stdout)
+      -- A login shell reads the profile.
+      assert.equal("profile-read\n-sh \n/bin/busybox\n", r.stdout)
       -- Without --chroot: $SHELL, by its name.
       r = pft.pflask({}, { stdin = "tr '\\0' ' ' </proc/$$/cmdline\n", env = { SHELL = "/bin/bash" } })
       assert.equal(0, r.status, r.stderr)
