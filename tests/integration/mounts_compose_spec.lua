@@ -238,6 +238,37 @@ describe("mounts that compose (as root)", function()
       assert.equal("", pft.capture("ls -A " .. root .. "/opt"))
     end)
 
+    it("attack: dir, file and symlink entries through an image's symlinks to host paths stay inside the root", function()
+      local root = make_root()
+      local decoy = tempdir("decoy")
+      assert(pft.sh("chmod 0700 " .. decoy .. " && echo host >" .. decoy .. "/keep") == 0)
+      local before = snapshot(decoy) .. pft.capture("stat -c %a " .. decoy)
+      -- The image: /evil -> the host directory (absolute), /up -> the same
+      -- through .., and that path as a directory of the image too.
+      assert(pft.sh("ln -s " .. decoy .. " " .. root .. "/evil && ln -s ../../../../../.." .. decoy .. " " .. root
+        .. "/up && mkdir -p " .. root .. decoy) == 0)
+      local d = tempdir("atkrecipe")
+      local recipe = pft.write_file(d .. "/r.lua", recipe_text(string.format([[{
+  root = %q, command = { "sh", "-c", "ls -l %s | tr -s ' ' | cut -d' ' -f1,9-" },
+  mounts = {
+    { type = "dir", target = "/evil", mode = tonumber("0777", 8) },
+    { type = "file", target = "/evil/keep", content = "image\n", mode = tonumber("0666", 8) },
+    { type = "file", target = "/up/new", content = "x" },
+    { type = "symlink", to = "/etc/shadow", target = "/evil/l" },
+    { type = "dir", target = "/up/sub/d" },
+  },
+}]], root, decoy)))
+      local r = pft.pflask({ "--recipe=" .. recipe })
+      assert.equal(0, r.status, r.stderr)
+      assert.matches("keep", r.stdout)
+      -- All of it landed in the image's own directory of that name.
+      assert.equal("image\n", pft.read_file(root .. decoy .. "/keep"))
+      assert.equal("777", pft.capture("stat -c %a " .. root .. decoy))
+      assert.is_true(exists(root .. decoy .. "/new") and exists(root .. decoy .. "/l") and exists(root .. decoy .. "/sub/d"))
+      assert.equal(before, snapshot(decoy) .. pft.capture("stat -c %a " .. decoy))
+      assert.equal("host\n", pft.read_file(decoy .. "/keep"))
+    end)
+
     it("bad spec entries: one line, 125, nothing left", function()
       local d = tempdir("badnothing")
       local cases = {
