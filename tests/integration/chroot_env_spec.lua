@@ -328,13 +328,14 @@ describe("--chroot and the environment", function()
       local out = pft.capture("timeout 20 " .. pft.quote(pft.PFLASK)
         .. " -- sh -c 'l=$(readlink /proc/$$/fd/1); echo $l >&2; echo hidden' </dev/null 2>&1 >/dev/null")
       assert.equal("/dev/null", out)
-      -- In a chroot without /dev (a root that has none: nothing to
-      -- mount it on), the inherited descriptors still work: stdin is the
-      -- host's /dev/null, stdout and stderr reach their files.
+      -- In a chroot without /dev (a root whose /dev is a link that leads
+      -- nowhere: nothing to mount it on, and nothing is made through it),
+      -- the inherited descriptors still work: stdin is the host's
+      -- /dev/null, stdout and stderr reach their files.
       local nodev = pft.tempdir("nodev")
       finally(function() pft.rm_rf(nodev) end)
       pft.make_rootfs(nodev)
-      assert.equal(0, pft.sh("rmdir " .. nodev .. "/dev"))
+      assert.equal(0, pft.sh("rmdir " .. nodev .. "/dev && ln -s /nonexistent-pftest-dev " .. nodev .. "/dev"))
       local inroot, status = pft.capture("timeout 20 " .. pft.quote(pft.PFLASK) .. " --chroot=" .. nodev
         .. " -- sh -c 'test -e /dev || echo no-dev; cat; echo visible; echo to-err >&2' </dev/null 2>"
         .. dir .. "/err")
