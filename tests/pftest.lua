@@ -177,13 +177,13 @@ local APPLETS = { "sh", "cat", "echo", "env", "id", "hostname", "ls", "pwd", "re
 
 --- A minimal root filesystem made of a static busybox: /bin with applets,
 --- /etc/passwd and /etc/group with root and a user "alice" (uid 1000 by
---- default), /proc, /sys, /dev, /tmp, /root, /home/alice.
+--- default), /proc, /sys, /dev, /run, /tmp, /root, /home/alice.
 ---@param dir string
 ---@param opts {uid: integer|nil, gid: integer|nil, shell: string|nil}|nil
 function M.make_rootfs(dir, opts)
   opts = opts or {}
   local uid, gid = opts.uid or 1000, opts.gid or 1000
-  assert(M.sh("mkdir -p " .. dir .. "/bin " .. dir .. "/etc " .. dir .. "/proc " .. dir .. "/dev " .. dir .. "/sys "
+  assert(M.sh("mkdir -p " .. dir .. "/bin " .. dir .. "/etc " .. dir .. "/proc " .. dir .. "/dev " .. dir .. "/sys " .. dir .. "/run "
     .. dir .. "/tmp " .. dir .. "/root " .. dir .. "/home/alice") == 0)
   assert(M.sh("cp " .. BUSYBOX .. " " .. dir .. "/bin/busybox") == 0)
   for _, applet in ipairs(APPLETS) do

@@ -193,7 +193,11 @@ local function plan_environment(spec, root, user, who)
   return env
 end
 
---- With no command: the user's shell, /bin/sh when none is known.
+--- With no command: the user's shell, /bin/sh when none is known, as a
+--- login shell (argv[0] "-sh", login(1)'s convention) as pflask 0.2 ran
+--- it, so that it reads the profile.
+---@return string[] argv
+---@return string|nil file what to exec when it is not argv[1]
 local function plan_command(spec, root, user, who)
   if spec.command and #spec.command > 0 then
     for i, a in ipairs(spec.command) do
@@ -212,7 +216,7 @@ local function plan_command(spec, root, user, who)
     end
   end
   if not shell or shell == "" then shell = "/bin/sh" end
-  return { shell }
+  return { "-" .. path.basename(shell) }, shell
 end
 
 local function plan_init(spec, ns, argv)
@@ -296,6 +300,7 @@ end
 ---@field env table<string, string>
 ---@field pass_fds integer[] fds from 3 up the command inherits; every other one is closed
 ---@field argv string[]
+---@field file string|nil what to exec when it is not argv[1] (a login shell's "-sh")
 ---@field init "none"|"pid1"|"reaper"
 ---@field hostname string|nil
 ---@field chdir string|nil
@@ -329,7 +334,7 @@ function M.plan(spec)
   local who = user or (root and users.lookup("root", root)) or nil
   plan.env = plan_environment(spec, root, user, who)
   plan.pass_fds = plan_pass_fds(spec, plan.env)
-  plan.argv = plan_command(spec, root, user, who)
+  plan.argv, plan.file = plan_command(spec, root, user, who)
   plan.init = plan_init(spec, ns, plan.argv)
   -- An init as pid 1 of a root filesystem: booting an OS (pflask.boot).
   plan.boot = plan.init == "pid1" and root ~= nil
@@ -365,9 +370,9 @@ local function child_main(plan, chan)
   if plan.init == "reaper" then
     -- This process stays as pid 1, with the command's identity: an init
     -- that reaps and forwards signals needs no privilege.
-    perr.check("start the command", core.exec_reaped(chan, plan.argv[1], plan.argv, plan.env))
+    perr.check("start the command", core.exec_reaped(chan, plan.file or plan.argv[1], plan.argv, plan.env))
   end
-  local _, msg, errno, status = core.exec(plan.argv[1], plan.argv, plan.env)
+  local _, msg, errno, status = core.exec(plan.file or plan.argv[1], plan.argv, plan.env)
   error(perr.new(status, msg, errno), 0)
 end
 
