@@ -32,7 +32,7 @@ struct pf_sup *pf_l_supervisor(lua_State *L)
 	if (the_sup && the_sup_owner != getpid()) {
 		/* Forked since (--detach): the children, the epoll and the
 		 * signal pipe are the other process's. */
-		pf_sup_free(the_sup);
+		pf_sup_abandon(the_sup);
 		the_sup = NULL;
 	}
 	if (!the_sup) {

@@ -100,6 +100,24 @@ void pf_sup_free(struct pf_sup *sup)
 	free(sup);
 }
 
+void pf_sup_abandon(struct pf_sup *sup)
+{
+	if (!sup)
+		return;
+	while (sup->procs) {
+		struct proc *p = sup->procs;
+		sup->procs = p->next;
+		/* ep -1: no epoll_ctl on the epoll we share with the parent. */
+		pf_pty_loop_free(p->pty, -1);
+		if (p->w.fd >= 0)
+			close(p->w.fd);
+		free(p);
+	}
+	close(sup->ep);
+	free(sup->exits);
+	free(sup);
+}
+
 static struct proc *find(struct pf_sup *sup, pid_t pid)
 {
 	for (struct proc *p = sup->procs; p; p = p->next)

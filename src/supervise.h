@@ -40,6 +40,10 @@ struct pf_sup_event {
 int pf_sup_new(struct pf_sup **ret, struct pf_error *err);
 /* Close its fds and free it; the children are left as they are. */
 void pf_sup_free(struct pf_sup *sup);
+/* In a process forked since: free the copy without touching the epoll,
+ * which the fork shares with the process that made it (removing a watch
+ * there would remove the other process's). */
+void pf_sup_abandon(struct pf_sup *sup);
 
 /* Watch child pid (of this process, not reaped yet): its pidfd in the
  * loop; the signals pflask receives are passed on to it from now on. */

@@ -551,7 +551,12 @@ function Container:wait(opts)
   if translate and not has_ended(self) then
     core.supervisor():translate(self.process, translate)
   end
-  if not first_ended({ self }, timeout) then return nil, "timeout" end
+  local ok, ended = pcall(first_ended, { self }, timeout)
+  if not ok then
+    self:abort() -- the loop failed: take the container down, not leave it
+    error(ended, 0)
+  end
+  if not ended then return nil, "timeout" end
   return settle(self)
 end
 
