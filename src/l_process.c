@@ -35,9 +35,6 @@ unsigned pf_l_live_processes(void)
 
 void pf_l_push_process(lua_State *L, pid_t pid)
 {
-	/* Right after clone: the signals pflask receives reach the handler
-	 * again (and from there this child, watched by the loop). */
-	pf_process_signals_cloned();
 	live_processes++;
 	struct process *p = lua_newuserdatauv(L, sizeof(*p), 0);
 	*p = (struct process){ .pid = pid, .owner = getpid() };

@@ -105,6 +105,7 @@ bool pf_l_supervise_forget(pid_t pid, int *ret_wstatus)
 static int push_step(lua_State *L, int timeout_ms, struct pf_sup_event *ev, struct pf_error *err)
 {
 	struct pf_sup *sup = pf_l_supervisor(L);
+	pf_process_signals_cloned();
 	if (pf_sup_step(sup, timeout_ms, ev, err) < 0)
 		return -1;
 	switch (ev->type) {
@@ -212,6 +213,18 @@ static int sup_translate(lua_State *L)
 	return 0;
 }
 
+/* sup:unblock(): the signals blocked since the last clone (so that the
+ * parent's steps of a start run as before, no system call of theirs
+ * interrupted) go to the handler from now on, which notes them for the
+ * loop. Container:start calls it once the command runs; a step does it
+ * too. */
+static int sup_unblock(lua_State *L)
+{
+	luaL_checkudata(L, 1, SUPERVISOR);
+	pf_process_signals_cloned();
+	return 0;
+}
+
 /* sup:watching(process) -> boolean: is process watched and not reaped? */
 static int sup_watching(lua_State *L)
 {
@@ -276,6 +289,7 @@ void pf_l_open_supervise(lua_State *L)
 		{ "signal", sup_signal },
 		{ "translate", sup_translate },
 		{ "watching", sup_watching },
+		{ "unblock", sup_unblock },
 		{ NULL, NULL },
 	};
 	luaL_newmetatable(L, SUPERVISOR);

@@ -40,8 +40,10 @@ static void supervised_signals(sigset_t *set)
  * notes it in received[] and wakes the supervisor loop through a pipe
  * (src/supervise.c reads both). The mask is left as it was: a program a
  * recipe runs with os.execute or io.popen inherits no blocked signal. The
- * mask is blocked only around clone, so that the child starts with them
- * blocked (it unblocks them right before exec). */
+ * mask is blocked only from clone until the child runs
+ * (pf_process_signals_cloned), so that the child starts with them blocked
+ * (it unblocks them right before exec) and the parent's steps are not
+ * interrupted. */
 static unsigned block_depth;
 static pid_t handler_owner;             /* the process the handlers serve */
 static bool mask_blocked;               /* blocked for a clone in progress */

@@ -15,13 +15,14 @@ void pf_process_forwarded_signals(sigset_t *set);
 /* Before clone: catch the forwarded signals (a handler notes each, see
  * pf_process_take_signal) for as long as this process has children to
  * pass them on to, and block them and SIGCHLD until
- * pf_process_signals_cloned, so that the child starts with them blocked.
+ * pf_process_signals_cloned, so that the child starts with them blocked
+ * and the parent's own steps run undisturbed.
  * Counted per process: pf_process_unblock_signals, once it is reaped (or
  * the clone failed), and after the last one the signals act as before.
  * Parent side. */
 int pf_process_block_signals(struct pf_error *err);
-/* Parent, right after clone: the mask as it was (what arrived meanwhile
- * reaches the handler). Idempotent. */
+/* Parent, once the child runs (its parent steps done): the mask as it
+ * was (what arrived meanwhile reaches the handler). Idempotent. */
 void pf_process_signals_cloned(void);
 void pf_process_unblock_signals(void);
 

@@ -460,7 +460,11 @@ function Container:supervise()
   if self.supervised then return end
   self.supervised = true
   local ok, err = pcall(function()
-    if self.plan.translate then core.supervisor():translate(self.process, self.plan.translate) end
+    local sup = core.supervisor()
+    -- Blocked since the clone, so that the parent's steps ran as ever;
+    -- noted by the handler from now on, and passed on by the loop.
+    sup:unblock()
+    if self.plan.translate then sup:translate(self.process, self.plan.translate) end
     run_stage(self.plan, "supervise", self)
   end)
   if not ok then
