@@ -76,8 +76,11 @@ M.CONCERNS = {
   -- Second: the record names the supervisor that stays (after --detach).
   { "pflask.registry", function() return true end },
   { "pflask.userns", function(_, plan) return plan.namespaces.user end },
+  -- Also for the device policy of a root container with a --chroot
+  -- (pflask.cgroups.needs_device_policy, same test).
   { "pflask.cgroups", function(spec, plan)
-      return nonempty(spec.cgroups) or nonempty(spec.limits) or plan.delegate_cgroup end },
+      return nonempty(spec.cgroups) or nonempty(spec.limits) or plan.delegate_cgroup or spec.devices ~= nil
+        or (plan.root ~= nil and core.geteuid() == 0) end },
   { "pflask.mounts", function() return true end },
   { "pflask.boot", function(_, plan) return plan.boot end },
   { "pflask.network", function(spec, plan) return plan.namespaces.net or nonempty(spec.netifs) end },
@@ -407,11 +410,14 @@ function Container:start()
     run_cleanup(plan, self)
     error(err, 0)
   end
-  local proc, chan, errno = core.clone(plan.namespaces, function(ch) return child_main(plan, ch) end)
+  -- plan.clone_cgroup (pflask.cgroups): a v2 cgroup to start the child in.
+  local proc, chan, errno_or_placed = core.clone(plan.namespaces, function(ch) return child_main(plan, ch) end,
+                                                 plan.clone_cgroup)
   if not proc then
     run_cleanup(plan, self)
-    clone_failure(plan, chan, errno)
+    clone_failure(plan, chan, errno_or_placed)
   end
+  plan.clone_placed = errno_or_placed
   self.process = proc
   ok, err = pcall(parent_setup, plan, self)
   if ok then

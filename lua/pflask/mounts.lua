@@ -338,7 +338,12 @@ function M.child_mounts(plan)
     perr.check("--ephemeral", core.ephemeral{ root = root, upper = dir and dir .. "/upper",
                                               work = dir and dir .. "/work" })
   end
-  for _, m in ipairs(plan.mounts) do apply_mount(m, root, plan) end
+  -- A mount into /dev (a device bound in: --mount=bind:/dev/fuse:/dev/fuse)
+  -- goes onto the container's /dev, after it is made below.
+  local function in_dev(m) return plan.root and (m.target == "/dev" or m.target:sub(1, 5) == "/dev/") end
+  for _, m in ipairs(plan.mounts) do
+    if not in_dev(m) then apply_mount(m, root, plan) end
+  end
   local ns = plan.namespaces
   -- A fresh /proc shows the new pid namespace; a root needs one anyway. It
   -- is mounted before pivot_root: in a user namespace the kernel allows a
@@ -349,6 +354,9 @@ function M.child_mounts(plan)
     if has_directory(root, "/proc") then mount_proc(root, plan) end
     if has_directory(root, "/sys") then mount_sys(root) end
     if has_directory(root, "/dev") then populate_dev(root, plan) end
+    for _, m in ipairs(plan.mounts) do
+      if in_dev(m) then apply_mount(m, root, plan) end
+    end
   elseif ns.mount then
     -- The host's /proc: no root of the container's to resolve it in.
     if ns.pid then perr.check("/proc", core.mount_proc("/proc")) end
