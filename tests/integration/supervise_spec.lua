@@ -167,6 +167,37 @@ c:start()
 return c:wait({ [core.signals.TERM] = core.signals.USR1 })
 ]]
 
+-- A signal that arrives while the recipe runs its own code (here a
+-- program, through os.execute) is kept and passed on at the next wait.
+local BETWEEN = [[
+local pflask = require "pflask"
+local D, M = ...
+local c = pflask.container{ command = { "sleep", M } }
+c:start()
+io.open(D .. "/ready", "w"):close()
+os.execute("n=0; until [ -e " .. D .. "/sent ] || [ $n -ge 500 ]; do n=$((n + 1)); sleep 0.02; done")
+io.write("after execute\n")
+io.write("waited ", c:wait(), "\n")
+]]
+
+-- A container flooding its terminal does not keep the loop from seeing
+-- another one end.
+local FLOOD = [[
+local pflask = require "pflask"
+local D, M = ...
+local flood = pflask.container{ command = { "sh", "-c", "while :; do echo flood flood flood; done # " .. M },
+                                terminal = true }
+local quick = pflask.container{ command = { "sh", "-c", "sleep 0.3; exit 3 # " .. M } }
+flood:start()
+quick:start()
+local c, status = pflask.wait_any({ flood, quick })
+local f = assert(io.open(D .. "/result", "w"))
+f:write(c == quick and "quick" or "flood", " ", status, "\n")
+flood:kill(pflask.core.signals.KILL)
+f:write("flood ", flood:wait(), "\n")
+f:close()
+]]
+
 local function worlds(body)
   describe("as root", function() body(nil) end)
   describe("rootless", function()
@@ -238,6 +269,33 @@ cat $D/out
 ]], { ["old.lua"] = OLD_FORM })
       assert.equal(0, status, out)
       assert.equal("status 6", out)
+      assert.equal(0, left, "processes left behind")
+    end)
+
+    it("passes on a signal that arrived between waits", function()
+      local out, status, left = run([[
+$P --recipe=$D/between.lua $D $M >$D/out 2>&1 &
+pid=$!
+waitfile $D/ready || exit 1
+kill -TERM $pid
+touch $D/sent
+wait $pid
+echo "status $?"
+cat $D/out
+]], { ["between.lua"] = BETWEEN })
+      assert.equal(0, status, out)
+      assert.equal("status 0\nafter execute\nwaited 143", out)
+      assert.equal(0, left, "processes left behind")
+    end)
+
+    it("sees a container end while another floods its terminal", function()
+      local out, status, left = run([[
+$P --recipe=$D/flood.lua $D $M </dev/null >/dev/null 2>$D/err
+echo "status $?"
+cat $D/result $D/err
+]], { ["flood.lua"] = FLOOD })
+      assert.equal(0, status, out)
+      assert.equal("status 0\nquick 3\nflood 137", out)
       assert.equal(0, left, "processes left behind")
     end)
 
