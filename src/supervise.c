@@ -128,7 +128,13 @@ static struct proc *find(struct pf_sup *sup, pid_t pid)
 
 bool pf_sup_has(struct pf_sup *sup, pid_t pid)
 {
-	return find(sup, pid) != NULL;
+	if (find(sup, pid))
+		return true;
+	/* Reaped with others in one go, its exit event not returned yet. */
+	for (size_t i = 0; i < sup->n_exits; i++)
+		if (sup->exits[i].pid == pid)
+			return true;
+	return false;
 }
 
 int pf_sup_add(struct pf_sup *sup, pid_t pid, struct pf_error *err)

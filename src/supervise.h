@@ -59,7 +59,7 @@ int pf_sup_translate(struct pf_sup *sup, pid_t pid, const int *translate);
  * pf_pty_serve_new, which the loop then owns) the pty of pid: its fds join
  * the loop; when pid ends the pty is drained before its exit event. */
 int pf_sup_attach_pty(struct pf_sup *sup, pid_t pid, struct pf_pty_loop *pty, struct pf_error *err);
-/* Is pid watched and not reaped? */
+/* Is pid watched, and its exit not reported yet by pf_sup_step? */
 bool pf_sup_has(struct pf_sup *sup, pid_t pid);
 
 /* Run the loop until one event: a watched process ended (it is reaped,

@@ -198,6 +198,21 @@ f:write("flood ", flood:wait(), "\n")
 f:close()
 ]]
 
+-- Two containers that ended before the recipe waits: the loop reaps both
+-- in one go; waiting on the second, then the first, gets each status
+-- (Process:wait, then Container:wait).
+local TOGETHER = [[
+local pflask = require "pflask"
+local D, M = ...
+local a = pflask.container{ command = { "sh", "-c", "exit 1 # " .. M } }
+local b = pflask.container{ command = { "sh", "-c", "exit 2 # " .. M } }
+a:start()
+b:start()
+os.execute("sleep 0.3")
+io.write("b ", (b.process:wait()), " a ", (a.process:wait()), "\n")
+io.write("b ", b:wait(), " a ", a:wait(), "\n")
+]]
+
 local function worlds(body)
   describe("as root", function() body(nil) end)
   describe("rootless", function()
@@ -297,6 +312,12 @@ cat $D/result $D/err
       assert.equal(0, status, out)
       assert.equal("status 0\nquick 3\nflood 137", out)
       assert.equal(0, left, "processes left behind")
+    end)
+
+    it("gets the status of containers that ended together, in any order", function()
+      local out, status = run("$P --recipe=$D/together.lua $D $M", { ["together.lua"] = TOGETHER })
+      assert.equal(0, status, out)
+      assert.equal("b 2 a 1\nb 2 a 1", out)
     end)
 
     it("relays a regular file as the container's terminal input", function()
