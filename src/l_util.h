@@ -2,6 +2,7 @@
  * lua.h). */
 #pragma once
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include <lauxlib.h>
@@ -66,6 +67,5 @@ struct pf_sup *pf_l_supervisor(lua_State *L);
 void pf_l_supervise_add(lua_State *L, int proc_idx, pid_t pid);
 void pf_l_supervise_hold(lua_State *L, pid_t pid, int idx1, int idx2);
 void pf_l_supervise_release(lua_State *L, pid_t pid);
-#include <stdbool.h>
 bool pf_l_supervise_forget(pid_t pid, int *ret_wstatus);
 int pf_l_supervise_until(lua_State *L, pid_t pid, struct pf_error *err);
