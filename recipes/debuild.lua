@@ -2,7 +2,7 @@
 --
 --   DIST=bookworm pflask-debuild --create   debootstrap the base once
 --   DIST=bookworm pflask-debuild --update   refresh it
---   pflask-debuild [--no-network] [--no-conf] [-- DPKG-BUILDPACKAGE-OPTIONS]
+--   pflask-debuild [--network] [--no-conf] [-- DPKG-BUILDPACKAGE-OPTIONS]
 --                                           in an unpacked source tree
 --
 -- See pflask-debuild(1); the work is in the pflask.debuild module.
@@ -17,13 +17,16 @@ Usage: pflask-debuild [OPTIONS] [-- DPKG-BUILDPACKAGE-OPTIONS]
 
 Builds the Debian source package in the current directory in a throwaway
 container of a cached base system (PFLASK_CACHE, default /var/cache/pflask,
-holds base-DIST-ARCH). Results and the build log land next to the source
-directory, owned by the invoking user.
+holds base-DIST-ARCH). The build runs as an unprivileged build user, without
+network, and never modifies the source tree. Results and the build log land
+next to the source directory, written as the invoking user.
 
 Options:
   --create        debootstrap the base for DIST and ARCH
   --update        apt-get update, dist-upgrade, autoremove, autoclean in it
-  --no-network    build without network (build dependencies still download)
+  --network       let the build reach the network (default: only the
+                  build dependencies download)
+  --no-network    build without network (the default)
   --no-conf       ignore /etc/devscripts.conf and ~/.devscripts
   -h, --help      this help
 
@@ -35,7 +38,7 @@ Variables (environment, else ~/.devscripts, else /etc/devscripts.conf):
 
 local function main(...)
   local args = { ... }
-  local action, use_conf, no_network, extra = "build", true, false, {}
+  local action, use_conf, network, extra = "build", true, nil, {}
   local i = 1
   while i <= #args do
     local a = args[i]
@@ -43,7 +46,9 @@ local function main(...)
       if action ~= "build" then perr.raise(perr.FAILURE, "--create and --update do not go together") end
       action = a:sub(3)
     elseif a == "--no-network" then
-      no_network = true
+      network = "no"
+    elseif a == "--network" then
+      network = "yes"
     elseif a == "--no-conf" or a == "--noconf" then
       use_conf = false
     elseif a == "-h" or a == "--help" then
@@ -63,8 +68,8 @@ local function main(...)
 
   local env = core.environ()
   local user = debuild.invoking_user(env)
-  local settings = debuild.settings(env, user.home, use_conf)
-  if no_network then settings.DEBUILD_NETWORK = "no" end
+  local settings = debuild.settings(env, user, use_conf)
+  if network then settings.DEBUILD_NETWORK = network end
 
   if action == "create" or action == "update" then
     local dist = debuild.distribution(settings, nil)

@@ -98,7 +98,14 @@ int pf_exec_plan_run(const struct pf_exec_plan *plan, int sync_fd, struct pf_err
 		/* A created container may wait long: a signal init passes on
 		 * (or anyone sends) must end it, as it would end the command;
 		 * execve clears the mask anyway. */
-		sigset_t none;
+		sigset_t forwarded, none;
+		pf_process_forwarded_signals(&forwarded);
+		/* The supervisor's handlers came along with the fork: those
+		 * signals act as they will on the command, by default. */
+		struct sigaction dfl = { .sa_handler = SIG_DFL };
+		for (int sig = 1; sig < NSIG; sig++)
+			if (sigismember(&forwarded, sig) == 1)
+				sigaction(sig, &dfl, NULL);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		if (sync_fd >= 0 && pf_sync_ready(sync_fd) < 0)

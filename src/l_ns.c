@@ -1,6 +1,7 @@
 /* pflask.core: clone into namespaces, join them, and their names. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -109,25 +110,40 @@ static void __attribute__((noreturn)) run_child(lua_State *L, int fn_idx, int fd
 	_exit(status);
 }
 
-/* core.clone(namespaces, fn) -> process, channel | fail
+/* core.clone(namespaces, fn [, cgroup]) -> process, channel, placed | fail
  * Forks into the namespaces. The child runs fn(channel) and then exits: it
  * never returns into the caller's Lua frames. A Lua error in fn reaches the
  * parent as a failure record on the channel (see Channel:result), with the
  * status of a pflask.Error, else 125. The child is SIGKILLed when the
  * parent dies. Blocks the supervised signals in the parent until the
- * process is reaped (Process:wait). */
+ * process is reaped (Process:wait). With cgroup, a v2 cgroup directory, the
+ * child starts in it where the kernel can (placed: true). */
 static int l_clone(lua_State *L)
 {
 	unsigned long flags = check_namespaces(L, 1);
 	luaL_checktype(L, 2, LUA_TFUNCTION);
+	const char *cgroup = luaL_optstring(L, 3, NULL);
 
 	struct pf_error err = { 0 };
+	int cgroup_fd = -1;
+	if (cgroup) {
+		cgroup_fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (cgroup_fd < 0) {
+			pf_error_errno(&err, errno, "open cgroup %s", cgroup);
+			return pf_l_fail(L, &err);
+		}
+	}
 	int fds[2];
-	if (pf_sync_pair(fds, &err) < 0)
+	if (pf_sync_pair(fds, &err) < 0) {
+		if (cgroup_fd >= 0)
+			close(cgroup_fd);
 		return pf_l_fail(L, &err);
+	}
 	if (pf_process_block_signals(&err) < 0) {
 		close(fds[0]);
 		close(fds[1]);
+		if (cgroup_fd >= 0)
+			close(cgroup_fd);
 		return pf_l_fail(L, &err);
 	}
 	/* Our pidfd, for the child to see whether we died before it armed
@@ -135,7 +151,10 @@ static int l_clone(lua_State *L)
 	 * then only has the signal. */
 	struct pf_error ignored = { 0 };
 	int self_fd = pf_process_open_self(&ignored);
-	pid_t pid = pf_ns_clone(flags, &err);
+	bool placed;
+	pid_t pid = pf_ns_clone(flags, cgroup_fd, &placed, &err);
+	if (cgroup_fd >= 0)
+		close(cgroup_fd);
 	if (pid < 0) {
 		close(fds[0]);
 		close(fds[1]);
@@ -153,7 +172,8 @@ static int l_clone(lua_State *L)
 		close(self_fd);
 	pf_l_push_process(L, pid);
 	pf_l_push_channel(L, fds[0]);
-	return 2;
+	lua_pushboolean(L, placed);
+	return 3;
 }
 
 /* core.join(pid [, namespaces [, start]]) -> joined | fail: join the

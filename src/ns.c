@@ -7,6 +7,7 @@
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdbool.h>
 #include <string.h>
@@ -55,7 +56,7 @@ static const char *describe_flags(unsigned long flags, char *buf, size_t size)
 	return buf;
 }
 
-pid_t pf_ns_clone(unsigned long flags, struct pf_error *err)
+pid_t pf_ns_clone(unsigned long flags, int cgroup_fd, bool *placed, struct pf_error *err)
 {
 	fflush(NULL);
 
@@ -65,7 +66,23 @@ pid_t pf_ns_clone(unsigned long flags, struct pf_error *err)
 		.flags = flags,
 		.exit_signal = SIGCHLD,
 	};
-	pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	*placed = false;
+	pid_t pid = -1;
+	if (cgroup_fd >= 0) {
+		args.flags |= CLONE_INTO_CGROUP;
+		args.cgroup = (uint64_t)cgroup_fd;
+		pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+		if (pid >= 0) {
+			*placed = true;
+			return pid;
+		}
+		/* Unknown flag or short struct (before 5.7): without it. */
+		if (errno != EINVAL && errno != E2BIG && errno != ENOSYS)
+			return pf_error_errno(err, errno, "clone into cgroup");
+		args.flags = flags;
+		args.cgroup = 0;
+	}
+	pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 	if (pid < 0 && errno == ENOSYS && !(flags & CLONE_NEWTIME))
 		pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
 	if (pid < 0) {

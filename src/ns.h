@@ -1,6 +1,8 @@
 /* Namespaces: names, clone into a set of them, join those of a process. */
 #pragma once
 
+#include <stdbool.h>
+
 #include <sys/types.h>
 
 #include "error.h"
@@ -22,8 +24,12 @@ const struct pf_namespace *pf_ns_by_name(const char *name);
  * parent and 0 in the child, -1 on failure (err set). No CLONE_VM: the child
  * has its own copy of memory, so it may keep running arbitrary code. Stdio
  * buffers are flushed first so the child does not write them again.
- * Parent side; the caller must not have other threads. */
-pid_t pf_ns_clone(unsigned long flags, struct pf_error *err);
+ * Parent side; the caller must not have other threads.
+ * cgroup_fd >= 0, a v2 cgroup directory: the child starts in that cgroup
+ * (CLONE_INTO_CGROUP), which spares moving it later, a write that waits
+ * for an RCU grace period (milliseconds on a busy host). *placed says
+ * whether it did: kernels before 5.7 clone without it. */
+pid_t pf_ns_clone(unsigned long flags, int cgroup_fd, bool *placed, struct pf_error *err);
 
 /* The namespace whose CLONE_NEW* is flag, or NULL. */
 const struct pf_namespace *pf_ns_by_flag(unsigned long flag);

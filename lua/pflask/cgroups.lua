@@ -1,43 +1,85 @@
 -- The cgroups concern (see container.lua, CONCERNS): --cgroup=CONTROLLER
--- (spec.cgroups) and the limits --memory, --pids-max, --cpus
--- (spec.limits), which imply their controllers.
+-- (spec.cgroups), the limits --memory, --pids-max, --cpus (spec.limits),
+-- which imply their controllers, and the device policy of a root
+-- container (spec.devices).
 --
 -- Each controller is used on the unified (v2) hierarchy when it is enabled
--- there, else on the v1 hierarchy it is mounted on. The container gets a
--- new cgroup, pflask.PID.N, below the supervisor's own cgroup (so the
--- supervisor's limits still hold; on v2, below the nearest ancestor that
--- delegates the controller), made in prepare, joined in parent, removed in
--- cleanup (processes still in it are killed first). A supervisor that was
--- SIGKILLed cannot remove its cgroups: the next pflask that uses the same
--- place removes the empty pflask.PID.N cgroups of processes that are gone.
+-- there, else on the v1 hierarchy it is mounted on. In each hierarchy the
+-- container gets a cgroup pflask.PID.N directly below the supervisor's own
+-- cgroup (never beside or above it: the supervisor's limits still hold),
+-- and its processes live in pflask.PID.N/payload. The limits and the
+-- device policy are set on pflask.PID.N, which the container cannot see:
+-- its cgroup namespace (below) has payload as its root, so even a root
+-- container with CAP_SYS_ADMIN cannot lift them. Made in prepare, joined
+-- in parent, removed in cleanup (processes still in them are killed
+-- first). A supervisor that was SIGKILLed cannot remove its cgroups: the
+-- next pflask that uses the same place removes the empty pflask.PID.N
+-- cgroups of processes that are gone.
+--
+-- v2 delegation: a controller must be in the supervisor's cgroup's
+-- cgroup.subtree_control. When it is available there (cgroup.controllers)
+-- but not enabled, pflask enables it (+controller): at the root, or in a
+-- cgroup where the supervisor is alone, after moving itself into a leaf
+-- pflask.PID.0 below (step_aside; the kernel lets no cgroup with processes
+-- hand controllers down). It marks that with an empty cgroup
+-- pflask.subtree.CONTROLLER beside the containers', and the last pflask to
+-- leave (or the next run's sweep) writes -controller back once no other
+-- cgroup is left there. Otherwise a controller that is not delegated is a
+-- clear error, never a cgroup elsewhere in the tree.
+--
+-- The device policy: a container run by root with a --chroot (a user
+-- namespace or not) may create and open only the standard device nodes
+-- (STANDARD_DEVICES), the ones bound in with --mount and the rules of
+-- spec.devices. On a host with a v2 hierarchy it is a BPF device program
+-- on the container's v2 cgroup (core.devices_attach; on a hybrid host the
+-- v2 cgroup works too); on a host with v1 hierarchies, for a container
+-- that gets a cgroup in each of them anyway (below), the v1 devices
+-- controller. This is why such a container always has a cgroup. Unprivileged, the kernel itself refuses
+-- mknod in a user namespace, and the nodes a container reaches open only
+-- as its user could open them on the host anyway.
+--
+-- Such a container without a user namespace also gets a cgroup in every
+-- v1 hierarchy: mounted from inside, a hierarchy whose root is its cgroup
+-- namespace's would show release_agent, which the kernel runs as host root.
 --
 -- An init (plan.delegate_cgroup, set for a boot) gets a v2 cgroup of its
--- own even without --cgroup, which it manages inside its namespace.
+-- own even without --cgroup, which it manages inside its namespace, with
+-- every controller that pflask's cgroup gets.
 --
 -- The cgroup namespace: a namespace made by clone would have the
 -- supervisor's cgroup as its root, fixed before the parent moves the
 -- child. So when the container gets cgroups (plan.cgroups), the namespace
 -- plan (container.namespace_plan) leaves it out of clone and the child
 -- unshares it once placed: the container sees its own cgroup as "/".
+--
+-- Host facts (the mounts, the supervisor's cgroups, the file operations)
+-- come in as a table (M.facts()), which unit specs replace by a fake
+-- cgroupfs in a temporary directory.
 
 local core = require "pflask.core"
 local perr = require "pflask.error"
 local limits = require "pflask.spec.limits"
+local read_file = require("pflask.path").read_file
 
 local M = {}
 
--- Overridable by tests: where the kernel describes mounts and cgroups.
-M.MOUNTINFO = "/proc/self/mountinfo"
-M.PROC_CGROUP = "/proc/self/cgroup"
-M.PROC_CGROUPS = "/proc/cgroups"
+--- Where the container's processes live, below its cgroup.
+M.PAYLOAD = "payload"
+
+--- Devices every container may use (devices.allow lines): null, zero,
+--- full, random, urandom, tty, console, ptmx and the pts of a devpts.
+M.STANDARD_DEVICES = {
+  "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+  "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rw",
+}
+
+local MARK = "pflask.subtree."
 
 local counter = 0
 
 local function fail(option, fmt, ...)
   perr.raise(perr.FAILURE, "%s: " .. fmt, option, ...)
 end
-
-local read_file = require("pflask.path").read_file
 
 local function words(s)
   local out = {}
@@ -51,18 +93,14 @@ local function set_of(list)
   return s
 end
 
---- The cgroup hierarchies mounted here: the v2 mount (or nil) and the v1
---- mount of each controller ("memory", "name=systemd", ...), with the
---- root of the hierarchy each mount shows.
+--- The cgroup hierarchies described by mountinfo text: the v2 mount (or
+--- nil) and the v1 mount of each controller ("memory", "name=systemd",
+--- ...), with the root of the hierarchy each mount shows. known: the
+--- controller names of /proc/cgroups.
 ---@return {v2: {dir: string, root: string}|nil, v1: table<string, {dir: string, root: string}>}
-function M.hierarchies()
-  local known = {}
-  for line in (read_file(M.PROC_CGROUPS) or ""):gmatch("[^\n]+") do
-    local name = line:match("^([%w_]+)%s")
-    if name then known[name] = true end
-  end
+function M.parse_mountinfo(mountinfo, known)
   local h = { v1 = {} }
-  for line in (read_file(M.MOUNTINFO) or ""):gmatch("[^\n]+") do
+  for line in (mountinfo or ""):gmatch("[^\n]+") do
     local f = words(line)
     local sep
     for i, w in ipairs(f) do if w == "-" then sep = i break end end
@@ -82,19 +120,82 @@ function M.hierarchies()
   return h
 end
 
---- The supervisor's cgroup in each hierarchy: ["0"] for v2, and by v1
+--- A process's cgroups from /proc/PID/cgroup text: v2 path and v1 path by
 --- controller.
-local function own_cgroups()
+---@return {v2: string|nil, v1: table<string, string>}
+function M.parse_proc_cgroup(text)
   local own = { v1 = {} }
-  for line in (read_file(M.PROC_CGROUP) or ""):gmatch("[^\n]+") do
-    local id, ctrls, path = line:match("^(%d+):([^:]*):(.*)$")
+  for line in (text or ""):gmatch("[^\n]+") do
+    local id, ctrls, p = line:match("^(%d+):([^:]*):(.*)$")
     if id == "0" and ctrls == "" then
-      own.v2 = path
+      own.v2 = p
     elseif ctrls then
-      for c in ctrls:gmatch("[^,]+") do own.v1[c] = path end
+      for c in ctrls:gmatch("[^,]+") do own.v1[c] = p end
     end
   end
   return own
+end
+
+--- Is process `pid` (of this pid namespace) alive?
+local function alive(pid)
+  -- A zombie is gone too (a SIGKILLed pflask whose parent does not reap).
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  return stat ~= nil and stat:match("^%d+ %(.*%) (%a)") ~= "Z"
+end
+
+---@class pflask.CgroupHost
+---@field euid integer
+---@field pid integer the supervisor's, when planning
+---@field getpid fun(): integer the supervisor's, now (--detach forks it after planning)
+---@field hierarchies table see parse_mountinfo
+---@field own table the supervisor's cgroups, see parse_proc_cgroup
+---@field alive fun(pid: string): boolean
+---@field mount_cgroup2 (fun(): table|nil, table|string|nil, integer|nil)|nil see M.plan: mounts cgroup2, returns the hierarchies and own cgroups then seen, or fail
+---@field fs table file operations: read(file), create(dir), write(dir, file, value), attach(dir, pid), remove(dir, kill), children(dir), devices_attach(dir, rules), owner(dir), device(path)
+
+--- The real host's facts.
+---@return pflask.CgroupHost
+function M.facts()
+  local known = {}
+  for line in (read_file("/proc/cgroups") or ""):gmatch("[^\n]+") do
+    local name = line:match("^([%w_]+)%s")
+    if name then known[name] = true end
+  end
+  return {
+    euid = core.geteuid(),
+    pid = core.getpid(),
+    getpid = core.getpid,
+    mount_cgroup2 = function()
+      -- In a mount namespace of the supervisor's own, so that nothing
+      -- changes on the host and the mount goes with the supervisor.
+      local ok, msg, errno = core.unshare({ "mount" })
+      if ok then ok, msg, errno = core.make_private() end
+      if ok then
+        ok, msg, errno = core.mount{ root = "/", target = "/sys/fs/cgroup", fstype = "cgroup2",
+                                     options = "nosuid,nodev,noexec" }
+      end
+      if not ok then return nil, msg, errno end
+      return M.parse_mountinfo(read_file("/proc/self/mountinfo"), known),
+             M.parse_proc_cgroup(read_file("/proc/self/cgroup"))
+    end,
+    hierarchies = M.parse_mountinfo(read_file("/proc/self/mountinfo"), known),
+    own = M.parse_proc_cgroup(read_file("/proc/self/cgroup")),
+    alive = alive,
+    fs = {
+      read = read_file,
+      create = core.cgroup_create,
+      write = core.cgroup_write,
+      attach = core.cgroup_attach,
+      remove = core.cgroup_remove,
+      children = core.cgroup_children,
+      devices_attach = core.devices_attach,
+      owner = function(dir)
+        local st = core.stat(dir)
+        return st and st.uid
+      end,
+      device = core.device_number,
+    },
+  }
 end
 
 --- The directory of cgroup `path` in a mount that shows `mount.root`.
@@ -110,29 +211,11 @@ local function parent_of(dir)
   return dir:match("^(.*)/[^/]+$")
 end
 
---- v2: the cgroup below which a new one gets `controller`: the nearest
---- ancestor of ours (ours included only at the root, which may hold
---- processes) that has it in cgroup.subtree_control.
-local function v2_parent(mount, own, controller)
-  local dir = dir_of(mount, own or "/")
-  while dir and #dir >= #mount.dir do
-    local sub = set_of(words(read_file(dir .. "/cgroup.subtree_control")))
-    if sub[controller] then return dir end
-    if dir == mount.dir then
-      local avail = set_of(words(read_file(dir .. "/cgroup.controllers")))
-      if avail[controller] then return dir, true end
-      return nil
-    end
-    dir = parent_of(dir)
-  end
-  return nil
-end
-
 --- Controllers available for --cgroup, for the message of a bad one.
-local function available(h)
-  local names = {}
+local function available(host)
+  local h, names = host.hierarchies, {}
   if h.v2 then
-    for _, c in ipairs(words(read_file(h.v2.dir .. "/cgroup.controllers"))) do names[#names + 1] = c end
+    for _, c in ipairs(words(host.fs.read(h.v2.dir .. "/cgroup.controllers"))) do names[#names + 1] = c end
   end
   for c in pairs(h.v1) do names[#names + 1] = c end
   table.sort(names)
@@ -141,28 +224,32 @@ local function available(h)
   return table.concat(out, ", ")
 end
 
-local function owned_by(dir, euid)
-  local st = core.stat(dir)
-  return st and st.uid == euid
+--- v2: check that the supervisor's cgroup `dir` hands `controller` down
+--- (its cgroup.subtree_control), or may be made to: it is available there
+--- (prepare enables it, stepping aside if need be).
+local function v2_delegation(host, dir, controller, option)
+  local fs = host.fs
+  if set_of(words(fs.read(dir .. "/cgroup.subtree_control")))[controller] then return end
+  if set_of(words(fs.read(dir .. "/cgroup.controllers")))[controller] then return end
+  fail(option, "the %s controller is not delegated to pflask's cgroup %s (run pflask in a cgroup of its own "
+       .. "whose parent hands it down: systemd-run --scope -p Delegate=yes pflask ...)", controller, dir)
 end
 
---- Where a controller lives: { version, parent dir, enable (v2 root) }.
-local function locate(h, own, controller, option, euid)
+--- Where a controller lives: { version, parent dir }.
+local function locate(host, controller, option)
+  local h, own = host.hierarchies, host.own
   local loc
-  local v2ctrls = h.v2 and set_of(words(read_file(h.v2.dir .. "/cgroup.controllers"))) or {}
+  local v2ctrls = h.v2 and set_of(words(host.fs.read(h.v2.dir .. "/cgroup.controllers"))) or {}
   if h.v2 and v2ctrls[controller] then
-    local parent, enable = v2_parent(h.v2, own.v2, controller)
-    if not parent then
-      fail(option, "the %s controller is not delegated to any cgroup above pflask's (%s)", controller,
-           tostring(own.v2))
-    end
-    loc = { version = 2, parent = parent, enable = enable and controller or nil }
+    local parent = dir_of(h.v2, own.v2 or "/")
+    v2_delegation(host, parent, controller, option)
+    loc = { version = 2, parent = parent }
   elseif h.v1[controller] then
     loc = { version = 1, parent = dir_of(h.v1[controller], own.v1[controller] or "/") }
   else
-    fail(option, "'%s' is not a cgroup controller on this host (available: %s)", controller, available(h))
+    fail(option, "'%s' is not a cgroup controller on this host (available: %s)", controller, available(host))
   end
-  if euid ~= 0 and not owned_by(loc.parent, euid) then
+  if host.euid ~= 0 and host.fs.owner(loc.parent) ~= host.euid then
     fail(option, "needs root or a delegated cgroup (%s is not yours)", loc.parent)
   end
   return loc
@@ -181,7 +268,7 @@ local function plan_limits(spec)
 end
 
 --- Files to write in a new cgroup for the limits on `controller`.
-local function limit_writes(version, controller, lim, dir)
+local function limit_writes(host, version, controller, lim, dir)
   local w = {}
   if controller == "memory" and lim.memory then
     if version == 2 then
@@ -205,23 +292,60 @@ local function limit_writes(version, controller, lim, dir)
     -- A v1 cpuset cgroup takes no task until it has cpus and mems.
     local parent = parent_of(dir)
     for _, f in ipairs({ "cpuset.cpus", "cpuset.mems" }) do
-      local v = (read_file(parent .. "/" .. f) or ""):gsub("%s+$", "")
-      if v ~= "" then w[#w + 1] = { f, v } end
+      local v = (host.fs.read(parent .. "/" .. f) or ""):gsub("%s+$", "")
+      if v ~= "" then w[#w + 1] = { f, v, payload = true } end
     end
   end
   return w
 end
 
+--- Extra device rules of spec.devices, checked.
+local function plan_devices(spec)
+  local d = spec.devices
+  if d == nil then return {} end
+  if type(d) ~= "table" then fail("devices", "must be a list of rules ('c 10:200 rw')") end
+  for i, rule in ipairs(d) do
+    if type(rule) ~= "string" then fail("devices", "rule %d is not a string", i) end
+    local ok, msg = core.device_rule_check(rule)
+    if not ok then fail("devices", "%s", msg) end
+  end
+  return d
+end
+
+--- Controllers asked for by --cgroup and the limits.
+local function spec_controllers(spec)
+  local t = {}
+  for _, c in ipairs(type(spec.cgroups) == "table" and spec.cgroups or {}) do t[#t + 1] = c end
+  for k in pairs(type(spec.limits) == "table" and spec.limits or {}) do t[#t + 1] = k end
+  return t
+end
+
 ---@class pflask.Cgroup
----@field dir string the container's cgroup directory
+---@field dir string the container's cgroup directory (limits, device policy)
+---@field procs string where its processes go (dir/payload)
 ---@field version 1|2
 ---@field controllers string[]
----@field enable string|nil controller to enable in the v2 parent's subtree_control
----@field writes table[] {file, value, optional=} written after creation
+---@field enable string[] v2: controllers the parent's subtree_control must have (enabled in prepare if not)
+---@field writes table[] {file, value, optional=, payload=} written after creation
+---@field devices string[]|nil device policy rules, set on dir
+---@field delegate boolean|nil an init's: dir hands its controllers to payload
+
+--- Does this container get a device policy? Every container pflask runs
+--- as root with a root filesystem, a user namespace or not: a namespace
+--- whose ids map to host root (as --user makes) passes the permission bits
+--- of any node its image holds. Without --chroot the container shares the
+--- host's /dev and files anyway; an unprivileged pflask opens only what
+--- its user could open outside.
+---@param plan pflask.Plan
+---@param euid integer
+function M.needs_device_policy(plan, euid)
+  return euid == 0 and plan.root ~= nil
+end
 
 ---@param spec pflask.Spec
 ---@param plan pflask.Plan
-function M.plan(spec, plan)
+---@param host pflask.CgroupHost|nil the host's facts (M.facts() by default)
+function M.plan(spec, plan, host)
   local wanted = {}
   local option_of = {}
   if spec.cgroups ~= nil and type(spec.cgroups) ~= "table" then fail("--cgroup", "must be a list of controllers") end
@@ -232,98 +356,272 @@ function M.plan(spec, plan)
     if not option_of[c] then wanted[#wanted + 1] = c; option_of[c] = "--cgroup" end
   end
   local lim = plan_limits(spec)
-  for key, ctrl in pairs({ memory = "memory", pids = "pids", cpu = "cpu" }) do
-    if lim[key] and not option_of[ctrl] then
-      wanted[#wanted + 1] = ctrl
-      option_of[ctrl] = ({ memory = "--memory", pids = "--pids-max", cpu = "--cpus" })[key]
+  for _, key in ipairs({ "memory", "pids", "cpu" }) do
+    if lim[key] and not option_of[key] then
+      wanted[#wanted + 1] = key
+      option_of[key] = ({ memory = "--memory", pids = "--pids-max", cpu = "--cpus" })[key]
     end
   end
-  local h
-  if plan.delegate_cgroup then
-    h = M.hierarchies()
-    if not h.v2 then
-      perr.raise(perr.FAILURE, "boot: an init needs a cgroup v2 hierarchy, and this host mounts none")
+  local extra_devices = plan_devices(spec)
+  host = host or M.facts()
+  local h = host.hierarchies
+  local policy = M.needs_device_policy(plan, host.euid)
+  if not h.v2 and next(h.v1) == nil and host.euid == 0 and host.mount_cgroup2
+      and (policy or #wanted > 0 or plan.delegate_cgroup) then
+    -- No cgroup file system where pflask runs (`ip netns exec` mounts a
+    -- fresh /sys over the host's): the v2 one, in a mount namespace of
+    -- pflask's own.
+    local hierarchies, own = host.mount_cgroup2()
+    if hierarchies then
+      host.hierarchies, host.own, h = hierarchies, own, hierarchies
     end
   end
-  if #wanted == 0 and not plan.delegate_cgroup then return end
+  if plan.delegate_cgroup and not h.v2 then
+    perr.raise(perr.FAILURE, "boot: an init needs a cgroup v2 hierarchy, and this host mounts none")
+  end
+  if policy and not h.v2 and not h.v1.devices then
+    fail("--chroot", "a root container needs a device policy, and this host has neither a cgroup v2 "
+         .. "hierarchy nor the v1 devices controller")
+  end
+  if #wanted == 0 and not plan.delegate_cgroup and not policy then return end
 
-  local euid = core.geteuid()
-  local own = own_cgroups()
-  h = h or M.hierarchies()
   counter = counter + 1
-  local name = string.format("pflask.%d.%d", core.getpid(), counter)
+  local name = string.format("pflask.%d.%d", host.pid, counter)
   local by_dir, list = {}, {}
-  if plan.delegate_cgroup then
-    -- An init manages its own subtree: a v2 cgroup of its own, with no
-    -- controller asked of the host (any the parent delegates come along
-    -- when the init enables them).
-    local parent = dir_of(h.v2, own.v2 or "/")
-    if euid ~= 0 and not owned_by(parent, euid) then
-      perr.raise(perr.FAILURE, "boot: needs root or a delegated cgroup (%s is not yours)", parent)
-    end
-    local cg = { dir = parent .. "/" .. name, version = 2, controllers = {}, writes = {}, enable = {} }
-    by_dir[cg.dir] = cg
-    list[1] = cg
-    plan.delegated_cgroup_dir = cg.dir
-  end
-  for _, c in ipairs(wanted) do
-    local loc = locate(h, own, c, option_of[c], euid)
-    local dir = loc.parent .. "/" .. name
+  local function cgroup_in(parent, version)
+    local dir = parent .. "/" .. name
     local cg = by_dir[dir]
     if not cg then
-      cg = { dir = dir, version = loc.version, controllers = {}, writes = {}, enable = {} }
+      cg = { dir = dir, procs = dir .. "/" .. M.PAYLOAD, version = version, controllers = {}, writes = {},
+             enable = {} }
       by_dir[dir] = cg
       list[#list + 1] = cg
     end
+    return cg
+  end
+  if plan.delegate_cgroup then
+    -- An init manages its own subtree: a v2 cgroup of its own, with no
+    -- controller asked of the host (those pflask's cgroup delegates come
+    -- along).
+    local parent = dir_of(h.v2, host.own.v2 or "/")
+    if host.euid ~= 0 and host.fs.owner(parent) ~= host.euid then
+      perr.raise(perr.FAILURE, "boot: needs root or a delegated cgroup (%s is not yours)", parent)
+    end
+    local cg = cgroup_in(parent, 2)
+    cg.delegate = true
+    plan.delegated_cgroup_dir = cg.procs
+  end
+  for _, c in ipairs(wanted) do
+    local loc = locate(host, c, option_of[c])
+    local cg = cgroup_in(loc.parent, loc.version)
     cg.controllers[#cg.controllers + 1] = c
-    if loc.enable then cg.enable[#cg.enable + 1] = loc.enable end
-    for _, w in ipairs(limit_writes(loc.version, c, lim, dir)) do cg.writes[#cg.writes + 1] = w end
+    if loc.version == 2 then cg.enable[#cg.enable + 1] = c end
+    for _, w in ipairs(limit_writes(host, loc.version, c, lim, cg.dir)) do cg.writes[#cg.writes + 1] = w end
+  end
+  if policy then
+    local cg
+    -- The v1 devices controller where the container gets a cgroup in
+    -- every v1 hierarchy anyway (below): a v2 cgroup and a BPF program
+    -- on top would cost more than they bring.
+    if h.v2 and not (h.v1.devices and not plan.namespaces.user) then
+      cg = cgroup_in(dir_of(h.v2, host.own.v2 or "/"), 2)
+    else
+      cg = cgroup_in(dir_of(h.v1.devices, host.own.v1.devices or "/"), 1)
+    end
+    cg.devices = {}
+    for _, r in ipairs(M.STANDARD_DEVICES) do cg.devices[#cg.devices + 1] = r end
+    for _, r in ipairs(extra_devices) do cg.devices[#cg.devices + 1] = r end
+    plan.device_policy = cg.devices
+    if not plan.namespaces.user then
+      -- A v1 hierarchy's root cgroup has release_agent, a program the
+      -- kernel runs as host root: a root container (CAP_SYS_ADMIN, no
+      -- user namespace) that mounts a hierarchy where its cgroup namespace
+      -- root is the hierarchy's root could set it. So it gets a cgroup in
+      -- every v1 hierarchy, and sees only those.
+      local names = {}
+      for name in pairs(h.v1) do names[#names + 1] = name end
+      table.sort(names)
+      for _, name in ipairs(names) do
+        local cg1 = cgroup_in(dir_of(h.v1[name], host.own.v1[name] or "/"), 1)
+        if name == "cpuset" and #cg1.writes == 0 then
+          for _, w in ipairs(limit_writes(host, 1, "cpuset", lim, cg1.dir)) do cg1.writes[#cg1.writes + 1] = w end
+        end
+      end
+    end
   end
   plan.cgroups = list
   plan.limits = lim
+  plan.cgroup_host = host
 end
 
---- Is process `pid` (of this pid namespace) alive?
-local function alive(pid)
-  -- A zombie is gone too (a SIGKILLed pflask whose parent does not reap).
-  local stat = read_file("/proc/" .. pid .. "/stat")
-  return stat ~= nil and stat:match("^%d+ %(.*%) (%a)") ~= "Z"
+--- Write -controller back into dir's subtree_control for each controller
+--- pflask enabled there (its pflask.subtree.C mark), once no cgroup but
+--- the marks is left below dir.
+local function undo_enables(host, dir)
+  local fs = host.fs
+  local marks = {}
+  local aside = "pflask." .. host.pid .. ".0" -- this supervisor's (step_aside)
+  for _, entry in ipairs(fs.children(dir) or {}) do
+    local c = entry:sub(1, #MARK) == MARK and entry:sub(#MARK + 1)
+    if c then
+      marks[#marks + 1] = c
+    elseif entry ~= aside then
+      return -- somebody else's cgroup (or a live container) may need them
+    end
+  end
+  for _, c in ipairs(marks) do
+    if fs.write(dir, "cgroup.subtree_control", "-" .. c) then
+      fs.remove(dir .. "/" .. MARK .. c, false)
+    end
+  end
+end
+
+--- v2: move the supervisor from its own cgroup `dir` into a leaf
+--- pflask.PID.0 below it, so that dir holds no process and may hand
+--- controllers down (the kernel's no-internal-process rule); nspawn
+--- steps aside the same way. Only when the supervisor is alone in dir
+--- (as under systemd-run --scope): other processes would stay. Undone in
+--- cleanup; a leaf left by a SIGKILL is swept like a container's cgroup.
+local function step_aside(host, plan, dir)
+  local fs = host.fs
+  local pids = words(fs.read(dir .. "/cgroup.procs"))
+  if #pids ~= 1 or tonumber(pids[1]) ~= host.pid then return false end
+  local leaf = dir .. "/pflask." .. host.pid .. ".0"
+  if not fs.create(leaf) then return false end
+  if not fs.attach(leaf, host.pid) then
+    fs.remove(leaf, false)
+    return false
+  end
+  plan.cgroup_aside = { dir = dir, leaf = leaf }
+  return true
 end
 
 --- Remove the empty cgroups of pflask supervisors that are gone (killed
 --- with SIGKILL, say) from `parent`.
-local function remove_stale(parent)
-  for _, entry in ipairs(core.cgroup_children(parent) or {}) do
+local function remove_stale(host, parent)
+  for _, entry in ipairs(host.fs.children(parent) or {}) do
     local pid = entry:match("^pflask%.(%d+)%.%d+$")
-    if pid and not alive(pid) then core.cgroup_remove(parent .. "/" .. entry, false) end
+    if pid and not host.alive(pid) then host.fs.remove(parent .. "/" .. entry, false) end
+  end
+end
+
+--- Device rules for the devices bound in with --mount.
+local function bound_devices(host, plan)
+  local rules = {}
+  for _, m in ipairs(plan.mounts or {}) do
+    if m.type == "bind" and m.source then
+      local kind, major, minor = host.fs.device(m.source)
+      if kind then
+        rules[#rules + 1] = string.format("%s %d:%d %s", kind == "char" and "c" or "b", major, minor,
+                                          m.readonly and "r" or "rw")
+      end
+    end
+  end
+  return rules
+end
+
+--- Put the device policy on cg.dir, before payload exists (a v1 child
+--- copies its parent's rules when it is made).
+local function apply_devices(host, cg, rules)
+  local fs = host.fs
+  if cg.version == 2 then
+    perr.check("device policy", fs.devices_attach(cg.dir, rules))
+  else
+    perr.check("device policy", fs.write(cg.dir, "devices.deny", "a"))
+    for _, r in ipairs(rules) do
+      perr.check("device policy", fs.write(cg.dir, "devices.allow", r))
+    end
+  end
+end
+
+local function create(host, dir, option)
+  local ok, msg, errno = host.fs.create(dir)
+  if not ok then
+    if errno == 13 or errno == 1 or errno == 30 then -- EACCES, EPERM, EROFS
+      fail(option, "needs root or a delegated cgroup (%s)", msg)
+    end
+    perr.check(option, ok, msg, errno)
   end
 end
 
 ---@param plan pflask.Plan
 function M.prepare(plan)
   if not plan.cgroups then return end
+  local host = plan.cgroup_host
+  local fs = host.fs
+  -- The cgroups are named after the process that stays to remove them:
+  -- with --detach that is a child forked after planning. (Named after a
+  -- process that is gone, the next run's sweep could remove them.)
+  local pid = host.getpid and host.getpid() or host.pid
+  if pid ~= host.pid then
+    local old, new = "/pflask%." .. host.pid .. "%.", "/pflask." .. pid .. "."
+    for _, cg in ipairs(plan.cgroups) do
+      cg.dir = cg.dir:gsub(old, new)
+      cg.procs = cg.procs:gsub(old, new)
+    end
+    if plan.delegated_cgroup_dir then plan.delegated_cgroup_dir = plan.delegated_cgroup_dir:gsub(old, new) end
+    host.pid = pid
+  end
   plan.cgroups_made = {}
+  plan.cgroup_parents = {}
   for _, cg in ipairs(plan.cgroups) do
     local option = "--cgroup"
     local parent = parent_of(cg.dir)
-    remove_stale(parent)
+    remove_stale(host, parent)
+    undo_enables(host, parent)
+    plan.cgroup_parents[#plan.cgroup_parents + 1] = parent
+    local enabled = #cg.enable > 0 and set_of(words(fs.read(parent .. "/cgroup.subtree_control"))) or {}
     for _, c in ipairs(cg.enable) do
-      perr.check(option, core.cgroup_write(parent, "cgroup.subtree_control", "+" .. c))
-    end
-    local ok, msg, errno = core.cgroup_create(cg.dir)
-    if not ok then
-      if errno == 13 or errno == 1 or errno == 30 then -- EACCES, EPERM, EROFS
-        fail(option, "needs root or a delegated cgroup (%s)", msg)
+      -- Checked again now, not at plan time: another pflask may have
+      -- undone its own +c meanwhile. The mark first: whoever sees it knows
+      -- pflask enabled c.
+      if not enabled[c] then
+        local mark = parent .. "/" .. MARK .. c
+        local mok, mmsg, merrno = fs.create(mark)
+        if not mok and merrno ~= 17 then perr.check(option, mok, mmsg, merrno) end -- EEXIST
+        local ok, msg, errno = fs.write(parent, "cgroup.subtree_control", "+" .. c)
+        if not ok and errno == 16 and not plan.cgroup_aside and step_aside(host, plan, parent) then
+          ok, msg, errno = fs.write(parent, "cgroup.subtree_control", "+" .. c)
+        end
+        if not ok then
+          if mok then fs.remove(mark, false) end
+          if errno == 16 then -- EBUSY: the no-internal-process rule
+            fail(option, "the %s controller is not delegated to pflask's cgroup %s, which holds other processes "
+                 .. "and so cannot enable it (run pflask in a cgroup of its own: systemd-run --scope "
+                 .. "-p Delegate=yes pflask ...)", c, parent)
+          end
+          perr.check(option, ok, msg, errno)
+        end
       end
-      perr.check(option, ok, msg, errno)
     end
+    create(host, cg.dir, option)
     plan.cgroups_made[#plan.cgroups_made + 1] = cg.dir
     for _, w in ipairs(cg.writes) do
-      local wok, wmsg, werrno = core.cgroup_write(cg.dir, w[1], w[2])
+      local wok, wmsg, werrno = fs.write(cg.dir, w[1], w[2])
       if not wok and not (w.optional and werrno == 2) then -- ENOENT: file not there
         perr.check("cgroup limit", wok, wmsg, werrno)
       end
     end
+    if cg.devices then
+      local rules = {}
+      for _, r in ipairs(cg.devices) do rules[#rules + 1] = r end
+      for _, r in ipairs(bound_devices(host, plan)) do rules[#rules + 1] = r end
+      apply_devices(host, cg, rules)
+    end
+    if cg.delegate then
+      -- Hand the init every controller this cgroup has (best effort: one
+      -- the kernel refuses is one the init goes without).
+      for _, c in ipairs(words(fs.read(cg.dir .. "/cgroup.controllers"))) do
+        fs.write(cg.dir, "cgroup.subtree_control", "+" .. c)
+      end
+    end
+    create(host, cg.procs, option)
+    for _, w in ipairs(cg.writes) do
+      if w.payload then perr.check("--cgroup", fs.write(cg.procs, w[1], w[2])) end
+    end
+    -- The child starts in its v2 cgroup (core.clone): moving it there
+    -- afterwards costs an RCU grace period, milliseconds on a busy host.
+    if cg.version == 2 and not plan.clone_cgroup then plan.clone_cgroup = cg.procs end
   end
 end
 
@@ -333,7 +631,9 @@ function M.parent(plan, container)
   if not plan.cgroups then return end
   local pid = container:pid()
   for _, cg in ipairs(plan.cgroups) do
-    perr.check("--cgroup", core.cgroup_attach(cg.dir, pid))
+    if not (plan.clone_placed and cg.procs == plan.clone_cgroup) then
+      perr.check("--cgroup", plan.cgroup_host.fs.attach(cg.procs, pid))
+    end
   end
 end
 
@@ -341,9 +641,19 @@ end
 function M.cleanup(plan)
   local made = plan.cgroups_made
   if not made then return end
+  local host = plan.cgroup_host
   for i = #made, 1, -1 do
-    core.cgroup_remove(made[i], true)
+    host.fs.remove(made[i], true)
     made[i] = nil
+  end
+  for _, parent in ipairs(plan.cgroup_parents or {}) do undo_enables(host, parent) end
+  plan.cgroup_parents = nil
+  local aside = plan.cgroup_aside
+  if aside then
+    -- Back home, once no controller is handed down any more (the kernel
+    -- refuses otherwise: then the leaf stays, swept after pflask exits).
+    if host.fs.attach(aside.dir, host.pid) then host.fs.remove(aside.leaf, false) end
+    plan.cgroup_aside = nil
   end
 end
 

@@ -87,7 +87,7 @@ end
 --- hierarchy's (name=NAME for named ones).
 ---@return string[]
 function M.cgroups()
-  local h = require("pflask.cgroups").hierarchies()
+  local h = require("pflask.cgroups").facts().hierarchies
   local out = keys(h.v1)
   if h.v2 then
     for c in (read_file(h.v2.dir .. "/cgroup.controllers") or ""):gmatch("%S+") do out[#out + 1] = c end

@@ -60,7 +60,7 @@ end
 ---@return string[]
 function M.cgroups(pid, made)
   if #made == 0 then return made end
-  local h = require("pflask.cgroups").hierarchies()
+  local h = require("pflask.cgroups").facts().hierarchies
   local mounts = {}
   if h.v2 then mounts[#mounts + 1] = { m = h.v2, v2 = true } end
   for ctrl, m in pairs(h.v1) do mounts[#mounts + 1] = { m = m, ctrl = ctrl } end

@@ -19,6 +19,8 @@ local M = {}
 
 M.SUFFIX = ".pflask"
 
+local EEXIST = 17
+
 -- Keys whose values are lists, in order.
 local LISTS = { command = true, cgroup = true, veth = true, groups = true, rlimit = true,
                 joined = true }
@@ -270,7 +272,7 @@ function M.prepare(plan)
   local data = M.encode(plan.registry.record)
   local ok, errno
   ok, msg, errno = core.state_write(d, file, data, true)
-  if not ok and errno == 17 then -- EEXIST: taken, unless by a container that is gone
+  if not ok and errno == EEXIST then -- taken, unless by a container that is gone
     -- A record we cannot read may be one being written: taken too.
     local old = read(d, file)
     if not old or M.alive(old) ~= false then
@@ -349,7 +351,7 @@ function M.parent(plan, container)
   M.namespaces(plan, rec)
   if plan.cgroups then
     rec.cgroup = {}
-    for i, cg in ipairs(plan.cgroups) do rec.cgroup[i] = cg.dir end
+    for i, cg in ipairs(plan.cgroups) do rec.cgroup[i] = cg.procs or cg.dir end
   end
   if plan.network then
     rec.veth = {}
@@ -361,11 +363,19 @@ function M.parent(plan, container)
   rec.socket = plan.detach and (reg.dir .. "/" .. rec.pid .. ".sock") or nil
   rec.start_fifo = plan.start_fifo
   M.confinement(plan, rec)
-  -- A named record replaces its reservation; an unnamed one is new.
+  -- A named record replaces its reservation; an unnamed one is new,
+  -- unless a container that had this pid before left its record (its
+  -- pflask was killed): that one is gone, since the pid is ours now.
   local replace = rec.name ~= nil
   rec.name = rec.name or tostring(rec.pid)
   reg.file = rec.name .. M.SUFFIX
-  perr.check("registry", core.state_write(reg.dir, reg.file, M.encode(rec), not replace))
+  local data = M.encode(rec)
+  local ok, msg, errno = core.state_write(reg.dir, reg.file, data, not replace)
+  if not ok and errno == EEXIST then
+    core.state_remove(reg.dir, reg.file)
+    ok, msg = core.state_write(reg.dir, reg.file, data, true)
+  end
+  if not ok then perr.raise(perr.FAILURE, "registry: %s", msg) end
 end
 
 --- ns_NAME=inode for each namespace the container has of its own: those

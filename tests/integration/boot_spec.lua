@@ -139,6 +139,7 @@ describe("booting systemd", function()
   ---@field probe string|nil shell script run inside once the system is up
   ---@field action string|nil command run after the probe ("stay": none)
   ---@field args string[]|nil pflask options added before the init
+  ---@field prepare fun(io_dir: string)|nil run on /pftest's host side before the boot
   ---@field run table|nil options for pft.pflask
 
   --- Boot the cached root (ephemeral), with a fresh /pftest directory.
@@ -150,6 +151,7 @@ describe("booting systemd", function()
     local io_dir = tempdir("boot")
     if opts.probe then write_file(io_dir .. "/probe", opts.probe) end
     if opts.action then write_file(io_dir .. "/action", opts.action) end
+    if opts.prepare then opts.prepare(io_dir) end
     local args = { "--chroot=" .. rootfs, "--ephemeral", "--mount=bind:" .. io_dir .. ":/pftest",
                    "--setenv=" .. marker }
     for _, a in ipairs(opts.args or {}) do args[#args + 1] = a end
@@ -261,6 +263,28 @@ echo "runwrite=$(touch /run/pftest-w && echo ok)"
     assert.equal(0, r.status, r.stderr)
     assert_up(io_dir, IMPOSSIBLE.root)
     assert.equal(before, pft.capture(listing))
+  end)
+
+  it("boots to running under the device policy, which holds for its services", function()
+    -- With every capability (--caps=+all), only the device policy keeps a
+    -- service from making a node of the host's kernel log, or opening one
+    -- that a directory bound in holds.
+    local io_dir
+    local r
+    r, io_dir = boot({ args = { "--caps=+all" }, probe = [[
+mknod /run/pftest-kmsg c 1 11 && echo mknod=made || echo mknod=refused
+if (exec 3</pftest/kmsg) 2>/pftest/kmsg.err; then echo kmsg=opened; else echo kmsg=refused; fi
+echo "kmsg_eperm=$(grep -c 'not permitted' /pftest/kmsg.err)"
+echo "null=$(echo x > /dev/null && echo ok)"
+]], prepare = function(dir) assert.equal(0, pft.sh("mknod -m 0666 " .. dir .. "/kmsg c 1 11")) end })
+    assert.equal(0, r.status, r.stderr)
+    assert_up(io_dir, IMPOSSIBLE.root)
+    local out = read_file(io_dir .. "/probe.out")
+    local p = parse(out)
+    assert.equal("refused", p.mknod, out)
+    assert.equal("refused", p.kmsg, out)
+    assert.equal("1", p.kmsg_eperm, out)
+    assert.equal("ok", p.null, out)
   end)
 
   it("names the machine after --hostname", function()

@@ -222,3 +222,22 @@ describe("--name rootless", function()
     assert.are.equal("", (pft.capture("ls -A " .. dir)))
   end)
 end)
+
+describe("the registry and reused pids", function()
+  it("replaces a stale record left under the pid a new container gets", function()
+    -- A record of a container that had some pid and whose pflask was
+    -- killed; plant one for every pid the next containers could get.
+    local planted = {}
+    finally(function() for _, f in ipairs(planted) do os.remove(f) end end)
+    local next_pid = tonumber((pft.capture("cat /proc/sys/kernel/ns_last_pid"))) + 1
+    for pid = next_pid, next_pid + 40 do
+      local f = RUNDIR .. "/" .. pid .. ".pflask"
+      if not exists(f) then
+        pft.write_file(f, string.format("name=%d\nsupervisor=1\nsupervisor_start=1\npid=%d\nstart=1\n", pid, pid))
+        planted[#planted + 1] = f
+      end
+    end
+    local r = pft.pflask({ "--", "true" })
+    assert.are.equal(0, r.status, r.stderr)
+  end)
+end)

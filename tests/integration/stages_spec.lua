@@ -382,7 +382,7 @@ os.exit(status)
     assert.are.equal(0, r.status, r.stderr)
     local own, pid1 = r.stdout:match("^%d+:pids:(%S+)\n%d+:pids:(%S+)\n$")
     assert.is_not_nil(own, r.stdout)
-    assert.matches("/pflask%.%d+%.%d+/sub$", own)
+    assert.matches("/pflask%.%d+%.%d+/[%w/]*sub$", own)
     assert.are.equal(pid1, own)
   end)
 
