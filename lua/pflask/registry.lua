@@ -74,7 +74,7 @@ end
 ---@return string
 function M.encode(rec)
   local keys = {}
-  for k in pairs(rec) do keys[#keys + 1] = k end
+  for k in pairs(rec) do if k ~= "env" then keys[#keys + 1] = k end end
   table.sort(keys)
   local out = {}
   for _, k in ipairs(keys) do
@@ -84,6 +84,11 @@ function M.encode(rec)
     elseif v ~= nil then
       out[#out + 1] = k .. "=" .. escape(v)
     end
+  end
+  -- The environment, a map, as env_NAME lines (in no order: a record is
+  -- read back as a table); a name that cannot be a key is left out.
+  for k, v in pairs(rec.env or {}) do
+    if k:find("^[%w_]+$") then out[#out + 1] = "env_" .. k .. "=" .. escape(v) end
   end
   return table.concat(out, "\n") .. "\n"
 end
@@ -100,6 +105,9 @@ function M.decode(data)
     if LISTS[k] then
       rec[k] = rec[k] or {}
       table.insert(rec[k], v)
+    elseif k:sub(1, 4) == "env_" then
+      rec.env = rec.env or {}
+      rec.env[k:sub(5)] = v
     elseif INTEGERS[k] then
       rec[k] = math.tointeger(tonumber(v))
       if not rec[k] then return nil end
@@ -297,11 +305,9 @@ function M.confinement(plan, rec)
     rec.groups = {}
     for i, g in ipairs(plan.groups or {}) do rec.groups[i] = tostring(g) end
   end
-  -- One key per variable: most values need no escaping then (a name
-  -- that is not a key, rare, is left out).
-  for k, v in pairs(plan.env or {}) do
-    if k:match("^[%w_]+$") then rec["env_" .. k] = v end
-  end
+  -- One env_NAME line per variable (M.encode): most values need no
+  -- escaping then.
+  rec.env = plan.env
   rec.rlimit = {}
   for i, r in ipairs(plan.rlimits or {}) do rec.rlimit[i] = table.concat(r, ":") end
   if plan.seccomp_bpf then
@@ -321,10 +327,7 @@ function M.target(rec)
     t.groups = {}
     for i, g in ipairs(rec.groups or {}) do t.groups[i] = math.tointeger(tonumber(g)) end
   end
-  for key, v in pairs(rec) do
-    local k = type(key) == "string" and key:match("^env_(.+)$")
-    if k then t.env[k] = v end
-  end
+  for k, v in pairs(rec.env or {}) do t.env[k] = v end
   for i, r in ipairs(rec.rlimit or {}) do
     local name, soft, hard = r:match("^(%w+):(%w+):(%w+)$")
     t.rlimits[i] = { name, math.tointeger(tonumber(soft)) or soft, math.tointeger(tonumber(hard)) or hard }
