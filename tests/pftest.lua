@@ -314,11 +314,13 @@ end
 --- Give a user exactly these subordinate uid and gid ranges (none: nil),
 --- through usermod, which takes shadow's locks on /etc/subuid and
 --- /etc/subgid: specs and user tools running at the same time never lose
---- each other's edits.
+--- each other's edits. The gid range starts at gid_start if given, else
+--- at start.
 ---@param name string
 ---@param start integer|nil
 ---@param count integer|nil
-function M.set_subids(name, start, count)
+---@param gid_start integer|nil
+function M.set_subids(name, start, count, gid_start)
   local del = {}
   for _, r in ipairs(M.subids(name, "/etc/subuid")) do
     del[#del + 1] = string.format("--del-subuids %d-%d", r[1], r[1] + r[2] - 1)
@@ -329,7 +331,9 @@ function M.set_subids(name, start, count)
   if #del > 0 then assert(usermod(table.concat(del, " ") .. " " .. name), "usermod --del-subuids failed") end
   if start then
     local range = string.format("%d-%d", start, start + count - 1)
-    assert(usermod("--add-subuids " .. range .. " --add-subgids " .. range .. " " .. name),
+    gid_start = gid_start or start
+    local granges = string.format("%d-%d", gid_start, gid_start + count - 1)
+    assert(usermod("--add-subuids " .. range .. " --add-subgids " .. granges .. " " .. name),
       "usermod --add-subuids failed")
   end
 end
