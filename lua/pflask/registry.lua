@@ -166,7 +166,9 @@ function M.list()
   for _, file in ipairs(core.state_list(d, M.SUFFIX) or {}) do
     local rec = read(d, file)
     local alive = rec and M.alive(rec)
-    if alive then
+    -- A name reserved by a container that is still starting is not yet
+    -- a running container.
+    if alive and rec.pid then
       out[#out + 1] = rec
     elseif alive == false then
       core.state_remove(d, file)
@@ -260,7 +262,7 @@ end
 
 --- Reserve the name before anything else is made: a second container of
 --- the same name fails here, with nothing to undo. An unnamed container
---- is registered under its pid once it has one (parent).
+--- is registered under its pid once it runs (started).
 ---@param plan pflask.Plan
 function M.prepare(plan)
   local d, msg = dir(true)
@@ -340,12 +342,15 @@ function M.target(rec)
   return t
 end
 
---- The full record, as soon as the container has a pid (before it is
---- released, so that --list never shows a started container without
---- one): its namespaces as they are at that point.
+--- The full record, once every child stage ran (the container runs, or
+--- waits for its start FIFO): its namespaces as they are now (a cgroup
+--- namespace unshared late, one joined by path, included), and nothing
+--- another pflask could use before the container is set up (--exec
+--- would join a mount namespace that has no root of the container's yet).
+--- One write, as before the container had a record of its own.
 ---@param plan pflask.Plan
 ---@param container pflask.Container
-function M.parent(plan, container)
+function M.started(plan, container)
   local reg = plan.registry
   if not reg then return end
   local rec = reg.record
@@ -392,18 +397,6 @@ function M.namespaces(plan, rec)
   for _, j in ipairs(plan.ns.join) do own[#own + 1] = j.name end
   local inodes = core.ns_inodes(rec.pid, own)
   for _, name in ipairs(own) do rec["ns_" .. name] = inodes[name] end
-end
-
---- Once every child stage ran: namespaces the child entered after the
---- record was written (unshared late, joined by path) are recorded too.
---- Costs a write only for containers that have such namespaces.
----@param plan pflask.Plan
----@param container pflask.Container
-function M.started(plan, container)
-  local reg = plan.registry
-  if not reg or not reg.file or (#plan.ns.late == 0 and #plan.ns.join == 0) then return end
-  M.namespaces(plan, reg.record)
-  perr.check("registry", core.state_write(reg.dir, reg.file, M.encode(reg.record), false))
 end
 
 ---@param plan pflask.Plan
