@@ -343,10 +343,9 @@ function M.target(rec)
 end
 
 --- The full record, once every child stage ran (the container runs, or
---- waits for its start FIFO): its namespaces as they are now (a cgroup
---- namespace unshared late, one joined by path, included), and nothing
---- another pflask could use before the container is set up (--exec
---- would join a mount namespace that has no root of the container's yet).
+--- waits for its start FIFO): nothing another pflask could use before the
+--- container is set up (--exec would join a mount namespace that has no
+--- root of the container's yet).
 --- One write, as before the container had a record of its own.
 ---@param plan pflask.Plan
 ---@param container pflask.Container
@@ -356,7 +355,6 @@ function M.started(plan, container)
   local rec = reg.record
   rec.pid = container:pid()
   rec.start = core.start_time(rec.pid)
-  M.namespaces(plan, rec)
   if plan.cgroups then
     rec.cgroup = {}
     for i, cg in ipairs(plan.cgroups) do rec.cgroup[i] = cg.procs or cg.dir end
@@ -386,17 +384,33 @@ function M.started(plan, container)
   if not ok then perr.raise(perr.FAILURE, "registry: %s", msg) end
 end
 
---- ns_NAME=inode for each namespace the container has of its own: those
---- the namespace plan gives it (cloned, unshared late, joined by path).
+--- ns_NAME=inode for each namespace the container has of its own, read
+--- before it is released (parent), so that nothing the command does once
+--- it runs (an init that unshares or joins another) is recorded: those it
+--- was cloned with, and those it joins by path (their files' inodes). One
+--- unshared late (cgroup) is not known before, and not recorded.
 ---@param plan pflask.Plan
 ---@param rec table changed
 function M.namespaces(plan, rec)
   local own = {}
   for name, on in pairs(plan.ns.clone) do if on then own[#own + 1] = name end end
-  for _, name in ipairs(plan.ns.late) do own[#own + 1] = name end
-  for _, j in ipairs(plan.ns.join) do own[#own + 1] = j.name end
   local inodes = core.ns_inodes(rec.pid, own)
   for _, name in ipairs(own) do rec["ns_" .. name] = inodes[name] end
+  for _, j in ipairs(plan.ns.join) do
+    local st = core.stat(j.path)
+    rec["ns_" .. j.name] = st and st.ino or nil
+  end
+end
+
+--- Before the child is released: its namespaces (M.namespaces). The
+--- record is written once it runs (M.started).
+---@param plan pflask.Plan
+---@param container pflask.Container
+function M.parent(plan, container)
+  local reg = plan.registry
+  if not reg then return end
+  reg.record.pid = container:pid()
+  M.namespaces(plan, reg.record)
 end
 
 ---@param plan pflask.Plan
