@@ -138,6 +138,8 @@ describe("the Debian package", function()
       " %./usr/share/bash%-completion/completions/pflask\n",
       " %./usr/share/zsh/vendor%-completions/_pflask\n",
       " %./usr/share/doc/pflask/copyright\n",
+      -- The example recipes, where Debian users look for examples too.
+      " %./usr/share/doc/pflask/examples %-> %.%./%.%./pflask/recipes/examples\n",
     }) do
       assert.matches(pattern, list)
     end
