@@ -176,6 +176,18 @@ describe("the Debian package", function()
       "echo \"LINK=$(readlink /usr/bin/pflask-debuild)\"",
       "pflask -- sh -c 'echo \"INNER=pid $$ $(readlink /proc/self/ns/pid)\"'",
       "echo \"INNER_STATUS=$?\"",
+      -- Rootless in there: an unprivileged user of the outer container.
+      -- Its pflask mounts a /proc in a user namespace of its own, which the
+      -- kernel allows only when the mount namespace already shows a procfs
+      -- with nothing hidden (mnt_too_revealing); the outer /proc has
+      -- pflask's masks, so a whole one is mounted aside first, as
+      -- rootless podman-in-podman needs (unmask=/proc/*).
+      "useradd --create-home pftinner",
+      "mkdir /run/fullproc && mount -t proc proc /run/fullproc",
+      "setpriv --reuid=pftinner --regid=pftinner --init-groups env HOME=/home/pftinner"
+        .. " pflask -- sh -c 'echo \"ROOTLESS=pid $$ uid $(id -u) $(cat /proc/self/uid_map)\"'",
+      "echo \"ROOTLESS_STATUS=$?\"",
+      "echo \"INNER_UID=$(id -u pftinner)\"",
       "lua5.4 -e 'local c = require \"pflask.core\"; print(\"CORE=\" .. type(c))'",
       "bash -c '. /usr/share/bash-completion/completions/pflask && complete -p pflask' | sed 's/^/BASH=/'",
     }, "\n")
@@ -205,6 +217,16 @@ describe("the Debian package", function()
     assert.are.equal("2", inner_pid, report(r))
     assert.matches("^pid:%[%d+%]$", value("OUTER"))
     assert.are_not.equal(value("OUTER"), inner_ns)
+    -- The rootless one: root (uid 0) in its own user namespace, which maps
+    -- it to the unprivileged user outside.
+    assert.are.equal("0", value("ROOTLESS_STATUS"), report(r))
+    local rpid, ruid, inside, outside, count =
+      (value("ROOTLESS") or ""):match("^pid (%d+) uid (%d+)%s+(%d+)%s+(%d+)%s+(%d+)$")
+    assert.are.equal("2", rpid, report(r))
+    assert.are.equal("0", ruid)
+    assert.are.equal("0", inside)
+    assert.are.equal(value("INNER_UID"), outside)
+    assert.are.equal("1", count)
     -- Stock lua5.4 finds the module where the package put it.
     assert.are.equal("table", value("CORE"))
     assert.matches("^complete .* pflask$", value("BASH"))
