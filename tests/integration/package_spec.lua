@@ -75,7 +75,7 @@ describe("the Debian package", function()
 
   it("is built by pflask-debuild from a clean checkout, tests run, lintian-clean", function()
     if pft.sh("git -C " .. pft.quote(pft.SOURCE_DIR) .. " rev-parse --git-dir >/dev/null 2>&1") ~= 0 then
-      pending("the source directory is not a git checkout: no list of the clean tree")
+      pending("the source directory is not a git checkout (or git is missing): no list of the clean tree")
       return
     end
     local tree = parent .. "/pflask"
