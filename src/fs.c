@@ -130,7 +130,17 @@ static int open_beneath(int root_fd, const char *path)
 		.flags = O_PATH | O_CLOEXEC,
 		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 	};
-	int fd = (int)syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+	/* With RESOLVE_IN_ROOT, a ".." in the path makes openat2 fail with
+	 * EAGAIN whenever any rename or mount happened anywhere on the host
+	 * meanwhile (openat2(2)): on a busy host that is not rare (seen
+	 * under `ctest -j4`). The answer is to try again; a bounded number of
+	 * times, so that a host mounting without pause gets the error. */
+	int fd = -1;
+	for (int tries = 0; tries < 128; tries++) {
+		fd = (int)syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+		if (fd >= 0 || errno != EAGAIN)
+			break;
+	}
 	if (fd < 0 && errno == ENOSYS)
 		fd = pf_fs_walk_in_root(root_fd, path);
 	return fd;

@@ -8,14 +8,47 @@
 #   tests/boot_rootfs.sh [DIR]
 #
 # DIR defaults to $PFLASK_TEST_CACHE/bookworm-systemd, PFLASK_TEST_CACHE to
-# /var/cache/pflask-test; PFLASK_TEST_MIRROR picks the Debian mirror;
+# /var/cache/pflask-test. The Debian mirror: $PFLASK_TEST_MIRROR, else the
+# host's own for bookworm (its apt sources), else debootstrap's default.
 # PFLASK_TEST_BOOT_INCLUDE adds packages (comma-separated) to a new root:
 # give such a root a DIR of its own (a cached root is never rebuilt).
 # Needs root and debootstrap (tools/setup-debian.sh installs it).
 set -eu
 CACHE=${PFLASK_TEST_CACHE:-/var/cache/pflask-test}
 DIR=${1:-$CACHE/bookworm-systemd}
-MIRROR=${PFLASK_TEST_MIRROR:-http://deb.debian.org/debian}
+
+# The first URI of the host's apt sources that serves bookworm itself (not
+# bookworm-security or -updates), from a network or file archive (not a
+# cdrom): one-line "deb [opts] URI bookworm ..." in
+# sources.list and sources.list.d/*.list, deb822 stanzas (Types: deb,
+# Suites: ... bookworm ..., URIs:) in sources.list.d/*.sources. Empty when
+# there is none.
+host_mirror() {
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[ -f "$f" ] || continue
+		awk '$1 == "deb" {
+			i = 2
+			if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+			if ($(i + 1) == "bookworm" && $i ~ /^(https?|ftp|file):/) { print $i; exit }
+		}' "$f"
+	done
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		awk 'function flush() {
+			if (deb && suite && enabled && uri != "") print uri
+			deb = 0; suite = 0; enabled = 1; uri = ""
+		}
+		BEGIN { enabled = 1 }
+		/^[ \t]*#/ { next }
+		/^[ \t]*$/ { flush(); next }
+		tolower($1) == "types:" { for (i = 2; i <= NF; i++) if ($i == "deb") deb = 1 }
+		tolower($1) == "suites:" { for (i = 2; i <= NF; i++) if ($i == "bookworm") suite = 1 }
+		tolower($1) == "uris:" && $2 ~ /^(https?|ftp|file):/ { uri = $2 }
+		tolower($1) == "enabled:" { enabled = (tolower($2) != "no") }
+		END { flush() }' "$f"
+	done
+}
+MIRROR=${PFLASK_TEST_MIRROR:-$(host_mirror | head -n 1)}
 
 die() { echo "boot_rootfs: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root"
@@ -31,8 +64,9 @@ if [ ! -x "$DIR/lib/systemd/systemd" ]; then
 	# for a root filesystem.
 	rm -rf "$DIR.new"
 	echo "boot_rootfs: debootstrapping Debian 12 into $DIR (about 90 s)" >&2
+	# No mirror known: debootstrap's own default (no URL argument).
 	if ! debootstrap --variant=minbase --include=systemd,dbus,systemd-sysv${PFLASK_TEST_BOOT_INCLUDE:+,$PFLASK_TEST_BOOT_INCLUDE} \
-		bookworm "$DIR.new" "$MIRROR" >"$DIR.log" 2>&1; then
+		bookworm "$DIR.new" ${MIRROR:+"$MIRROR"} >"$DIR.log" 2>&1; then
 		tail -n 20 "$DIR.log" >&2
 		rm -rf "$DIR.new"
 		die "debootstrap failed (full log: $DIR.log)"

@@ -84,7 +84,12 @@ function M.run(argv, opts)
   local out, err, input = os.tmpname(), os.tmpname(), os.tmpname()
   M.write_file(input, opts.stdin or "")
   local env = {}
-  for k, v in pairs(opts.env or {}) do env[#env + 1] = M.quote(k .. "=" .. v) end
+  -- What a run leaves in $TMPDIR (pflask-debuild's layers; a disk-backed
+  -- --ephemeral layer, should one land there) goes to this run's own, so
+  -- that runs at the same time never see, nor remove, each other's.
+  local vars = { TMPDIR = M.run_tmpdir() }
+  for k, v in pairs(opts.env or {}) do vars[k] = v end
+  for k, v in pairs(vars) do env[#env + 1] = M.quote(k .. "=" .. v) end
   local parts = { "timeout", "-k", "5", tostring(opts.timeout or 60) }
   if opts.user then parts[#parts + 1] = "runuser -u " .. M.quote(opts.user) .. " --" end
   if #env > 0 then parts[#parts + 1] = "env " .. table.concat(env, " ") end
@@ -110,11 +115,54 @@ function M.pflask(args, opts)
   return M.run(argv, opts)
 end
 
+-- Paths this process made (tempdir, run_tmpdir, own): M.mounts() compares
+-- only the mounts under them among the shared scratch areas.
+local owned = {}
+
+--- Count path as this process's own: mounts under it are compared by
+--- M.mounts() even in a shared scratch area such as /tmp.
+---@param path string
+function M.own(path)
+  owned[#owned + 1] = path
+  return path
+end
+
 --- A new empty directory under /tmp (mode 0755).
 function M.tempdir(tag)
   local dir = M.capture("mktemp -d /tmp/pftest-" .. (tag or "x") .. ".XXXXXX")
   M.sh("chmod 0755 " .. dir)
-  return dir
+  return M.own(dir)
+end
+
+local run_tmpdir
+-- Removes the run's $TMPDIR when busted ends (it closes the Lua state):
+-- --one-file-system, so that a mount leaked into it is never descended.
+local run_tmpdir_guard = setmetatable({}, { __gc = function()
+  if run_tmpdir then os.execute("rm -rf --one-file-system " .. M.quote(run_tmpdir)) end
+end })
+M._run_tmpdir_guard = run_tmpdir_guard
+
+--- This process's own $TMPDIR (mode 1777, made on first use): every
+--- command run through M.run gets it, so whatever pflask puts in $TMPDIR
+--- lands there and not among other runs' in /tmp.
+---@return string
+function M.run_tmpdir()
+  if not run_tmpdir then
+    run_tmpdir = M.own(M.capture("mktemp -d /tmp/pftest-run.XXXXXX"))
+    M.sh("chmod 1777 " .. run_tmpdir)
+  end
+  return run_tmpdir
+end
+
+--- pflask-ephemeral.* directories now in this run's $TMPDIR, as a set
+--- (--ephemeral layers are a tmpfs of the container's own unless
+--- --ephemeral-dir says otherwise: none belongs there).
+---@return table<string,boolean>
+function M.ephemeral_dirs()
+  local set = {}
+  local out = M.capture("ls -d " .. M.run_tmpdir() .. "/pflask-ephemeral.* 2>/dev/null")
+  for d in out:gmatch("[^\n]+") do set[d] = true end
+  return set
 end
 
 --- Remove a tree made by a test. Refuses anything outside /tmp/pftest-.
@@ -152,8 +200,37 @@ function M.make_rootfs(dir, opts)
   return dir
 end
 
+-- Places where other test runs (other specs under `ctest -j`, other
+-- checkouts) mount and unmount at any time: /tmp (their tempdirs, and
+-- pflask's --ephemeral layers), /run/netns (`ip netns add`), the
+-- debootstrap cache (debootstrap mounts /proc in its target).
+local SCRATCH = { "/tmp/", "/var/tmp/", "/run/netns/", "/var/cache/pflask-test/" }
+
+local function under(path, dir)
+  if dir:sub(-1) ~= "/" then dir = dir .. "/" end
+  return path == dir:sub(1, -2) or path:sub(1, #dir) == dir
+end
+
+-- mountinfo escapes blanks and backslashes as \ooo.
+local function unescape(s)
+  return (s:gsub("\\(%d%d%d)", function(o) return string.char(tonumber(o, 8)) end))
+end
+
+--- Whether a mount at mountpoint could be this run's doing: anywhere but
+--- the shared scratch areas, and there only under this process's own paths.
+---@param mountpoint string
+---@return boolean
+function M.mine(mountpoint)
+  for _, d in ipairs(owned) do if under(mountpoint, d) then return true end end
+  for _, d in ipairs(SCRATCH) do if under(mountpoint, d) then return false end end
+  return true
+end
+
 --- The host's mounts as a sorted list of "mountpoint fstype source" lines,
---- to compare before and after a container.
+--- to compare before and after a container. Only the mounts this run could
+--- have made (M.mine): the whole table outside the shared scratch areas,
+--- and this process's own directories inside them; so specs running at the
+--- same time do not see each other's mounts.
 ---@return string
 function M.mounts()
   local lines = {}
@@ -162,9 +239,7 @@ function M.mounts()
     for f in line:gmatch("%S+") do fields[#fields + 1] = f end
     local sep
     for i, f in ipairs(fields) do if f == "-" then sep = i break end end
-    -- `ip netns add`, in a network spec running alongside, pins its
-    -- namespaces with mounts under /run/netns; pflask never mounts there.
-    if not fields[5]:match("^/run/netns") then
+    if M.mine(unescape(fields[5])) then
       lines[#lines + 1] = table.concat({ fields[5], fields[sep + 1], fields[sep + 2] }, " ")
     end
   end
@@ -176,22 +251,87 @@ end
 ---@param marker string
 ---@return integer count
 function M.count_processes(marker)
-  local out = M.capture("pgrep -f -- " .. M.quote(marker) .. " | grep -vx $$ | wc -l")
+  -- An extended regex that matches marker but not its own text: the first
+  -- character in brackets, the rest escaped. So neither the shell running
+  -- pgrep nor the copies of it that a pipeline forks (same command line,
+  -- other pids: `grep -vx $$` missed them under load) count.
+  local re = marker:sub(2):gsub("[%.%[%]%(%)%*%+%?{}|%^%$\\]", "\\%0")
+  local first = marker:sub(1, 1)
+  if first:match("[%]%^\\]") then first = "\\" .. first else first = "[" .. first .. "]" end
+  local out = M.capture("pgrep -f -- " .. M.quote(first .. re) .. " | wc -l")
   return tonumber(out) or 0
 end
 
 --- A throwaway unprivileged user, removed with remove_user. Returns its
 --- name, uid and gid.
 function M.create_user()
-  local name = string.format("pft%d%03d", os.time() % 100000, math.random(0, 999))
-  assert(M.sh("useradd --create-home --shell /bin/sh " .. name) == 0, "useradd failed")
-  local uid = tonumber((M.capture("id -u " .. name)))
-  local gid = tonumber((M.capture("id -g " .. name)))
-  return name, uid, gid
+  -- useradd fails while another useradd/userdel/usermod holds
+  -- /etc/passwd's lock (specs running at the same time): try again, with
+  -- a new name in case the clash was the name.
+  for attempt = 1, 40 do
+    local name = string.format("pft%d%05d", os.time() % 100000, math.random(0, 99999))
+    if M.sh("useradd --create-home --shell /bin/sh " .. name .. " 2>/dev/null") == 0 then
+      local uid = tonumber((M.capture("id -u " .. name)))
+      local gid = tonumber((M.capture("id -g " .. name)))
+      return name, uid, gid
+    end
+    M.sh("sleep 0." .. math.random(1, 9))
+  end
+  error("useradd failed 40 times")
 end
 
 function M.remove_user(name)
-  M.sh("pkill -KILL -u " .. name .. " 2>/dev/null; userdel --remove " .. name .. " 2>/dev/null")
+  M.sh("pkill -KILL -u " .. name .. " 2>/dev/null")
+  for _ = 1, 40 do
+    -- 6: no such user (already gone); anything else but 0: a lock, retry.
+    local code = M.sh("userdel --remove " .. name .. " 2>/dev/null")
+    if code == 0 or code == 6 then return end
+    M.sh("pkill -KILL -u " .. name .. " 2>/dev/null; sleep 0." .. math.random(1, 9))
+  end
+end
+
+-- usermod, retried while another user tool holds the lock.
+local function usermod(args)
+  for _ = 1, 40 do
+    if M.sh("usermod " .. args .. " 2>/dev/null") == 0 then return true end
+    M.sh("sleep 0." .. math.random(1, 9))
+  end
+  return false
+end
+
+--- A user's ranges in /etc/subuid (or /etc/subgid) as { {start, count} }.
+---@param name string
+---@param file string|nil default /etc/subuid
+function M.subids(name, file)
+  local list = {}
+  for line in io.lines(file or "/etc/subuid") do
+    local owner, start, count = line:match("^([^:]+):(%d+):(%d+)$")
+    if owner == name then list[#list + 1] = { tonumber(start), tonumber(count) } end
+  end
+  return list
+end
+
+--- Give a user exactly these subordinate uid and gid ranges (none: nil),
+--- through usermod, which takes shadow's locks on /etc/subuid and
+--- /etc/subgid: specs and user tools running at the same time never lose
+--- each other's edits.
+---@param name string
+---@param start integer|nil
+---@param count integer|nil
+function M.set_subids(name, start, count)
+  local del = {}
+  for _, r in ipairs(M.subids(name, "/etc/subuid")) do
+    del[#del + 1] = string.format("--del-subuids %d-%d", r[1], r[1] + r[2] - 1)
+  end
+  for _, r in ipairs(M.subids(name, "/etc/subgid")) do
+    del[#del + 1] = string.format("--del-subgids %d-%d", r[1], r[1] + r[2] - 1)
+  end
+  if #del > 0 then assert(usermod(table.concat(del, " ") .. " " .. name), "usermod --del-subuids failed") end
+  if start then
+    local range = string.format("%d-%d", start, start + count - 1)
+    assert(usermod("--add-subuids " .. range .. " --add-subgids " .. range .. " " .. name),
+      "usermod --add-subuids failed")
+  end
 end
 
 --- A copy of the pflask executable that any user can run, wherever the
@@ -202,6 +342,53 @@ function M.public_pflask()
   local dir = M.tempdir("bin")
   assert(M.sh("cp " .. M.quote(M.PFLASK) .. " " .. dir .. "/pflask && chmod 0755 " .. dir .. "/pflask") == 0)
   return dir .. "/pflask", dir
+end
+
+--- Run fn holding a host-wide lock named name (flock on
+--- /run/lock/pftest-NAME.lock), for the few steps that change shared host
+--- state for a moment (a mode of /run/pflask): other runs of the same
+--- spec, in this ctest or another checkout's, wait for it. Errors in fn
+--- are raised again after the lock is released.
+---@param name string
+---@param fn fun()
+function M.host_lock(name, fn)
+  local dir = M.tempdir("lock")
+  local lockfile = "/run/lock/pftest-" .. name .. ".lock"
+  -- A holder process keeps the lock from when it has it until told to let go.
+  M.sh("(flock -x 9 && touch " .. dir .. "/held && while [ -d " .. dir .. " ] && [ ! -e " .. dir
+    .. "/release ]; do sleep 0.05; done) 9>"
+    .. M.quote(lockfile) .. " </dev/null >/dev/null 2>&1 &")
+  local held = M.sh("i=0; while [ ! -e " .. dir .. "/held ] && [ $i -lt 3000 ]; do sleep 0.05; i=$((i+1)); done; "
+    .. "test -e " .. dir .. "/held") == 0
+  local ok, err = true, nil
+  if held then ok, err = pcall(fn) end
+  -- The holder ends (and the lock goes) once release exists or dir is gone.
+  M.sh("touch " .. dir .. "/release")
+  M.rm_rf(dir)
+  if not held then error("could not take the host lock " .. lockfile, 2) end
+  if not ok then error(err, 0) end
+end
+
+--- The version the project declares, project(pflask VERSION x.y.z) in the
+--- source tree's CMakeLists.txt, parsed here: the independent source that
+--- the built executable, module and recipes are checked against. Raises
+--- when the pattern misses (a test must fail then, not skip).
+---@return string
+function M.project_version()
+  local cmake = M.read_file(M.SOURCE_DIR .. "/CMakeLists.txt")
+  local v = cmake and cmake:match("project%s*%(%s*pflask[^)]-VERSION%s+(%d+%.%d+%.%d+)")
+  if not v then error("no project(pflask VERSION x.y.z) in " .. M.SOURCE_DIR .. "/CMakeLists.txt", 2) end
+  return v
+end
+
+--- The live processes of a user (uid) on the host, as a decimal string
+--- ("0" when none). Zombies are not counted: a process that has ended and
+--- whose parent is gone waits for the host's pid 1 to reap it, which some
+--- inits (this VM's) do late; it runs nothing and holds nothing.
+---@param uid integer|string
+---@return string
+function M.user_processes(uid)
+  return (M.capture("ps -o stat= -u " .. uid .. " | grep -vc '^Z'"))
 end
 
 return M

@@ -15,7 +15,7 @@ local function one_line(s)
   return select(2, s:gsub("\n", "")) == 1 and s:sub(-1) == "\n"
 end
 
-local CHOWN, SETUID, SETPCAP, SYS_ADMIN, MKNOD = 0, 7, 8, 21, 27
+local CHOWN, KILL, SETUID, SETPCAP, SYS_ADMIN, MKNOD, SYSLOG = 0, 5, 7, 8, 21, 27, 34
 
 -- What a container keeps without --caps: systemd-nspawn's default set
 -- (listed here on its own, not taken from pflask), within what the host
@@ -125,17 +125,45 @@ describe("--caps", function()
     local r = pft.pflask({ "--caps=-chown,+frobnicate", "--", "true" })
     assert.equal(125, r.status)
     assert.equal("pflask: --caps: 'frobnicate' is not a capability\n", r.stderr)
-    local missing
-    local bnd = host_bounding()
-    local last = tonumber((pft.capture("cat /proc/sys/kernel/cap_last_cap")))
-    for n = 0, last do if bnd & (1 << n) == 0 then missing = n break end end
-    if missing then
-      local names = require("pflask.spec.caps").names
-      local r2 = pft.pflask({ "--caps=+" .. names[missing + 1], "--", "true" })
-      assert.equal(125, r2.status)
-      assert.is_true(one_line(r2.stderr), r2.stderr)
-      assert.matches("not granted on this host", r2.stderr)
+    -- This host may grant everything (a full bounding set): take one
+    -- capability away from pflask's bounding set with setpriv, as a host
+    -- that lacks it would, on every host.
+    local r2 = pft.pflask({ "--caps=+syslog", "--", "true" }, { prefix = "setpriv --bounding-set -syslog" })
+    assert.equal(125, r2.status)
+    assert.equal("pflask: --caps: 'syslog' is not granted on this host (it is not in pflask's bounding set)\n",
+      r2.stderr)
+    -- And with the capability there, the same request runs.
+    local r3 = pft.pflask({ "--caps=+syslog", "--", "grep", "CapBnd", "/proc/self/status" })
+    if host_bounding() & (1 << SYSLOG) == 0 then
+      pending("this host's bounding set lacks CAP_SYSLOG itself")
+      return
     end
+    assert.equal(0, r3.status, r3.stderr)
+    assert.is_true(tonumber(status_field(r3.stdout, "CapBnd"), 16) & (1 << SYSLOG) ~= 0, r3.stdout)
+  end)
+
+  it("with capabilities missing from the host's bounding set: +all and the default set are within it", function()
+    -- setpriv drops CAP_SYSLOG (not in the default set) and CAP_SYS_NICE
+    -- (in it) from pflask's bounding set, as on a host that lacks them
+    -- (this VM lacks CAP_SYS_RESOURCE; others lack none).
+    local SYS_NICE = 23
+    local LESS = "setpriv --bounding-set -syslog,-sys_nice"
+    local missing = (1 << SYSLOG) | (1 << SYS_NICE)
+    local function caps(args)
+      local argv = {}
+      for _, a in ipairs(args) do argv[#argv + 1] = a end
+      for _, a in ipairs({ "--", "grep", "-E", "^Cap(Bnd|Eff)", "/proc/self/status" }) do argv[#argv + 1] = a end
+      local r = pft.pflask(argv, { prefix = LESS })
+      assert.equal(0, r.status, r.stderr)
+      local bnd, eff = tonumber(status_field(r.stdout, "CapBnd"), 16), tonumber(status_field(r.stdout, "CapEff"), 16)
+      assert.equal(bnd, eff, r.stdout)
+      return bnd
+    end
+    assert.is_true(default_set() & (1 << SYS_NICE) ~= 0 or host_bounding() & (1 << SYS_NICE) == 0)
+    assert.equal(host_bounding() & ~missing, caps({ "--caps=+all" }))
+    assert.equal(default_set() & ~missing, caps({}))
+    -- --caps=+all,-chown from that set: one less, and still neither.
+    assert.equal(host_bounding() & ~missing & ~(1 << CHOWN), caps({ "--caps=+all,-chown" }))
   end)
 end)
 
@@ -145,6 +173,7 @@ describe("--no-new-privs", function()
     assert.equal(0, r.status, r.stderr)
     assert.matches("NoNewPrivs:%s*1", r.stdout)
     local r2 = pft.pflask({ "--", "grep", "NoNewPrivs", "/proc/self/status" })
+    assert.equal(0, r2.status, r2.stderr)
     assert.matches("NoNewPrivs:%s*0", r2.stdout)
   end)
 
@@ -160,16 +189,24 @@ describe("--no-new-privs", function()
     assert.equal("65534\n", r.stdout)
   end)
 
-  it("is a recipe field", function()
+  it("is a recipe field, with caps", function()
     local dir = pft.tempdir("nnp")
-    local recipe = dir .. "/r.lua"
-    local f = assert(io.open(recipe, "w"))
-    f:write('return require("pflask").run{ command = {"grep", "NoNewPrivs", "/proc/self/status"}, '
+    finally(function() pft.rm_rf(dir) end)
+    local recipe = pft.write_file(dir .. "/r.lua",
+      'return require("pflask").run{ command = {"grep", "-E", "^(NoNewPrivs|Cap)", "/proc/self/status"}, '
       .. 'no_new_privs = true, caps = {"-all", "+kill"} }\n')
-    f:close()
     local r = pft.pflask({ "--recipe=" .. recipe })
-    pft.rm_rf(dir)
     assert.equal(0, r.status, r.stderr)
     assert.matches("NoNewPrivs:%s*1", r.stdout)
+    -- The recipe's caps: CAP_KILL alone, in every set.
+    for _, f in ipairs({ "CapBnd", "CapEff", "CapPrm", "CapInh" }) do
+      assert.equal(1 << KILL, tonumber(status_field(r.stdout, f), 16), f)
+    end
+    -- Without the fields: no NoNewPrivs, the default capabilities.
+    local plain = pft.pflask({ "--recipe=" .. pft.write_file(dir .. "/p.lua",
+      'return require("pflask").run{ command = {"grep", "-E", "^(NoNewPrivs|CapEff)", "/proc/self/status"} }\n') })
+    assert.equal(0, plain.status, plain.stderr)
+    assert.matches("NoNewPrivs:%s*0", plain.stdout)
+    assert.equal(default_set(), tonumber(status_field(plain.stdout, "CapEff"), 16))
   end)
 end)

@@ -327,10 +327,20 @@ describe("--chroot and the environment", function()
       local out = pft.capture("timeout 20 " .. pft.quote(pft.PFLASK)
         .. " -- sh -c 'l=$(readlink /proc/$$/fd/1); echo $l >&2; echo hidden' </dev/null 2>&1 >/dev/null")
       assert.equal("/dev/null", out)
-      -- in a chroot without /dev, the inherited descriptors still work
-      local inroot = pft.capture("timeout 20 " .. pft.quote(pft.PFLASK) .. " --chroot=" .. root
-        .. " -- sh -c 'cat; echo visible; echo hidden >&2' </dev/null 2>/dev/null")
-      assert.equal("visible", inroot)
+      -- In a chroot without /dev (a root that has none: nothing to
+      -- mount it on), the inherited descriptors still work: stdin is the
+      -- host's /dev/null, stdout and stderr reach their files.
+      local nodev = pft.tempdir("nodev")
+      finally(function() pft.rm_rf(nodev) end)
+      pft.make_rootfs(nodev)
+      assert.equal(0, pft.sh("rmdir " .. nodev .. "/dev"))
+      local inroot, status = pft.capture("timeout 20 " .. pft.quote(pft.PFLASK) .. " --chroot=" .. nodev
+        .. " -- sh -c 'test -e /dev || echo no-dev; cat; echo visible; echo to-err >&2' </dev/null 2>"
+        .. dir .. "/err")
+      assert.equal(0, status, pft.read_file(dir .. "/err"))
+      assert.equal("no-dev\nvisible", inroot)
+      assert.equal("to-err\n", pft.read_file(dir .. "/err"))
+      assert.equal(1, pft.sh("test -e " .. nodev .. "/dev"), "a /dev was made in the root on disk")
       pft.rm_rf(dir)
     end)
   end)

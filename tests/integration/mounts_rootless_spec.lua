@@ -20,11 +20,9 @@ local function snapshot(dir)
   return (pft.capture("cd " .. pft.quote(dir) .. " && find . -printf '%p %y %m %U %G %s %T@ %l\\n' | sort"))
 end
 
-local function ephemeral_dirs()
-  local set = {}
-  for d in pft.capture("ls -d /tmp/pflask-ephemeral.* 2>/dev/null"):gmatch("[^\n]+") do set[d] = true end
-  return set
-end
+-- pflask-ephemeral.* directories in this run's $TMPDIR (pft.run gives
+-- every command its own), as a set: other runs' are never seen, nor removed.
+local ephemeral_dirs = pft.ephemeral_dirs
 
 local function parse_mountinfo(text)
   local t = {}
@@ -84,7 +82,7 @@ describe("rootless filesystem", function()
 
   after_each(function()
     -- Every process a container ran belongs to the user on the host.
-    local procs = pft.capture("pgrep -u " .. uid .. " | wc -l")
+    local procs = pft.user_processes(uid)
     pft.sh("pkill -KILL -u " .. uid .. " 2>/dev/null")
     for i = #submounts, 1, -1 do pft.sh("umount -l " .. pft.quote(submounts[i]) .. " 2>/dev/null") end
     for _, d in ipairs(dirs) do pft.rm_rf(d) end

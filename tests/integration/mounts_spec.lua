@@ -35,13 +35,9 @@ local function snapshot(dir)
   return (pft.capture("cd " .. pft.quote(dir) .. " && find . -printf '%p %y %m %U %G %s %T@ %l\\n' | sort"))
 end
 
--- /tmp/pflask-ephemeral.* as a set.
-local function ephemeral_dirs()
-  local set = {}
-  local out = pft.capture("ls -d /tmp/pflask-ephemeral.* 2>/dev/null")
-  for d in out:gmatch("[^\n]+") do set[d] = true end
-  return set
-end
+-- pflask-ephemeral.* directories in this run's $TMPDIR (pft.run gives
+-- every command its own), as a set: other runs' are never seen, nor removed.
+local ephemeral_dirs = pft.ephemeral_dirs
 
 local function new_entries(before, after)
   local list = {}
@@ -458,7 +454,7 @@ describe("filesystem", function()
       assert.equal(0, r.status, r.stderr)
       assert.equal("new\nbin\nd\ndev\netc\nmnt\nnew\nproc\nroot\nsys\ntmp\n", r.stdout)
       assert.equal(before, snapshot(root))
-      -- after_each checks /tmp/pflask-ephemeral.* is gone too; say it here as well.
+      -- after_each checks $TMPDIR/pflask-ephemeral.* is gone too; say it here as well.
       assert.same({}, new_entries(ephemeral_before, ephemeral_dirs()))
     end)
 
@@ -564,7 +560,7 @@ describe("filesystem", function()
     -- sleep runs, send sig to pflask, and return pflask's exit status.
     local function signal_pflask(sig)
       local n = tostring(math.random(100000, 999999))
-      local script = args_with({ "sleep", n }) .. " </dev/null >/dev/null 2>&1 & pid=$!; "
+      local script = "TMPDIR=" .. pft.run_tmpdir() .. " " .. args_with({ "sleep", n }) .. " </dev/null >/dev/null 2>&1 & pid=$!; "
         .. "i=0; while ! pgrep -x -f 'sleep " .. n .. "' >/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; "
         .. "kill -" .. sig .. " $pid; wait $pid; echo $?"
       local out = pft.capture("timeout 30 sh -c " .. pft.quote(script))

@@ -50,7 +50,7 @@ describe("rootless pflask", function()
   after_each(function()
     assert.equal(mounts_before, pft.mounts())
     -- Every process a container ran belongs to the user on the host.
-    assert.equal("0", pft.capture("pgrep -u " .. uid .. " | wc -l"), "processes left behind")
+    assert.equal("0", pft.user_processes(uid), "processes left behind")
   end)
 
   it("is really unprivileged outside", function()
@@ -87,6 +87,7 @@ describe("rootless pflask", function()
     local inside = {}
     for n, id in r.stdout:gmatch("(%S+) (%S+)") do inside[n] = id end
     for _, n in ipairs({ "mnt", "pid", "ipc", "uts", "cgroup" }) do
+      assert.matches("^" .. n .. ":%[%d+%]$", inside[n] or "", n .. " not read inside")
       assert.are_not.equal(ns_id(n), inside[n], n .. " should be new")
     end
     assert.equal(ns_id("net"), inside.net)

@@ -14,35 +14,21 @@ local function one_line(s)
   return select(2, s:gsub("\n", "")) == 1 and s:sub(-1) == "\n"
 end
 
-local function edit(file, fn)
-  local f = assert(io.open(file)); local text = f:read("a"); f:close()
-  f = assert(io.open(file, "w")); f:write(fn(text)); f:close()
-end
-
---- Remove the user's lines from /etc/subuid and /etc/subgid (useradd may
---- have added a range of its own).
-local function drop_subids(name)
-  for _, file in ipairs({ "/etc/subuid", "/etc/subgid" }) do
-    edit(file, function(t)
-      return (t:gsub("[^\n]*\n", function(line)
-        if line:sub(1, #name + 1) == name .. ":" then return "" end
-      end))
-    end)
-  end
-end
+-- The user's subordinate ranges are set and dropped through usermod
+-- (pft.set_subids), which locks /etc/subuid and /etc/subgid as useradd and
+-- userdel do: specs that add users at the same time lose nothing.
 
 describe("--user-map with subordinate ids", function()
   local name, uid, gid, exe, bindir, dir
   setup(function()
     name, uid, gid = pft.create_user()
     exe, bindir = pft.public_pflask()
-    drop_subids(name)
-    for _, file in ipairs({ "/etc/subuid", "/etc/subgid" }) do
-      edit(file, function(t) return t .. string.format("%s:%d:65536\n", name, SUB) end)
-    end
+    pft.set_subids(name, SUB, 65536)
+    assert.same({ { SUB, 65536 } }, pft.subids(name, "/etc/subuid"))
+    assert.same({ { SUB, 65536 } }, pft.subids(name, "/etc/subgid"))
   end)
   teardown(function()
-    if name then drop_subids(name); pft.remove_user(name) end
+    if name then pft.remove_user(name) end
     if bindir then pft.rm_rf(bindir) end
   end)
   before_each(function()
@@ -51,7 +37,7 @@ describe("--user-map with subordinate ids", function()
   end)
   after_each(function()
     pft.rm_rf(dir)
-    assert.equal("0", pft.capture("pgrep -u " .. uid .. " | wc -l"), "processes left behind")
+    assert.equal("0", pft.user_processes(uid), "processes left behind")
   end)
 
   local function run(args)
@@ -120,7 +106,8 @@ end)
 describe("--user-map=subordinate without subordinate ids", function()
   it("fails with one line", function()
     local name = pft.create_user()
-    drop_subids(name)
+    pft.set_subids(name, nil)
+    assert.same({}, pft.subids(name))
     local exe, bindir = pft.public_pflask()
     finally(function() pft.remove_user(name); pft.rm_rf(bindir) end)
     local r = pft.pflask({ "--user-map=subordinate", "--", "true" }, { user = name, pflask = exe, prefix = "cd / &&" })
