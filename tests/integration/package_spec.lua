@@ -44,6 +44,8 @@ end
 describe("the Debian package", function()
   local user = {}
   local parent, tmpdir, version, arch, deb
+  -- Why the package could not be built here, when it could not.
+  local skipped
 
   lazy_setup(function()
     assert(exists(DEBUILD), DEBUILD .. " is missing: build pflask first")
@@ -75,7 +77,8 @@ describe("the Debian package", function()
 
   it("is built by pflask-debuild from a clean checkout, tests run, lintian-clean", function()
     if pft.sh("git -C " .. pft.quote(pft.SOURCE_DIR) .. " rev-parse --git-dir >/dev/null 2>&1") ~= 0 then
-      pending("the source directory is not a git checkout (or git is missing): no list of the clean tree")
+      skipped = "the source directory is not a git checkout (or git is missing): no list of the clean tree"
+      pending(skipped)
       return
     end
     local tree = parent .. "/pflask"
@@ -88,11 +91,16 @@ describe("the Debian package", function()
     assert.is_true(exists(tree .. "/debian/rules"), "debian/ is not tracked in git")
     assert(pft.sh(string.format("chown -R %d:%d %s", user.uid, user.gid, parent)) == 0)
 
+    -- lintian as pflask-debuild's default, whatever /etc/devscripts.conf
+    -- says (the environment wins); the build's checks on whatever the
+    -- caller's DEB_BUILD_OPTIONS say.
     local t0 = os.time()
     local r = pft.run({ DEBUILD }, {
       env = { PFLASK_CACHE = CACHE, TMPDIR = tmpdir, DIST = "bookworm", SUDO_UID = tostring(user.uid),
-              SUDO_GID = tostring(user.gid), SUDO_USER = user.name },
-      prefix = "cd " .. pft.quote(tree) .. " &&", timeout = BUILD_TIMEOUT })
+              SUDO_GID = tostring(user.gid), SUDO_USER = user.name,
+              DEBUILD_LINTIAN = "yes", DEBUILD_LINTIAN_OPTS = "-IE --pedantic" },
+      prefix = "cd " .. pft.quote(tree) .. " && unset DEB_BUILD_OPTIONS DEB_BUILD_PROFILES &&",
+      timeout = BUILD_TIMEOUT })
     io.stderr:write(string.format("\npackage build: %ds\n", os.time() - t0))
     assert.are.equal(0, r.status, report(r))
 
@@ -117,6 +125,7 @@ describe("the Debian package", function()
   end)
 
   it("holds the executable, the pflask-NAME links, the module, man pages and completions", function()
+    if skipped then pending(skipped) return end
     assert.is_true(exists(deb), "no package: the build failed (see above)")
     local info = pft.capture("dpkg-deb -f " .. pft.quote(deb) .. " Package Version Architecture Depends")
     assert.matches("Package: pflask\n", info)
@@ -151,6 +160,7 @@ describe("the Debian package", function()
   end)
 
   it("installs in a container of the base, and its pflask runs a container in there", function()
+    if skipped then pending(skipped) return end
     assert.is_true(exists(deb), "no package: the build failed (see above)")
     local name = deb:match("[^/]+$")
     -- The outer container is a root container without a user namespace,
