@@ -139,7 +139,7 @@ describe("the Debian package", function()
     for _, pattern in ipairs({
       " %./usr/bin/pflask\n",
       " %./usr/bin/pflask%-debuild %-> pflask\n",
-      " %./usr/lib/lua/5%.4/pflask/core%.so\n",
+      " %./usr/lib/" .. escape((pft.capture("dpkg-architecture -qDEB_HOST_MULTIARCH"))) .. "/lua/5%.4/pflask/core%.so\n",
       " %./usr/share/lua/5%.4/pflask/init%.lua\n",
       " %./usr/share/man/man1/pflask%.1%.gz\n",
       " %./usr/share/man/man1/pflask%-debuild%.1%.gz\n",
