@@ -287,6 +287,19 @@ int pf_fs_symlink_in_root(int root_fd, const char *target, const char *path,
 	return 0;
 }
 
+int pf_fs_chmod_in_root(int root_fd, const char *path, mode_t mode, struct pf_error *err)
+{
+	_cleanup_close_ int fd = open_beneath(root_fd, path);
+	if (fd < 0)
+		return pf_error_errno(err, errno, "%s", path);
+	/* fchmod refuses an O_PATH fd; its magic link names the same inode. */
+	char fd_path[32];
+	pf_fs_fd_path(fd, fd_path);
+	if (chmod(fd_path, mode & 07777) < 0)
+		return pf_error_errno(err, errno, "chmod %s", path);
+	return 0;
+}
+
 char *pf_fs_read_in_root(const char *root, const char *path, size_t max,
 			 size_t *ret_len, struct pf_error *err)
 {

@@ -43,6 +43,9 @@ int pf_fs_mknod_in_root(int root_fd, const char *path, mode_t mode, dev_t dev,
 int pf_fs_symlink_in_root(int root_fd, const char *target, const char *path,
 			  struct pf_error *err);
 
+/* chmod path inside root_fd (resolved there) to mode (permission bits). */
+int pf_fs_chmod_in_root(int root_fd, const char *path, mode_t mode, struct pf_error *err);
+
 /* Write data to path inside root_fd (created 0644 if missing, truncated). */
 int pf_fs_write_in_root(int root_fd, const char *path, const char *data, size_t len,
 			struct pf_error *err);

@@ -44,6 +44,7 @@ LUAMOD_API int luaopen_pflask_core(lua_State *L)
 	pf_l_open_caps(L);
 	pf_l_open_cgroup(L);
 	pf_l_open_pty(L);
+	pf_l_open_supervise(L);
 	pf_l_open_state(L);
 	pf_l_open_machined(L);
 	lua_pushliteral(L, PFLASK_VERSION);

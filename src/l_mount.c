@@ -68,9 +68,10 @@ static int l_mount(lua_State *L)
 }
 
 /* core.bind{root=, target=, source=, readonly=false, recursive=true,
- * source_in_root=false}
+ * source_in_root=false, nosuid=false, nodev=false, noexec=false}
  * Without source, target is bound on itself (to make it read-only). With
- * source_in_root, source is a path inside root, resolved there too. */
+ * source_in_root, source is a path inside root, resolved there too. The
+ * flags apply to the new mount and, when recursive, its submounts. */
 static int l_bind(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
@@ -82,11 +83,17 @@ static int l_bind(lua_State *L)
 	bool readonly = opt_boolean(L, 1, "readonly", false);
 	bool recursive = opt_boolean(L, 1, "recursive", true);
 	bool in_root = opt_boolean(L, 1, "source_in_root", false);
+	unsigned attrs = (readonly ? PF_MOUNT_RDONLY : 0) |
+			 (opt_boolean(L, 1, "nosuid", false) ? PF_MOUNT_NOSUID : 0) |
+			 (opt_boolean(L, 1, "nodev", false) ? PF_MOUNT_NODEV : 0) |
+			 (opt_boolean(L, 1, "noexec", false) ? PF_MOUNT_NOEXEC : 0);
 	luaL_argcheck(L, source || !in_root, 1, "source_in_root needs a source");
+	luaL_argcheck(L, !in_root || attrs == (readonly ? PF_MOUNT_RDONLY : 0), 1,
+		      "source_in_root takes no nosuid, nodev or noexec");
 	struct pf_error err = { 0 };
 	if (in_root)
 		return push_result(L, pf_mount_bind_in_root(root, target, source, recursive, readonly, &err), &err);
-	return push_result(L, pf_mount_bind(root, target, source, recursive, readonly, &err), &err);
+	return push_result(L, pf_mount_bind_attrs(root, target, source, recursive, attrs, &err), &err);
 }
 
 /* core.overlay{root=, target=, upper=, work=} */
@@ -170,6 +177,71 @@ static int l_write_in_root(lua_State *L)
 	if (root_fd < 0)
 		return pf_l_fail(L, &err);
 	return push_result(L, pf_fs_write_in_root(root_fd, path, data, len, &err), &err);
+}
+
+/* core.chmod_in_root(root, path, mode) -> true | fail: path resolved
+ * inside root. */
+static int l_chmod_in_root(lua_State *L)
+{
+	const char *root = luaL_checkstring(L, 1);
+	const char *path = luaL_checkstring(L, 2);
+	lua_Integer mode = luaL_checkinteger(L, 3);
+	luaL_argcheck(L, mode >= 0 && mode <= 07777, 3, "not a file mode (0 to 07777)");
+	struct pf_error err = { 0 };
+	_cleanup_close_ int root_fd = pf_fs_open_root(root, &err);
+	if (root_fd < 0)
+		return pf_l_fail(L, &err);
+	return push_result(L, pf_fs_chmod_in_root(root_fd, path, (mode_t)mode, &err), &err);
+}
+
+/* A host path held open (O_PATH): a mount source looked up once, before
+ * any mount could hide it. */
+#define PATH_HANDLE "pflask.PathHandle"
+
+static int *check_path_handle(lua_State *L, int idx)
+{
+	return luaL_checkudata(L, idx, PATH_HANDLE);
+}
+
+static int path_handle_close(lua_State *L)
+{
+	int *fd = check_path_handle(L, 1);
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	return 0;
+}
+
+/* handle:path() -> "/proc/self/fd/N": the opened file, for calls that
+ * take a path (mount(2) follows the magic link to it). Raises once
+ * closed. */
+static int path_handle_path(lua_State *L)
+{
+	int *fd = check_path_handle(L, 1);
+	luaL_argcheck(L, *fd >= 0, 1, "path handle is closed");
+	char fd_path[32];
+	pf_fs_fd_path(*fd, fd_path);
+	lua_pushstring(L, fd_path);
+	return 1;
+}
+
+/* core.open_path(path) -> handle | fail: path (a host path, symlinks
+ * followed) opened O_PATH, close-on-exec. The handle is created closed
+ * before the open, so a failure leaks nothing. */
+static int l_open_path(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	int *fd = lua_newuserdatauv(L, sizeof(int), 0);
+	*fd = -1;
+	luaL_setmetatable(L, PATH_HANDLE);
+	*fd = open(path, O_PATH | O_CLOEXEC);
+	if (*fd < 0) {
+		struct pf_error err = { 0 };
+		pf_error_errno(&err, errno, "%s", path);
+		return pf_l_fail(L, &err);
+	}
+	return 1;
 }
 
 /* core.mknod(root, path, "char"|"block", major, minor [, mode=0666]) */
@@ -279,6 +351,20 @@ static int l_dir_entries(lua_State *L)
 
 void pf_l_open_mount(lua_State *L)
 {
+	static const luaL_Reg handle_methods[] = {
+		{ "path", path_handle_path },
+		{ "close", path_handle_close },
+		{ NULL, NULL },
+	};
+	if (luaL_newmetatable(L, PATH_HANDLE)) {
+		luaL_newlib(L, handle_methods);
+		lua_setfield(L, -2, "__index");
+		lua_pushcfunction(L, path_handle_close);
+		lua_setfield(L, -2, "__gc");
+		lua_pushcfunction(L, path_handle_close);
+		lua_setfield(L, -2, "__close");
+	}
+	lua_pop(L, 1);
 	static const luaL_Reg funcs[] = {
 		{ "make_private", l_make_private },
 		{ "mount", l_mount },
@@ -289,6 +375,8 @@ void pf_l_open_mount(lua_State *L)
 		{ "lookup", l_lookup },
 		{ "write_in_root", l_write_in_root },
 		{ "mknod", l_mknod },
+		{ "chmod_in_root", l_chmod_in_root },
+		{ "open_path", l_open_path },
 		{ "symlink", l_symlink },
 		{ "mount_proc", l_mount_proc },
 		{ "pivot_root", l_pivot_root },

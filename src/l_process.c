@@ -13,6 +13,7 @@
 
 #include "l_util.h"
 #include "process.h"
+#include "supervise.h"
 
 #define PROCESS "pflask.Process"
 
@@ -38,6 +39,7 @@ void pf_l_push_process(lua_State *L, pid_t pid)
 	struct process *p = lua_newuserdatauv(L, sizeof(*p), 0);
 	*p = (struct process){ .pid = pid, .owner = getpid() };
 	luaL_setmetatable(L, PROCESS);
+	pf_l_supervise_add(L, -1, pid);
 }
 
 static struct process *check_process(lua_State *L, int idx)
@@ -45,8 +47,9 @@ static struct process *check_process(lua_State *L, int idx)
 	return luaL_checkudata(L, idx, PROCESS);
 }
 
-static void mark_reaped(struct process *p, int wstatus)
+static void mark_reaped(lua_State *L, struct process *p, int wstatus)
 {
+	pf_l_supervise_release(L, p->pid);
 	p->reaped = true;
 	p->wstatus = wstatus;
 	live_processes--;
@@ -93,29 +96,31 @@ int pf_l_process_reaped(lua_State *L, int idx, int wstatus)
 {
 	struct process *p = check_process(L, idx);
 	if (!p->reaped)
-		mark_reaped(p, wstatus);
+		mark_reaped(L, p, wstatus);
 	return push_wait_result(L, p->wstatus);
 }
 
 /* proc:wait([translate]) -> status, "exited"|"signaled", code | fail
- * Waits for the process while forwarding signals sent to the supervisor.
- * translate maps a received signal number to the one to send instead
- * ({[SIGTERM] = SIGRTMIN+3} for systemd). status is the exit code or
- * 128+N. Waiting again returns the same result. */
+ * Waits for the process through the supervisor loop (core.supervisor),
+ * which passes the signals pflask receives on to every process it
+ * watches, this one through translate: a received signal number to the
+ * one to send instead ({[SIGTERM] = SIGRTMIN+3} for systemd; kept for
+ * later signals). status is the exit code or 128+N. Waiting again
+ * returns the same result. */
 static int process_wait(lua_State *L)
 {
 	struct process *p = check_process(L, 1);
 	if (p->reaped)
 		return push_wait_result(L, p->wstatus);
-
-	int translate[NSIG] = { 0 };
-	pf_l_check_translate(L, 2, translate);
+	if (!lua_isnoneornil(L, 2)) {
+		int translate[NSIG] = { 0 };
+		pf_l_check_translate(L, 2, translate);
+		pf_sup_translate(pf_l_supervisor(L), p->pid, translate);
+	}
 	struct pf_error err = { 0 };
-	int wstatus;
-	if (pf_process_wait(p->pid, translate, &wstatus, &err) < 0)
+	if (pf_l_supervise_until(L, p->pid, &err) < 0)
 		return pf_l_fail(L, &err);
-	mark_reaped(p, wstatus);
-	return push_wait_result(L, wstatus);
+	return push_wait_result(L, p->wstatus);
 }
 
 /* proc:kill([sig]) -> true | fail. SIGTERM by default. */
@@ -150,11 +155,13 @@ static int process_close(lua_State *L)
 	struct process *p = check_process(L, 1);
 	if (p->reaped || p->owner != getpid())
 		return 0;
-	kill(p->pid, SIGKILL);
-	int wstatus;
-	while (waitpid(p->pid, &wstatus, 0) < 0 && errno == EINTR)
-		;
-	mark_reaped(p, wstatus);
+	int wstatus = 0;
+	if (!pf_l_supervise_forget(p->pid, &wstatus)) {
+		kill(p->pid, SIGKILL);
+		while (waitpid(p->pid, &wstatus, 0) < 0 && errno == EINTR)
+			;
+	}
+	mark_reaped(L, p, wstatus);
 	return 0;
 }
 

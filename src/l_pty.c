@@ -16,6 +16,7 @@
 #include "l_util.h"
 #include "process.h"
 #include "pty.h"
+#include "supervise.h"
 
 #define PTY "pflask.Pty"
 #define TERMIOS "pflask.Termios"
@@ -121,32 +122,6 @@ static int pty_make_controlling(lua_State *L)
 	return 1;
 }
 
-/* pty:relay(process, [translate], [input], [output]) -> status,
- * "exited"|"signaled", code | fail
- * Supervisor: relay fd input (default 0, -1: none) to the pty and the pty
- * to fd output (default 1) until process ends, the window size of the
- * first of stdin, stdout, stderr that is a terminal follows SIGWINCH,
- * forwarded signals go to process (through translate, as in
- * Process:wait). process is then reaped (process:wait() returns the
- * same). The terminal is not made raw here: core.tty_raw. */
-static int pty_relay(lua_State *L)
-{
-	struct pty *p = check_open_pty(L, 1);
-	pid_t pid = pf_l_process_pid(L, 2);
-	if (pid < 0)
-		return pf_l_process_reaped(L, 2, 0);
-	int translate[NSIG] = { 0 };
-	pf_l_check_translate(L, 3, translate);
-	int in = (int)luaL_optinteger(L, 4, 0);
-	int out = (int)luaL_optinteger(L, 5, 1);
-	int wstatus;
-	struct pf_error err = { 0 };
-	int size_from = isatty(0) ? 0 : isatty(1) ? 1 : isatty(2) ? 2 : -1;
-	if (pf_pty_relay(p->p.master, &p->p.slave, in, out, size_from, pid, translate, &wstatus, &err) < 0)
-		return pf_l_fail(L, &err);
-	return pf_l_process_reaped(L, 2, wstatus);
-}
-
 static struct handle *check_handle(lua_State *L, int idx, const char *type)
 {
 	struct handle *h = luaL_checkudata(L, idx, type);
@@ -154,23 +129,103 @@ static struct handle *check_handle(lua_State *L, int idx, const char *type)
 	return h;
 }
 
-/* pty:serve(process, listener, [translate]) -> status, how, code | fail
- * Detached supervisor: serve the pty to clients of listener until process
- * ends (see pf_pty_serve), then reap it. */
-static int pty_serve(lua_State *L)
+/* pty:start_relay(process, [input], [output]) -> true | fail
+ * Supervisor: from now on the supervisor loop (core.supervisor) relays fd
+ * input (default 0, -1: none) to the pty and the pty to fd output (default
+ * 1) whenever it runs, and drains the pty when process ends; SIGWINCH
+ * gives the pty the window size of the first of stdin, stdout, stderr
+ * that is a terminal. The terminal is not made raw here: core.tty_raw. */
+static int pty_start_relay(lua_State *L)
 {
 	struct pty *p = check_open_pty(L, 1);
 	pid_t pid = pf_l_process_pid(L, 2);
+	luaL_argcheck(L, pid > 0, 2, "process already reaped");
+	int in = (int)luaL_optinteger(L, 3, 0);
+	int out = (int)luaL_optinteger(L, 4, 1);
+	int size_from = isatty(0) ? 0 : isatty(1) ? 1 : isatty(2) ? 2 : -1;
+	struct pf_error err = { 0 };
+	struct pf_pty_loop *relay = pf_pty_relay_new(p->p.master, &p->p.slave, in, out, size_from, &err);
+	if (!relay || pf_sup_attach_pty(pf_l_supervisor(L), pid, relay, &err) < 0)
+		return pf_l_fail(L, &err);
+	pf_l_supervise_hold(L, pid, 1, 0);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* Wait for the process at idx through the loop, translate at tidx. */
+static int wait_in_loop(lua_State *L, int idx, int tidx)
+{
+	pid_t pid = pf_l_process_pid(L, idx);
+	if (!lua_isnoneornil(L, tidx)) {
+		int translate[NSIG] = { 0 };
+		pf_l_check_translate(L, tidx, translate);
+		pf_sup_translate(pf_l_supervisor(L), pid, translate);
+	}
+	struct pf_error err = { 0 };
+	if (pf_l_supervise_until(L, pid, &err) < 0)
+		return pf_l_fail(L, &err);
+	return pf_l_process_reaped(L, idx, 0);
+}
+
+/* pty:relay(process, [translate], [input], [output]) -> status,
+ * "exited"|"signaled", code | fail
+ * pty:start_relay, then wait for process (Process:wait). */
+static int pty_relay(lua_State *L)
+{
+	check_open_pty(L, 1);
+	pid_t pid = pf_l_process_pid(L, 2);
 	if (pid < 0)
 		return pf_l_process_reaped(L, 2, 0);
+	lua_settop(L, 5);
+	lua_pushcfunction(L, pty_start_relay);
+	lua_pushvalue(L, 1);
+	lua_pushvalue(L, 2);
+	lua_pushvalue(L, 4);
+	lua_pushvalue(L, 5);
+	lua_call(L, 4, 3);
+	if (lua_isnil(L, -3))
+		return 3;
+	lua_settop(L, 5);
+	return wait_in_loop(L, 2, 3);
+}
+
+/* pty:start_serve(process, listener) -> true | fail
+ * Detached supervisor: from now on the supervisor loop serves the pty to
+ * clients of listener (see pf_pty_serve_new) whenever it runs, and when
+ * process ends drains the pty and tells an attached client. */
+static int pty_start_serve(lua_State *L)
+{
+	struct pty *p = check_open_pty(L, 1);
+	pid_t pid = pf_l_process_pid(L, 2);
+	luaL_argcheck(L, pid > 0, 2, "process already reaped");
 	struct handle *lis = check_handle(L, 3, LISTENER);
-	int translate[NSIG] = { 0 };
-	pf_l_check_translate(L, 4, translate);
-	int wstatus;
 	struct pf_error err = { 0 };
-	if (pf_pty_serve(p->p.master, &p->p.slave, lis->fd, pid, geteuid(), translate, &wstatus, &err) < 0)
+	struct pf_pty_loop *server = pf_pty_serve_new(p->p.master, &p->p.slave, lis->fd, pid, geteuid(), &err);
+	if (!server || pf_sup_attach_pty(pf_l_supervisor(L), pid, server, &err) < 0)
 		return pf_l_fail(L, &err);
-	return pf_l_process_reaped(L, 2, wstatus);
+	pf_l_supervise_hold(L, pid, 1, 3);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* pty:serve(process, listener, [translate]) -> status, how, code | fail
+ * pty:start_serve, then wait for process. */
+static int pty_serve(lua_State *L)
+{
+	check_open_pty(L, 1);
+	pid_t pid = pf_l_process_pid(L, 2);
+	if (pid < 0)
+		return pf_l_process_reaped(L, 2, 0);
+	lua_settop(L, 4);
+	lua_pushcfunction(L, pty_start_serve);
+	lua_pushvalue(L, 1);
+	lua_pushvalue(L, 2);
+	lua_pushvalue(L, 3);
+	lua_call(L, 3, 3);
+	if (lua_isnil(L, -3))
+		return 3;
+	lua_settop(L, 4);
+	return wait_in_loop(L, 2, 4);
 }
 
 static int pty_close(lua_State *L)
@@ -409,6 +464,8 @@ void pf_l_open_pty(lua_State *L)
 		{ "make_controlling", pty_make_controlling },
 		{ "relay", pty_relay },
 		{ "serve", pty_serve },
+		{ "start_relay", pty_start_relay },
+		{ "start_serve", pty_start_serve },
 		{ NULL, NULL },
 	};
 	new_type(L, PTY, pty_methods, pty_close);

@@ -2,6 +2,7 @@
  * lua.h). */
 #pragma once
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include <lauxlib.h>
@@ -34,6 +35,7 @@ void pf_l_open_cgroup(lua_State *L);
 void pf_l_open_pty(lua_State *L);
 void pf_l_open_state(lua_State *L);
 void pf_l_open_machined(lua_State *L);
+void pf_l_open_supervise(lua_State *L);
 
 /* From l_sync.c: a Channel userdata owning fd (pushed on the stack), and
  * the fd of the Channel at idx (-1 once closed). */
@@ -53,3 +55,17 @@ unsigned pf_l_live_processes(void);
 pid_t pf_l_process_pid(lua_State *L, int idx);
 int pf_l_process_reaped(lua_State *L, int idx, int wstatus);
 void pf_l_check_translate(lua_State *L, int idx, int translate[]);
+
+/* From l_supervise.c: this process's supervisor loop (created on first
+ * use); watch the child pid whose Process is at proc_idx; hold the values
+ * at idx1 and idx2 (0: none) while the loop handles pid's pty; let go of
+ * them; stop watching pid (reaped outside the loop: true and its status
+ * if the loop reaped it already); step the loop until pid ended (its
+ * Process is then marked reaped), failing with err set. */
+struct pf_sup;
+struct pf_sup *pf_l_supervisor(lua_State *L);
+void pf_l_supervise_add(lua_State *L, int proc_idx, pid_t pid);
+void pf_l_supervise_hold(lua_State *L, pid_t pid, int idx1, int idx2);
+void pf_l_supervise_release(lua_State *L, pid_t pid);
+bool pf_l_supervise_forget(pid_t pid, int *ret_wstatus);
+int pf_l_supervise_until(lua_State *L, pid_t pid, struct pf_error *err);

@@ -73,15 +73,16 @@ static int mount_setattr_syscall(int fd, const char *path, unsigned flags,
 #endif
 }
 
-/* Remount one mount read-only (or writable) by path, keeping the flags the
- * kernel locks in a user namespace (nosuid, nodev, noexec...): leaving one
- * out is EPERM. */
-static int remount_bind(const char *path, bool readonly, struct pf_error *err)
+/* Remount one mount by path, read-only (or writable) plus the extra MS_
+ * flags in set, keeping the flags the kernel locks in a user namespace
+ * (nosuid, nodev, noexec...): leaving one out is EPERM. */
+static int remount_bind_flags(const char *path, bool readonly, unsigned long set,
+			      struct pf_error *err)
 {
 	struct statvfs sv;
 	if (statvfs(path, &sv) < 0)
 		return pf_error_errno(err, errno, "make %s %s", path, readonly ? "read-only" : "writable");
-	unsigned long flags = MS_REMOUNT | MS_BIND | (readonly ? MS_RDONLY : 0);
+	unsigned long flags = MS_REMOUNT | MS_BIND | (readonly ? MS_RDONLY : 0) | set;
 	static const struct { unsigned long st, ms; } keep[] = {
 		{ ST_NOSUID, MS_NOSUID }, { ST_NODEV, MS_NODEV }, { ST_NOEXEC, MS_NOEXEC },
 		{ ST_NOATIME, MS_NOATIME }, { ST_NODIRATIME, MS_NODIRATIME },
@@ -95,16 +96,28 @@ static int remount_bind(const char *path, bool readonly, struct pf_error *err)
 	return 0;
 }
 
-static int remount_readonly(const char *path, struct pf_error *err)
+static int remount_bind(const char *path, bool readonly, struct pf_error *err)
 {
-	return remount_bind(path, true, err);
+	return remount_bind_flags(path, readonly, 0, err);
+}
+
+/* PF_MOUNT_* attributes as MS_ flags for a remount (read-only apart). */
+static unsigned long ms_flags(unsigned attrs)
+{
+	return (attrs & PF_MOUNT_NOSUID ? MS_NOSUID : 0) | (attrs & PF_MOUNT_NODEV ? MS_NODEV : 0) |
+	       (attrs & PF_MOUNT_NOEXEC ? MS_NOEXEC : 0);
+}
+
+static int remount_attrs(const char *path, unsigned attrs, struct pf_error *err)
+{
+	return remount_bind_flags(path, attrs & PF_MOUNT_RDONLY, ms_flags(attrs), err);
 }
 
 /* Without mount_setattr (Linux < 5.12): remount the top mount and every
  * mount below it, found in this namespace's mountinfo with libmount. */
-static int readonly_by_walk(const char *top, struct pf_error *err)
+static int attrs_by_walk(const char *top, unsigned attrs, struct pf_error *err)
 {
-	if (remount_readonly(top, err) < 0)
+	if (remount_attrs(top, attrs, err) < 0)
 		return -1;
 	const struct pf_libmount *mnt = pf_libmount(err);
 	if (!mnt)
@@ -112,7 +125,7 @@ static int readonly_by_walk(const char *top, struct pf_error *err)
 	struct libmnt_table *tb = mnt->new_table();
 	if (!tb || mnt->table_parse_file(tb, "/proc/self/mountinfo") < 0) {
 		mnt->unref_table(tb);
-		return pf_error_set(err, EIO, "make %s read-only: cannot read mountinfo", top);
+		return pf_error_set(err, EIO, "set mount flags on %s: cannot read mountinfo", top);
 	}
 	size_t len = strlen(top);
 	struct libmnt_iter *it = mnt->new_iter(MNT_ITER_FORWARD);
@@ -121,36 +134,45 @@ static int readonly_by_walk(const char *top, struct pf_error *err)
 	while (r == 0 && mnt->table_next_fs(tb, it, &fs) == 0) {
 		const char *t = mnt->fs_get_target(fs);
 		if (t && strncmp(t, top, len) == 0 && t[len] == '/')
-			r = remount_readonly(t, err);
+			r = remount_attrs(t, attrs, err);
 	}
 	mnt->free_iter(it);
 	mnt->unref_table(tb);
 	return r;
 }
 
-/* Make the mount at fd (and, with recursive, its submounts) read-only.
- * fd must have been opened after the mount, so it refers to its root. */
-static int make_readonly(int fd, bool recursive, struct pf_error *err)
+/* Set attrs (PF_MOUNT_*) on the mount at fd (and, with recursive, its
+ * submounts). fd must have been opened after the mount, so it refers to
+ * its root. */
+static int set_attrs(int fd, bool recursive, unsigned attrs, struct pf_error *err)
 {
-	struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+	struct mount_attr attr = { 0 };
+	if (attrs & PF_MOUNT_RDONLY)
+		attr.attr_set |= MOUNT_ATTR_RDONLY;
+	if (attrs & PF_MOUNT_NOSUID)
+		attr.attr_set |= MOUNT_ATTR_NOSUID;
+	if (attrs & PF_MOUNT_NODEV)
+		attr.attr_set |= MOUNT_ATTR_NODEV;
+	if (attrs & PF_MOUNT_NOEXEC)
+		attr.attr_set |= MOUNT_ATTR_NOEXEC;
 	unsigned flags = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
 	if (mount_setattr_syscall(fd, "", flags, &attr) == 0)
 		return 0;
 	if (errno != ENOSYS)
-		return pf_error_errno(err, errno, "make mount read-only");
+		return pf_error_errno(err, errno, "set mount flags");
 	char fd_path[32];
 	pf_fs_fd_path(fd, fd_path);
 	/* The walk needs the mount's path as mountinfo shows it. */
 	char real[4096];
 	ssize_t n = readlink(fd_path, real, sizeof(real) - 1);
 	if (n < 0)
-		return pf_error_errno(err, errno, "make mount read-only");
+		return pf_error_errno(err, errno, "set mount flags");
 	real[n] = '\0';
-	return recursive ? readonly_by_walk(real, err) : remount_readonly(real, err);
+	return recursive ? attrs_by_walk(real, attrs, err) : remount_attrs(real, attrs, err);
 }
 
-int pf_mount_bind(const char *root, const char *target, const char *source,
-		  bool recursive, bool readonly, struct pf_error *err)
+int pf_mount_bind_attrs(const char *root, const char *target, const char *source,
+			bool recursive, unsigned attrs, struct pf_error *err)
 {
 	_cleanup_close_ int root_fd = pf_fs_open_root(root, err);
 	if (root_fd < 0)
@@ -164,15 +186,25 @@ int pf_mount_bind(const char *root, const char *target, const char *source,
 		source = fd_path; /* on itself, e.g. to make it read-only */
 	if (mount(source, fd_path, NULL, MS_BIND | (recursive ? MS_REC : 0), NULL) < 0)
 		return pf_error_errno(err, errno, "bind %s on %s", source, target);
-	if (!readonly)
+	if (!attrs)
 		return 0;
 	/* Look the target up again: the new lookup crosses into the bind. */
 	_cleanup_close_ int mounted = pf_fs_open_in_root(root_fd, target, err);
 	if (mounted < 0)
 		return -1;
-	if (make_readonly(mounted, recursive, err) < 0)
-		return pf_error_errno(err, err->code, "bind %s on %s read-only", source, target);
+	if (set_attrs(mounted, recursive, attrs, err) < 0)
+		return pf_error_errno(err, err->code, "bind %s on %s%s%s%s%s", source, target,
+				      attrs & PF_MOUNT_RDONLY ? " read-only" : "",
+				      attrs & PF_MOUNT_NOSUID ? " nosuid" : "",
+				      attrs & PF_MOUNT_NODEV ? " nodev" : "",
+				      attrs & PF_MOUNT_NOEXEC ? " noexec" : "");
 	return 0;
+}
+
+int pf_mount_bind(const char *root, const char *target, const char *source,
+		  bool recursive, bool readonly, struct pf_error *err)
+{
+	return pf_mount_bind_attrs(root, target, source, recursive, readonly ? PF_MOUNT_RDONLY : 0, err);
 }
 
 int pf_mount_bind_in_root(const char *root, const char *target, const char *source,

@@ -25,6 +25,20 @@ int pf_mount_filesystem(const char *root, const char *target, const char *source
 int pf_mount_bind(const char *root, const char *target, const char *source,
 		  bool recursive, bool readonly, struct pf_error *err);
 
+/* Mount attributes for pf_mount_bind_attrs. */
+enum {
+	PF_MOUNT_RDONLY = 1 << 0,
+	PF_MOUNT_NOSUID = 1 << 1,
+	PF_MOUNT_NODEV = 1 << 2,
+	PF_MOUNT_NOEXEC = 1 << 3,
+};
+
+/* pf_mount_bind with any of PF_MOUNT_* set on the new mount (and, when
+ * recursive, on all its submounts): mount_setattr(2), or remounts where
+ * the kernel lacks it. */
+int pf_mount_bind_attrs(const char *root, const char *target, const char *source,
+			bool recursive, unsigned attrs, struct pf_error *err);
+
 /* Like pf_mount_bind, with source too a path inside root, resolved there
  * (never on the host). */
 int pf_mount_bind_in_root(const char *root, const char *target, const char *source,

@@ -35,30 +35,149 @@ static void supervised_signals(sigset_t *set)
 	sigaddset(set, SIGCHLD);
 }
 
+/* The supervisor's side of the forwarded signals. While it has processes
+ * (block_depth > 0), each forwarded signal is caught by on_signal, which
+ * notes it in received[] and wakes the supervisor loop through a pipe
+ * (src/supervise.c reads both). The mask is left as it was: a program a
+ * recipe runs with os.execute or io.popen inherits no blocked signal. The
+ * mask is blocked only from clone until the child runs
+ * (pf_process_signals_cloned), so that the child starts with them blocked
+ * (it unblocks them right before exec) and the parent's steps are not
+ * interrupted. */
 static unsigned block_depth;
+static pid_t handler_owner;             /* the process the handlers serve */
+static bool mask_blocked;               /* blocked for a clone in progress */
 static sigset_t mask_before_block;
+static struct sigaction action_before[NSIG];
+static int signal_pipe[2] = { -1, -1 };
+/* Per signal: PF_SIGNAL_FROM_PROCESS and/or PF_SIGNAL_FROM_KERNEL, set by
+ * the handler, taken by pf_process_take_signal. */
+static unsigned received[NSIG];
+
+static void on_signal(int sig, siginfo_t *si, void *ctx)
+{
+	(void)ctx;
+	int saved_errno = errno;
+	if (getpid() != handler_owner) {
+		/* A child of the supervisor (a container before its exec,
+		 * which inherits the handler with the signals blocked, or the
+		 * command pid 1 starts) is not ours to serve: act as the
+		 * default would, as before the handler existed. */
+		signal(sig, SIG_DFL);
+		raise(sig);
+		errno = saved_errno;
+		return;
+	}
+	__atomic_fetch_or(&received[sig], si->si_code <= 0 ? PF_SIGNAL_FROM_PROCESS : PF_SIGNAL_FROM_KERNEL,
+			  __ATOMIC_SEQ_CST);
+	if (signal_pipe[1] >= 0) {
+		ssize_t r = write(signal_pipe[1], "", 1);
+		(void)r; /* full: a wake-up is pending anyway */
+	}
+	errno = saved_errno;
+}
+
+static int install_handlers(struct pf_error *err)
+{
+	if (signal_pipe[0] >= 0) {
+		/* Inherited from the process we were forked from: its pipe is
+		 * shared with it, ours must not be. */
+		close(signal_pipe[0]);
+		close(signal_pipe[1]);
+		signal_pipe[0] = signal_pipe[1] = -1;
+	}
+	if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		signal_pipe[0] = signal_pipe[1] = -1;
+		return pf_error_errno(err, errno, "signal pipe");
+	}
+	memset(received, 0, sizeof(received));
+	handler_owner = getpid();
+	struct sigaction sa = { .sa_sigaction = on_signal, .sa_flags = SA_SIGINFO | SA_RESTART };
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+		sigaction(forwarded[i], &sa, &action_before[forwarded[i]]);
+	return 0;
+}
+
+/* The last process is reaped: the signals act as they did before. One that
+ * arrived and was never passed on (nobody ran the loop since) is raised
+ * again, so it is not lost: as a signal left pending in a blocked mask
+ * would have been delivered. */
+static void remove_handlers(void)
+{
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+		sigaction(forwarded[i], &action_before[forwarded[i]], NULL);
+	close(signal_pipe[0]);
+	close(signal_pipe[1]);
+	signal_pipe[0] = signal_pipe[1] = -1;
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+		if (__atomic_exchange_n(&received[forwarded[i]], 0, __ATOMIC_SEQ_CST))
+			raise(forwarded[i]);
+}
 
 int pf_process_block_signals(struct pf_error *err)
 {
-	if (block_depth++ > 0)
-		return 0;
+	if (block_depth > 0 && handler_owner != getpid())
+		block_depth = 0; /* forked since (--detach): start afresh */
 	/* Inherited SIG_IGN for SIGCHLD would make the kernel reap our
 	 * children itself, and waitpid would never see the container end. */
 	signal(SIGCHLD, SIG_DFL);
+	if (block_depth == 0 && install_handlers(err) < 0)
+		return -1;
+	block_depth++;
 	sigset_t set;
 	supervised_signals(&set);
-	if (sigprocmask(SIG_BLOCK, &set, &mask_before_block) < 0) {
-		block_depth = 0;
-		return pf_error_errno(err, errno, "block signals");
+	if (!mask_blocked) {
+		if (sigprocmask(SIG_BLOCK, &set, &mask_before_block) < 0) {
+			pf_process_unblock_signals();
+			return pf_error_errno(err, errno, "block signals");
+		}
+		mask_blocked = true;
 	}
 	return 0;
 }
 
+void pf_process_signals_cloned(void)
+{
+	if (!mask_blocked)
+		return;
+	mask_blocked = false;
+	/* What arrived during the clone goes to the handler now. */
+	sigprocmask(SIG_SETMASK, &mask_before_block, NULL);
+}
+
 void pf_process_unblock_signals(void)
 {
+	pf_process_signals_cloned();
 	if (block_depth == 0 || --block_depth > 0)
 		return;
-	sigprocmask(SIG_SETMASK, &mask_before_block, NULL);
+	remove_handlers();
+}
+
+int pf_process_signal_fd(void)
+{
+	return block_depth > 0 && handler_owner == getpid() ? signal_pipe[0] : -1;
+}
+
+void pf_process_drain_signal_fd(void)
+{
+	if (signal_pipe[0] < 0)
+		return;
+	char buf[64];
+	while (read(signal_pipe[0], buf, sizeof(buf)) > 0)
+		;
+}
+
+int pf_process_take_signal(unsigned *ret_from)
+{
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++) {
+		unsigned from = __atomic_exchange_n(&received[forwarded[i]], 0, __ATOMIC_SEQ_CST);
+		if (from) {
+			*ret_from = from;
+			return forwarded[i];
+		}
+	}
+	return 0;
 }
 
 int pf_process_open_self(struct pf_error *err)
@@ -297,53 +416,6 @@ int pf_process_exit_status(int wstatus)
 static bool sent_by_a_process(const struct signalfd_siginfo *si)
 {
 	return (int)si->ssi_code <= 0;
-}
-
-static int open_signalfd(struct pf_error *err)
-{
-	sigset_t set;
-	supervised_signals(&set);
-	int fd = signalfd(-1, &set, SFD_CLOEXEC);
-	if (fd < 0)
-		return pf_error_errno(err, errno, "signalfd");
-	return fd;
-}
-
-int pf_process_wait(pid_t pid, const int *translate, int *ret_wstatus,
-		    struct pf_error *err)
-{
-	_cleanup_close_ int sfd = open_signalfd(err);
-	if (sfd < 0)
-		return -1;
-
-	for (;;) {
-		int wstatus;
-		pid_t r = waitpid(pid, &wstatus, WNOHANG);
-		if (r == pid) {
-			*ret_wstatus = wstatus;
-			return 0;
-		}
-		if (r < 0 && errno != EINTR)
-			return pf_error_errno(err, errno, "wait for %d", (int)pid);
-
-		struct signalfd_siginfo si;
-		ssize_t n = read(sfd, &si, sizeof(si));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n != (ssize_t)sizeof(si))
-			return pf_error_errno(err, errno, "read signalfd");
-		int sig = (int)si.ssi_signo;
-		if (sig == SIGCHLD)
-			continue;
-		/* The terminal's own signals reached pid already only when it
-		 * shares our session; a container has a session of its own
-		 * (and the terminal never enters it), so they are passed on. */
-		if (!sent_by_a_process(&si) && getsid(pid) == getsid(0))
-			continue;
-		if (translate && translate[sig])
-			sig = translate[sig];
-		kill(pid, sig);
-	}
 }
 
 static void __attribute__((noreturn)) reap_until_exit(pid_t command, int sfd)

@@ -12,12 +12,35 @@
  * SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH. */
 void pf_process_forwarded_signals(sigset_t *set);
 
-/* Block the forwarded signals and SIGCHLD, so that none is lost or kills the
- * supervisor between clone and wait; they are read with signalfd. Counted:
- * pf_process_unblock_signals restores the original mask after the last
- * matching call. Parent side. */
+/* Before clone: catch the forwarded signals (a handler notes each, see
+ * pf_process_take_signal) for as long as this process has children to
+ * pass them on to, and block them and SIGCHLD until
+ * pf_process_signals_cloned, so that the child starts with them blocked
+ * and the parent's own steps run undisturbed.
+ * Counted per process: pf_process_unblock_signals, once it is reaped (or
+ * the clone failed), and after the last one the signals act as before.
+ * Parent side. */
 int pf_process_block_signals(struct pf_error *err);
+/* Parent, once the child runs (its parent steps done): the mask as it
+ * was (what arrived meanwhile reaches the handler). Idempotent. */
+void pf_process_signals_cloned(void);
 void pf_process_unblock_signals(void);
+
+/* How a forwarded signal came: sent by a process (kill, sigqueue), or by
+ * the kernel (the terminal's Ctrl-C); both when it came twice. */
+#define PF_SIGNAL_FROM_PROCESS 1u
+#define PF_SIGNAL_FROM_KERNEL 2u
+
+/* The read end of the pipe the handler writes a byte to for each signal it
+ * notes (non-blocking, close-on-exec), for epoll; -1 when no handler is
+ * installed. */
+int pf_process_signal_fd(void);
+
+/* Take one noted signal: returns its number and stores how it came in
+ * *ret_from, or returns 0 when none is noted. */
+int pf_process_take_signal(unsigned *ret_from);
+/* Empty the pipe (once epoll says it is readable; then take the signals). */
+void pf_process_drain_signal_fd(void);
 
 /* Parent, before forking a child that must die with it: a pidfd of the
  * calling process (close-on-exec), for pf_process_die_with_parent. */
@@ -58,16 +81,6 @@ int pf_process_exec(const char *file, char *const argv[], char *const envp[],
 /* Exit status of a wait(2) status, as shells report it: the exit code, or
  * 128+N for a process killed by signal N. */
 int pf_process_exit_status(int wstatus);
-
-/* Parent: wait for child pid to end while passing the forwarded signals
- * on to it: those sent to us by other processes, and those the terminal
- * sent (Ctrl-C) when pid is in a session of its own, as every container
- * is (in our session they already reached the whole foreground process
- * group, so they are not sent twice). translate, if not NULL, maps a received signal to the one sent
- * (index by signal number, 0 = unchanged). Requires
- * pf_process_block_signals. Stores the wait(2) status. */
-int pf_process_wait(pid_t pid, const int *translate, int *ret_wstatus,
-		    struct pf_error *err);
 
 /* Child, as pid 1 of a pid namespace: fork. The new child returns 0 and goes
  * on to exec the command. The caller stays behind as a minimal init: it

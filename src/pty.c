@@ -22,6 +22,7 @@
 
 #include "cleanup.h"
 #include "process.h"
+#include "supervise.h"
 
 /* Large enough that bulk output moves in few system calls; a pty hands
  * out at most a few KiB per read anyway. */
@@ -138,41 +139,6 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-static int supervised_signalfd(struct pf_error *err)
-{
-	sigset_t set;
-	pf_process_forwarded_signals(&set);
-	sigaddset(&set, SIGCHLD);
-	int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (fd < 0)
-		return pf_error_errno(err, errno, "signalfd");
-	return fd;
-}
-
-/* epoll registration that only calls epoll_ctl when the interest changes;
- * fd < 0 or events 0 means not registered. */
-struct watch {
-	int fd;
-	uint32_t events;
-};
-
-static int watch_set(int ep, struct watch *w, uint32_t events)
-{
-	if (w->fd < 0 || w->events == events)
-		return 0;
-	struct epoll_event ev = { .events = events, .data.fd = w->fd };
-	int op = w->events == 0 ? EPOLL_CTL_ADD : events == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
-	if (epoll_ctl(ep, op, w->fd, &ev) < 0)
-		return -1;
-	w->events = events;
-	return 0;
-}
-
-static void watch_drop(int ep, struct watch *w)
-{
-	watch_set(ep, w, 0);
-	w->fd = -1;
-}
 
 /* Write what is pending of the user's input (buf + *off, *len bytes) to the
  * non-blocking master; on a hard error the input is dropped rather than
@@ -241,140 +207,163 @@ static void drain(int master, int out, void (*sink)(void *, const char *, size_t
 	}
 }
 
-static int forward(pid_t pid, int sig, const int *translate)
-{
-	if (translate && translate[sig])
-		sig = translate[sig];
-	return kill(pid, sig);
-}
+/* Records on the socket of a detached container: a type byte, then the
+ * payload. */
+enum {
+	REC_HELLO = 'H',  /* server: you are attached */
+	REC_DATA = 'D',   /* both ways: terminal bytes */
+	REC_EXIT = 'X',   /* server: int wait(2) status, the container ended */
+	REC_ERROR = 'E',  /* server: refused, the message follows */
+	REC_WINSIZE = 'W' /* client: struct winsize */
+};
+#define REC_MAX (BUF_SIZE + 1)
 
-/* Read one signal; reap pid on SIGCHLD (returns 1), forward the others
- * (SIGWINCH: copy the size from winsize_from when >= 0). */
-static int handle_signals(int sfd, pid_t pid, int winsize_from, int master, const int *translate,
-			  int *ret_wstatus, struct pf_error *err)
+struct ring {
+	char data[PF_PTY_RING];
+	size_t start, len;
+};
+
+/* A relay (server false) or a detached server (server true). */
+struct pf_pty_loop {
+	bool server;
+	int master;
+	int *slave;
+	struct pf_watch w_master;
+	/* Relay: the user's fds. in_direct: in is read without epoll (a
+	 * regular file), in_eof: it ended. */
+	int in, out, winsize_from;
+	bool out_ok, in_direct, in_eof;
+	struct pf_watch w_in;
+	/* Input not passed on to master yet: from in (relay) or from the
+	 * client (server). */
+	char input[BUF_SIZE];
+	size_t input_len, input_off;
+	/* Server. */
+	pid_t pid;
+	uid_t owner;
+	int client;
+	struct pf_watch w_listen, w_client;
+	struct ring ring;
+	char pending[REC_MAX]; /* a data record the client could not take yet */
+	size_t pending_len;
+};
+
+static struct pf_pty_loop *loop_new(bool server, int master, int *slave, struct pf_error *err)
 {
-	for (;;) {
-		struct signalfd_siginfo si;
-		ssize_t n = read(sfd, &si, sizeof(si));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return 0;
-		if (n != (ssize_t)sizeof(si))
-			return pf_error_errno(err, errno, "read signalfd");
-		int sig = (int)si.ssi_signo;
-		if (sig == SIGCHLD) {
-			pid_t r = waitpid(pid, ret_wstatus, WNOHANG);
-			if (r == pid)
-				return 1;
-			if (r < 0 && errno != EINTR)
-				return pf_error_errno(err, errno, "wait for %d", (int)pid);
-		} else if (sig == SIGWINCH) {
-			if (winsize_from >= 0)
-				pf_pty_copy_winsize(winsize_from, master);
-		} else {
-			forward(pid, sig, translate);
-		}
+	struct pf_pty_loop *l = calloc(1, sizeof(*l));
+	if (!l) {
+		pf_error_errno(err, ENOMEM, "relay the pty");
+		return NULL;
 	}
-}
-
-int pf_pty_relay(int master, int *slave, int in, int out, int winsize_from, pid_t pid,
-		 const int *translate, int *ret_wstatus, struct pf_error *err)
-{
-	_cleanup_close_ int sfd = supervised_signalfd(err);
-	if (sfd < 0)
-		return -1;
-	_cleanup_close_ int ep = epoll_create1(EPOLL_CLOEXEC);
-	if (ep < 0)
-		return pf_error_errno(err, errno, "epoll");
+	l->server = server;
+	l->master = master;
+	l->slave = slave;
+	l->in = l->out = l->winsize_from = l->client = -1;
+	struct pf_watch none = { .fd = -1, .kind = PF_WATCH_PTY, .owner = l };
+	l->w_in = l->w_listen = l->w_client = none;
+	l->w_master = none;
+	l->w_master.fd = master;
 	/* Our own file description of the master: non-blocking is ours to
 	 * set, so input for a container that does not read it never blocks
 	 * its output. in and out are the user's, shared: left as they are. */
 	fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
-	/* A closed stdout must not kill the supervisor before it restored
-	 * the terminal and reaped the container. */
-	struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
-	sigaction(SIGPIPE, &ign, &old_pipe);
+	return l;
+}
 
-	static char obuf[BUF_SIZE], ibuf[BUF_SIZE];
-	size_t ilen = 0, ioff = 0;
-	bool out_ok = out >= 0;
-	struct watch w_sig = { sfd, 0 }, w_in = { in, 0 }, w_master = { master, 0 };
-	int ret = -1;
-	if (watch_set(ep, &w_sig, EPOLLIN) < 0) {
-		pf_error_errno(err, errno, "epoll_ctl");
-		goto out;
-	}
-	if (waitpid(pid, ret_wstatus, WNOHANG) == pid)
-		goto ended;
+struct pf_pty_loop *pf_pty_relay_new(int master, int *slave, int in, int out, int winsize_from,
+				     struct pf_error *err)
+{
+	struct pf_pty_loop *l = loop_new(false, master, slave, err);
+	if (!l)
+		return NULL;
+	l->in = in;
+	l->w_in.fd = in;
+	l->in_eof = in < 0;
+	l->out = out;
+	l->out_ok = out >= 0;
+	l->winsize_from = winsize_from;
+	return l;
+}
 
-	for (;;) {
-		/* Read the user's input only when the last piece is passed on. */
-		if (watch_set(ep, &w_in, ilen == 0 ? EPOLLIN : 0) < 0 ||
-		    watch_set(ep, &w_master, EPOLLIN | (ilen ? EPOLLOUT : 0)) < 0) {
-			/* stdin that epoll refuses (a regular file): no input */
-			if (errno == EPERM && w_in.fd >= 0 && w_in.events == 0) {
-				w_in.fd = -1;
-				continue;
-			}
-			pf_error_errno(err, errno, "epoll_ctl");
-			goto out;
-		}
-		struct epoll_event evs[4];
-		int n = epoll_wait(ep, evs, 4, -1);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			pf_error_errno(err, errno, "epoll_wait");
-			goto out;
-		}
-		for (int i = 0; i < n; i++) {
-			int fd = evs[i].data.fd;
-			uint32_t e = evs[i].events;
-			if (fd == sfd) {
-				int r = handle_signals(sfd, pid, winsize_from, master, translate, ret_wstatus, err);
-				if (r < 0)
-					goto out;
-				if (r > 0)
-					goto ended;
-			} else if (fd == in && w_in.fd >= 0) {
-				ssize_t r = read(in, ibuf, sizeof(ibuf));
-				if (r < 0 && (errno == EINTR || errno == EAGAIN))
-					continue;
-				if (r <= 0) { /* EOF or hang-up: the container goes on */
-					watch_drop(ep, &w_in);
-					continue;
-				}
-				ilen = (size_t)r;
-				ioff = 0;
-			} else if (fd == master && w_master.fd >= 0) {
-				if (e & EPOLLOUT && ilen)
-					pass_input(master, ibuf, &ioff, &ilen);
-				if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-					ssize_t r = read(master, obuf, sizeof(obuf));
-					if (r < 0 && (errno == EINTR || errno == EAGAIN))
-						continue;
-					if (r <= 0) {
-						/* EIO: nothing holds the slave any more; wait
-						 * for SIGCHLD. */
-						watch_drop(ep, &w_master);
-						ilen = 0;
-						continue;
-					}
-					if (out_ok && write_all(out, obuf, (size_t)r) < 0)
-						out_ok = false; /* keep reading: never block it */
-				}
-			}
+struct pf_pty_loop *pf_pty_serve_new(int master, int *slave, int listen_fd, pid_t pid, uid_t owner,
+				     struct pf_error *err)
+{
+	struct pf_pty_loop *l = loop_new(true, master, slave, err);
+	if (!l)
+		return NULL;
+	l->pid = pid;
+	l->owner = owner;
+	l->w_listen.fd = listen_fd;
+	return l;
+}
+
+static int relay_arm(struct pf_pty_loop *l, int ep, struct pf_error *err)
+{
+	if (l->in_direct && !l->in_eof && l->input_len == 0) {
+		/* A regular file is always ready: read it now. */
+		ssize_t r;
+		do
+			r = read(l->in, l->input, sizeof(l->input));
+		while (r < 0 && errno == EINTR);
+		if (r <= 0 || l->w_master.fd < 0)
+			l->in_eof = true;
+		else {
+			l->input_len = (size_t)r;
+			l->input_off = 0;
 		}
 	}
-ended:
-	release_slave(slave);
-	if (w_master.fd >= 0)
-		drain(master, out_ok ? out : -1, NULL, NULL);
-	ret = 0;
-out:
-	sigaction(SIGPIPE, &old_pipe, NULL);
-	return ret;
+	/* Read the user's input only when the last piece is passed on. */
+	if (!l->in_direct && pf_watch_set(ep, &l->w_in, l->input_len == 0 ? EPOLLIN : 0) < 0) {
+		if ((errno == EPERM || errno == EEXIST) && l->w_in.events == 0) {
+			/* EPERM: stdin that epoll refuses (a regular file):
+			 * read it directly. EEXIST: another relay of this
+			 * loop reads the same fd already: no input here. */
+			l->w_in.fd = -1;
+			if (errno == EPERM)
+				l->in_direct = true;
+			else
+				l->in_eof = true;
+			return relay_arm(l, ep, err);
+		}
+		return pf_error_errno(err, errno, "epoll_ctl");
+	}
+	if (pf_watch_set(ep, &l->w_master, EPOLLIN | (l->input_len ? EPOLLOUT : 0)) < 0)
+		return pf_error_errno(err, errno, "epoll_ctl");
+	return 0;
+}
+
+static void relay_ready(struct pf_pty_loop *l, int ep, struct pf_watch *w, uint32_t e)
+{
+	static char obuf[BUF_SIZE];
+	if (w == &l->w_in && l->w_in.fd >= 0) {
+		ssize_t r = read(l->in, l->input, sizeof(l->input));
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			return;
+		if (r <= 0) { /* EOF or hang-up: the container goes on */
+			pf_watch_drop(ep, &l->w_in);
+			l->in_eof = true;
+			return;
+		}
+		l->input_len = (size_t)r;
+		l->input_off = 0;
+	} else if (w == &l->w_master && l->w_master.fd >= 0) {
+		if (e & EPOLLOUT && l->input_len)
+			pass_input(l->master, l->input, &l->input_off, &l->input_len);
+		if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+			ssize_t r = read(l->master, obuf, sizeof(obuf));
+			if (r < 0 && (errno == EINTR || errno == EAGAIN))
+				return;
+			if (r <= 0) {
+				/* EIO: nothing holds the slave any more; wait
+				 * for the container's end. */
+				pf_watch_drop(ep, &l->w_master);
+				l->input_len = 0;
+				return;
+			}
+			if (l->out_ok && write_all(l->out, obuf, (size_t)r) < 0)
+				l->out_ok = false; /* keep reading: never block it */
+		}
+	}
 }
 
 /* Detached containers: socket directory and protocol. */
@@ -512,15 +501,6 @@ int pf_pty_detached(int report_fd, pid_t pid, struct pf_error *err)
 	return 0;
 }
 
-/* Records on the socket: a type byte, then the payload. */
-enum {
-	REC_HELLO = 'H',  /* server: you are attached */
-	REC_DATA = 'D',   /* both ways: terminal bytes */
-	REC_EXIT = 'X',   /* server: int wait(2) status, the container ended */
-	REC_ERROR = 'E',  /* server: refused, the message follows */
-	REC_WINSIZE = 'W' /* client: struct winsize */
-};
-#define REC_MAX (BUF_SIZE + 1)
 
 static int send_record(int sock, char type, const void *data, size_t len)
 {
@@ -550,10 +530,6 @@ static int send_record_wait(int sock, char type, const void *data, size_t len)
 	return -1;
 }
 
-struct ring {
-	char data[PF_PTY_RING];
-	size_t start, len;
-};
 
 static void ring_put(struct ring *r, const char *buf, size_t n)
 {
@@ -574,26 +550,17 @@ static void ring_put(struct ring *r, const char *buf, size_t n)
 	}
 }
 
-struct server {
-	int ep, master, client;
-	struct ring ring;
-	char pending[REC_MAX]; /* a data record the client could not take yet */
-	size_t pending_len;
-	char input[BUF_SIZE]; /* client input master could not take yet */
-	size_t input_len, input_off;
-};
-
 static void sink_ring(void *ctx, const char *buf, size_t n)
 {
-	struct server *s = ctx;
+	struct pf_pty_loop *s = ctx;
 	ring_put(&s->ring, buf, n);
 	if (s->client >= 0)
 		send_record_wait(s->client, REC_DATA, buf, n);
 }
 
-static void drop_client(struct server *s, struct watch *w_client)
+static void drop_client(struct pf_pty_loop *s, int ep)
 {
-	watch_drop(s->ep, w_client);
+	pf_watch_drop(ep, &s->w_client);
 	if (s->client >= 0)
 		close(s->client);
 	s->client = -1;
@@ -614,10 +581,9 @@ static void refuse(int fd, const char *fmt, ...)
 }
 
 /* A new client: check who it is, welcome it, show the ring. */
-static void accept_client(struct server *s, int listen_fd, pid_t pid, uid_t owner,
-			  struct watch *w_client)
+static void accept_client(struct pf_pty_loop *s)
 {
-	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	int fd = accept4(s->w_listen.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
 	struct ucred cred;
@@ -626,12 +592,12 @@ static void accept_client(struct server *s, int listen_fd, pid_t pid, uid_t owne
 		close(fd);
 		return;
 	}
-	if (cred.uid != owner && cred.uid != 0)
+	if (cred.uid != s->owner && cred.uid != 0)
 		return refuse(fd, "container %d belongs to uid %u, not to uid %u: permission denied",
-			      (int)pid, (unsigned)owner, (unsigned)cred.uid);
+			      (int)s->pid, (unsigned)s->owner, (unsigned)cred.uid);
 	if (s->client >= 0)
 		return refuse(fd, "container %d already has a client attached (pid %d); detach it first with Ctrl-@",
-			      (int)pid, (int)cred.pid);
+			      (int)s->pid, (int)cred.pid);
 	if (send_record_wait(fd, REC_HELLO, "", 0) < 0) {
 		close(fd);
 		return;
@@ -650,133 +616,138 @@ static void accept_client(struct server *s, int listen_fd, pid_t pid, uid_t owne
 		done += n;
 	}
 	s->client = fd;
-	w_client->fd = fd;
-	w_client->events = 0;
+	s->w_client.fd = fd;
+	s->w_client.events = 0;
 }
 
-int pf_pty_serve(int master, int *slave, int listen_fd, pid_t pid, uid_t owner,
-		 const int *translate, int *ret_wstatus, struct pf_error *err)
+static int serve_arm(struct pf_pty_loop *s, int ep, struct pf_error *err)
 {
-	_cleanup_close_ int sfd = supervised_signalfd(err);
-	if (sfd < 0)
-		return -1;
-	_cleanup_close_ int ep = epoll_create1(EPOLL_CLOEXEC);
-	if (ep < 0)
-		return pf_error_errno(err, errno, "epoll");
-	fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
-	struct server *s = calloc(1, sizeof(*s));
-	if (!s)
-		return pf_error_errno(err, ENOMEM, "serve the pty");
-	s->ep = ep;
-	s->master = master;
-	s->client = -1;
-	struct watch w_sig = { sfd, 0 }, w_listen = { listen_fd, 0 }, w_master = { master, 0 },
-		     w_client = { -1, 0 };
-	int ret = -1;
-	if (watch_set(ep, &w_sig, EPOLLIN) < 0 || watch_set(ep, &w_listen, EPOLLIN) < 0) {
-		pf_error_errno(err, errno, "epoll_ctl");
-		goto out;
-	}
-	if (waitpid(pid, ret_wstatus, WNOHANG) == pid)
-		goto ended;
+	/* Back-pressure only towards an attached client, like a terminal;
+	 * with nobody attached master is always read. */
+	uint32_t me = (s->pending_len ? 0 : EPOLLIN) | (s->input_len ? EPOLLOUT : 0);
+	uint32_t ce = (s->input_len ? 0 : EPOLLIN) | (s->pending_len ? EPOLLOUT : 0);
+	if (pf_watch_set(ep, &s->w_listen, EPOLLIN) < 0 || pf_watch_set(ep, &s->w_master, me) < 0 ||
+	    pf_watch_set(ep, &s->w_client, ce) < 0)
+		return pf_error_errno(err, errno, "epoll_ctl");
+	return 0;
+}
 
+static void serve_ready(struct pf_pty_loop *s, int ep, struct pf_watch *w, uint32_t e)
+{
 	static char buf[REC_MAX];
-	for (;;) {
-		/* Back-pressure only towards an attached client, like a
-		 * terminal; with nobody attached master is always read. */
-		uint32_t me = (s->pending_len ? 0 : EPOLLIN) | (s->input_len ? EPOLLOUT : 0);
-		uint32_t ce = (s->input_len ? 0 : EPOLLIN) | (s->pending_len ? EPOLLOUT : 0);
-		if (watch_set(ep, &w_master, me) < 0 || watch_set(ep, &w_client, ce) < 0) {
-			pf_error_errno(err, errno, "epoll_ctl");
-			goto out;
+	if (w == &s->w_listen && s->w_listen.fd >= 0) {
+		accept_client(s);
+	} else if (w == &s->w_master && s->w_master.fd >= 0) {
+		if (e & EPOLLOUT && s->input_len)
+			pass_input(s->master, s->input, &s->input_off, &s->input_len);
+		if (!(e & (EPOLLIN | EPOLLHUP | EPOLLERR)) || s->pending_len)
+			return;
+		ssize_t r = read(s->master, buf + 1, BUF_SIZE);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			return;
+		if (r <= 0) {
+			pf_watch_drop(ep, &s->w_master);
+			s->input_len = 0;
+			return;
 		}
-		struct epoll_event evs[4];
-		int n = epoll_wait(ep, evs, 4, -1);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			pf_error_errno(err, errno, "epoll_wait");
-			goto out;
-		}
-		for (int i = 0; i < n; i++) {
-			int fd = evs[i].data.fd;
-			uint32_t e = evs[i].events;
-			if (fd == sfd) {
-				int r = handle_signals(sfd, pid, -1, master, translate, ret_wstatus, err);
-				if (r < 0)
-					goto out;
-				if (r > 0)
-					goto ended;
-			} else if (fd == listen_fd) {
-				accept_client(s, listen_fd, pid, owner, &w_client);
-			} else if (fd == master && w_master.fd >= 0) {
-				if (e & EPOLLOUT && s->input_len)
-					pass_input(master, s->input, &s->input_off, &s->input_len);
-				if (!(e & (EPOLLIN | EPOLLHUP | EPOLLERR)) || s->pending_len)
-					continue;
-				ssize_t r = read(master, buf + 1, BUF_SIZE);
-				if (r < 0 && (errno == EINTR || errno == EAGAIN))
-					continue;
-				if (r <= 0) {
-					watch_drop(ep, &w_master);
-					s->input_len = 0;
-					continue;
-				}
-				ring_put(&s->ring, buf + 1, (size_t)r);
-				if (s->client >= 0 && send_record(s->client, REC_DATA, buf + 1, (size_t)r) < 0) {
-					if (errno == EAGAIN) {
-						buf[0] = REC_DATA;
-						memcpy(s->pending, buf, (size_t)r + 1);
-						s->pending_len = (size_t)r + 1;
-					} else {
-						drop_client(s, &w_client);
-					}
-				}
-			} else if (fd == s->client) {
-				if (e & EPOLLOUT && s->pending_len) {
-					ssize_t r = send(s->client, s->pending, s->pending_len, MSG_NOSIGNAL);
-					if (r >= 0)
-						s->pending_len = 0;
-					else if (errno != EAGAIN && errno != EINTR)
-						drop_client(s, &w_client);
-				}
-				if (s->client < 0 || !(e & (EPOLLIN | EPOLLHUP | EPOLLERR)) || s->input_len)
-					continue;
-				ssize_t r = recv(s->client, buf, sizeof(buf), 0);
-				if (r < 0 && (errno == EINTR || errno == EAGAIN))
-					continue;
-				if (r <= 0) { /* the client detached */
-					drop_client(s, &w_client);
-					continue;
-				}
-				if (buf[0] == REC_DATA && r > 1 && w_master.fd >= 0) {
-					memcpy(s->input, buf + 1, (size_t)r - 1);
-					s->input_len = (size_t)r - 1;
-					s->input_off = 0;
-				} else if (buf[0] == REC_WINSIZE && r == 1 + sizeof(struct winsize)) {
-					ioctl(master, TIOCSWINSZ, (struct winsize *)(buf + 1));
-				}
+		ring_put(&s->ring, buf + 1, (size_t)r);
+		if (s->client >= 0 && send_record(s->client, REC_DATA, buf + 1, (size_t)r) < 0) {
+			if (errno == EAGAIN) {
+				buf[0] = REC_DATA;
+				memcpy(s->pending, buf, (size_t)r + 1);
+				s->pending_len = (size_t)r + 1;
+			} else {
+				drop_client(s, ep);
 			}
 		}
+	} else if (w == &s->w_client && s->client >= 0) {
+		if (e & EPOLLOUT && s->pending_len) {
+			ssize_t r = send(s->client, s->pending, s->pending_len, MSG_NOSIGNAL);
+			if (r >= 0)
+				s->pending_len = 0;
+			else if (errno != EAGAIN && errno != EINTR)
+				drop_client(s, ep);
+		}
+		if (s->client < 0 || !(e & (EPOLLIN | EPOLLHUP | EPOLLERR)) || s->input_len)
+			return;
+		ssize_t r = recv(s->client, buf, sizeof(buf), 0);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			return;
+		if (r <= 0) { /* the client detached */
+			drop_client(s, ep);
+			return;
+		}
+		if (buf[0] == REC_DATA && r > 1 && s->w_master.fd >= 0) {
+			memcpy(s->input, buf + 1, (size_t)r - 1);
+			s->input_len = (size_t)r - 1;
+			s->input_off = 0;
+		} else if (buf[0] == REC_WINSIZE && r == 1 + sizeof(struct winsize)) {
+			ioctl(s->master, TIOCSWINSZ, (struct winsize *)(buf + 1));
+		}
 	}
-ended:
-	release_slave(slave);
-	if (w_master.fd >= 0) {
-		if (s->pending_len && s->client >= 0)
-			send_record_wait(s->client, REC_DATA, s->pending + 1, s->pending_len - 1);
-		drain(master, -1, sink_ring, s);
-	}
-	if (s->client >= 0) {
-		int32_t ws = *ret_wstatus;
-		send_record_wait(s->client, REC_EXIT, &ws, sizeof(ws));
-	}
-	ret = 0;
-out:
-	if (s->client >= 0)
-		close(s->client);
-	free(s);
-	return ret;
 }
+
+int pf_pty_loop_arm(struct pf_pty_loop *l, int ep, struct pf_error *err)
+{
+	return l->server ? serve_arm(l, ep, err) : relay_arm(l, ep, err);
+}
+
+void pf_pty_loop_ready(struct pf_pty_loop *l, int ep, struct pf_watch *w, uint32_t events)
+{
+	if (l->server)
+		serve_ready(l, ep, w, events);
+	else
+		relay_ready(l, ep, w, events);
+}
+
+void pf_pty_loop_winch(struct pf_pty_loop *l)
+{
+	if (!l->server && l->winsize_from >= 0 && l->w_master.fd >= 0)
+		pf_pty_copy_winsize(l->winsize_from, l->master);
+}
+
+static void leave(struct pf_pty_loop *l, int ep)
+{
+	pf_watch_drop(ep, &l->w_in);
+	pf_watch_drop(ep, &l->w_listen);
+	pf_watch_drop(ep, &l->w_client);
+}
+
+void pf_pty_loop_end(struct pf_pty_loop *l, int ep, int wstatus)
+{
+	release_slave(l->slave);
+	bool master_open = l->w_master.fd >= 0;
+	pf_watch_drop(ep, &l->w_master);
+	leave(l, ep);
+	if (!l->server) {
+		if (master_open)
+			drain(l->master, l->out_ok ? l->out : -1, NULL, NULL);
+		return;
+	}
+	if (master_open) {
+		if (l->pending_len && l->client >= 0)
+			send_record_wait(l->client, REC_DATA, l->pending + 1, l->pending_len - 1);
+		drain(l->master, -1, sink_ring, l);
+	}
+	if (l->client >= 0) {
+		int32_t ws = wstatus;
+		send_record_wait(l->client, REC_EXIT, &ws, sizeof(ws));
+		close(l->client);
+		l->client = -1;
+	}
+}
+
+void pf_pty_loop_free(struct pf_pty_loop *l, int ep)
+{
+	if (!l)
+		return;
+	pf_watch_drop(ep, &l->w_master);
+	leave(l, ep);
+	if (l->client >= 0)
+		close(l->client);
+	free(l);
+}
+
 
 /* The uid owning the supervisor of container pid (its parent), from /proc. */
 static int container_owner(pid_t pid, uid_t *ret_owner)
@@ -860,18 +831,54 @@ int pf_pty_attach(int sock, int in, int out, int winsize_from, int *ret_wstatus,
 	int ret = -1;
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	int ep = epoll_create1(EPOLL_CLOEXEC);
-	struct watch w_sig = { sfd, 0 }, w_in = { in, 0 }, w_sock = { sock, 0 };
-	if (sfd < 0 || ep < 0 || watch_set(ep, &w_sig, EPOLLIN) < 0 ||
-	    watch_set(ep, &w_sock, EPOLLIN) < 0) {
+	struct pf_watch w_sig = { sfd, 0, PF_WATCH_SIGNAL, NULL }, w_in = { in, 0, PF_WATCH_PTY, NULL },
+			w_sock = { sock, 0, PF_WATCH_PTY, NULL };
+	/* in_direct: in is read without epoll (a regular file, always
+	 * ready); input waits in buf until the socket takes it, so that a
+	 * file as fast as the disk never blocks the output coming back. */
+	bool in_direct = false, in_eof = in < 0;
+	static char ibuf[REC_MAX];
+	size_t ilen = 0;
+	if (sfd < 0 || ep < 0 || pf_watch_set(ep, &w_sig, EPOLLIN) < 0) {
 		pf_error_errno(err, errno, "set up the relay");
 		goto out;
 	}
-	if (watch_set(ep, &w_in, EPOLLIN) < 0)
-		w_in.fd = -1; /* not pollable: no input */
 	send_winsize(sock, winsize_from);
 
 	static char buf[REC_MAX];
 	for (;;) {
+		if (in_direct && !in_eof && ilen == 0) {
+			ssize_t r;
+			do
+				r = read(in, ibuf + 1, BUF_SIZE);
+			while (r < 0 && errno == EINTR);
+			if (r <= 0) {
+				in_eof = true;
+			} else {
+				char *nul = memchr(ibuf + 1, 0, (size_t)r);
+				ilen = nul ? (size_t)(nul - (ibuf + 1)) : (size_t)r;
+				if (nul) {
+					/* Ctrl-@ in the file: send what precedes it, then detach. */
+					if (ilen)
+						send_record(sock, REC_DATA, ibuf + 1, ilen);
+					ret = PF_ATTACH_DETACHED;
+					goto out;
+				}
+			}
+		}
+		if (!in_direct && !in_eof && pf_watch_set(ep, &w_in, EPOLLIN) < 0) {
+			if (errno != EPERM) {
+				pf_error_errno(err, errno, "epoll_ctl");
+				goto out;
+			}
+			w_in.fd = -1;
+			in_direct = true; /* a regular file */
+			continue;
+		}
+		if (pf_watch_set(ep, &w_sock, EPOLLIN | (ilen ? EPOLLOUT : 0)) < 0) {
+			pf_error_errno(err, errno, "epoll_ctl");
+			goto out;
+		}
 		struct epoll_event evs[3];
 		int n = epoll_wait(ep, evs, 3, -1);
 		if (n < 0) {
@@ -881,8 +888,8 @@ int pf_pty_attach(int sock, int in, int out, int winsize_from, int *ret_wstatus,
 			goto out;
 		}
 		for (int i = 0; i < n; i++) {
-			int fd = evs[i].data.fd;
-			if (fd == sfd) {
+			struct pf_watch *w = evs[i].data.ptr;
+			if (w == &w_sig) {
 				struct signalfd_siginfo si;
 				while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 					if (si.ssi_signo == SIGWINCH) {
@@ -892,12 +899,13 @@ int pf_pty_attach(int sock, int in, int out, int winsize_from, int *ret_wstatus,
 						goto out;
 					}
 				}
-			} else if (fd == in && w_in.fd >= 0) {
+			} else if (w == &w_in && w_in.fd >= 0) {
 				ssize_t r = read(in, buf + 1, BUF_SIZE);
 				if (r < 0 && (errno == EINTR || errno == EAGAIN))
 					continue;
 				if (r <= 0) {
-					watch_drop(ep, &w_in);
+					pf_watch_drop(ep, &w_in);
+					in_eof = true;
 					continue;
 				}
 				char *nul = memchr(buf + 1, 0, (size_t)r);
@@ -912,9 +920,21 @@ int pf_pty_attach(int sock, int in, int out, int winsize_from, int *ret_wstatus,
 					ret = PF_ATTACH_DETACHED;
 					goto out;
 				}
-			} else if (fd == sock) {
-				ssize_t r = recv(sock, buf, sizeof(buf), 0);
-				if (r < 0 && errno == EINTR)
+			} else if (w == &w_sock) {
+				if ((evs[i].events & EPOLLOUT) && ilen) {
+					ibuf[0] = REC_DATA;
+					ssize_t r = send(sock, ibuf, ilen + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+					if (r >= 0)
+						ilen = 0;
+					else if (errno != EAGAIN && errno != EINTR) {
+						pf_error_errno(err, errno, "send to the container");
+						goto out;
+					}
+				}
+				if (!(evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+					continue;
+				ssize_t r = recv(sock, buf, sizeof(buf), MSG_DONTWAIT);
+				if (r < 0 && (errno == EINTR || errno == EAGAIN))
 					continue;
 				if (r <= 0) {
 					pf_error_set(err, ECONNRESET, "the detached supervisor went away");

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <termios.h>
 
@@ -46,15 +47,17 @@ int pf_pty_null_stdin(struct pf_error *err);
 int pf_pty_raw(int fd, struct termios *ret_saved, struct pf_error *err);
 int pf_pty_restore(int fd, const struct termios *saved);
 
-/* Supervisor: relay in -> master (in -1: no input) and master -> out
- * until pid ends, then drain master (bounded, see PF_PTY_DRAIN_*), store
- * pid's wait(2) status and return 0. Forwarded
- * signals go to pid (through translate, indexed by signal number, 0 =
- * unchanged, may be NULL), whoever sent them: the container has its own
- * terminal, so nothing else signals it. SIGWINCH copies the window size of
- * winsize_from to master instead. End-of-file on in stops reading it only.
- * Requires pf_process_block_signals. Never returns before pid is reaped
- * unless a system call fails. */
+/* A pty handled inside the supervisor loop (src/supervise.c): a relay to
+ * the user's terminal or a detached server. */
+struct pf_pty_loop;
+struct pf_watch;
+
+/* Supervisor: relay in -> master (in -1: no input) and master -> out while
+ * the container runs, then (pf_pty_loop_end) drain master, bounded, see
+ * PF_PTY_DRAIN_*. SIGWINCH (pf_pty_loop_winch) copies the window size of
+ * winsize_from to master. End-of-file on in stops reading it only. An in
+ * that epoll refuses (a regular file, /dev/null) is read directly: it is
+ * always ready. */
 /* (*slave: the supervisor's copy of the slave, or -1. Held while the
  * container runs, so that the master does not read EIO, and lose the
  * output that follows, when every process inside closes its terminal for
@@ -72,8 +75,8 @@ int pf_pty_restore(int fd, const struct termios *saved);
 #define PF_PTY_DRAIN_QUIET_MS 200
 #define PF_PTY_DRAIN_MS 2000
 #define PF_PTY_DRAIN_MAX (1024 * 1024)
-int pf_pty_relay(int master, int *slave, int in, int out, int winsize_from, pid_t pid,
-		 const int *translate, int *ret_wstatus, struct pf_error *err);
+struct pf_pty_loop *pf_pty_relay_new(int master, int *slave, int in, int out, int winsize_from,
+				     struct pf_error *err);
 
 /* The directory of the detached containers' sockets of user owner:
  * /run/pflask for root, /run/user/UID/pflask when /run/user/UID belongs to
@@ -101,15 +104,26 @@ int pf_pty_daemonize(int *ret_report_fd, pid_t *ret_pid, int *ret_status,
  * user's, not ours any more). */
 int pf_pty_detached(int report_fd, pid_t pid, struct pf_error *err);
 
-/* Detached supervisor: serve master on listen_fd until pid ends. Always
- * reads master (the last PF_PTY_RING bytes are kept and shown to the next
- * client), one client at a time (a second one, or one of another user than
- * owner or root, is refused with a message), forwards signals like
- * pf_pty_relay. Tells an attached client the exit status, stores pid's
- * wait(2) status and returns 0. */
+/* Detached supervisor: serve master on listen_fd while the container pid
+ * runs. Always reads master (the last PF_PTY_RING bytes are kept and shown
+ * to the next client), one client at a time (a second one, or one of
+ * another user than owner or root, is refused with a message). When it
+ * ended (pf_pty_loop_end) the master is drained and an attached client
+ * told the exit status. */
 #define PF_PTY_RING 65536
-int pf_pty_serve(int master, int *slave, int listen_fd, pid_t pid, uid_t owner,
-		 const int *translate, int *ret_wstatus, struct pf_error *err);
+struct pf_pty_loop *pf_pty_serve_new(int master, int *slave, int listen_fd, pid_t pid, uid_t owner,
+				     struct pf_error *err);
+
+/* The loop's side of a struct pf_pty_loop. arm: before each epoll_wait,
+ * register the interest of its fds in ep (and read an input that epoll
+ * cannot watch). ready: one of its watches is ready. winch: SIGWINCH
+ * arrived. end: the container ended with wstatus: drain, tell a client,
+ * leave ep. free: leave ep (without draining) and free. */
+int pf_pty_loop_arm(struct pf_pty_loop *l, int ep, struct pf_error *err);
+void pf_pty_loop_ready(struct pf_pty_loop *l, int ep, struct pf_watch *w, uint32_t events);
+void pf_pty_loop_winch(struct pf_pty_loop *l);
+void pf_pty_loop_end(struct pf_pty_loop *l, int ep, int wstatus);
+void pf_pty_loop_free(struct pf_pty_loop *l, int ep);
 
 /* Client: connect to the detached container pid and wait for its welcome.
  * Returns the connected socket; on refusal err holds the server's message
@@ -120,7 +134,9 @@ int pf_pty_connect(pid_t pid, struct pf_error *err);
 enum pf_attach_end { PF_ATTACH_EXITED, PF_ATTACH_DETACHED };
 
 /* Client: relay in -> sock and sock -> out, the window size of
- * winsize_from (-1: none) at start and on SIGWINCH. A NUL byte (Ctrl-@)
+ * winsize_from (-1: none) at start and on SIGWINCH. An in that epoll
+ * refuses (a regular file) is read directly, as fast as the container
+ * takes it. A NUL byte (Ctrl-@)
  * on in detaches; so does SIGINT, SIGTERM, SIGHUP or SIGQUIT to the
  * client. Returns PF_ATTACH_EXITED with *ret_wstatus when the container
  * ended. */

@@ -177,13 +177,13 @@ local APPLETS = { "sh", "cat", "echo", "env", "id", "hostname", "ls", "pwd", "re
 
 --- A minimal root filesystem made of a static busybox: /bin with applets,
 --- /etc/passwd and /etc/group with root and a user "alice" (uid 1000 by
---- default), /proc, /sys, /dev, /tmp, /root, /home/alice.
+--- default), /proc, /sys, /dev, /run, /tmp, /root, /home/alice.
 ---@param dir string
 ---@param opts {uid: integer|nil, gid: integer|nil, shell: string|nil}|nil
 function M.make_rootfs(dir, opts)
   opts = opts or {}
   local uid, gid = opts.uid or 1000, opts.gid or 1000
-  assert(M.sh("mkdir -p " .. dir .. "/bin " .. dir .. "/etc " .. dir .. "/proc " .. dir .. "/dev " .. dir .. "/sys "
+  assert(M.sh("mkdir -p " .. dir .. "/bin " .. dir .. "/etc " .. dir .. "/proc " .. dir .. "/dev " .. dir .. "/sys " .. dir .. "/run "
     .. dir .. "/tmp " .. dir .. "/root " .. dir .. "/home/alice") == 0)
   assert(M.sh("cp " .. BUSYBOX .. " " .. dir .. "/bin/busybox") == 0)
   for _, applet in ipairs(APPLETS) do
@@ -314,11 +314,13 @@ end
 --- Give a user exactly these subordinate uid and gid ranges (none: nil),
 --- through usermod, which takes shadow's locks on /etc/subuid and
 --- /etc/subgid: specs and user tools running at the same time never lose
---- each other's edits.
+--- each other's edits. The gid range starts at gid_start if given, else
+--- at start.
 ---@param name string
 ---@param start integer|nil
 ---@param count integer|nil
-function M.set_subids(name, start, count)
+---@param gid_start integer|nil
+function M.set_subids(name, start, count, gid_start)
   local del = {}
   for _, r in ipairs(M.subids(name, "/etc/subuid")) do
     del[#del + 1] = string.format("--del-subuids %d-%d", r[1], r[1] + r[2] - 1)
@@ -329,7 +331,9 @@ function M.set_subids(name, start, count)
   if #del > 0 then assert(usermod(table.concat(del, " ") .. " " .. name), "usermod --del-subuids failed") end
   if start then
     local range = string.format("%d-%d", start, start + count - 1)
-    assert(usermod("--add-subuids " .. range .. " --add-subgids " .. range .. " " .. name),
+    gid_start = gid_start or start
+    local granges = string.format("%d-%d", gid_start, gid_start + count - 1)
+    assert(usermod("--add-subuids " .. range .. " --add-subgids " .. granges .. " " .. name),
       "usermod --add-subuids failed")
   end
 end

@@ -57,11 +57,9 @@ end
 function M.child_mounts(plan)
   if not plan.boot then return end
   local root = plan.root
+  -- /run is already a tmpfs of the container's (pflask.mounts, which runs
+  -- first and makes it in a root that has none).
   local run = core.lookup(root, "/run") == "directory"
-  if run then
-    perr.check("/run", core.mount{ root = root, target = "/run", fstype = "tmpfs",
-                                   options = "nosuid,nodev,mode=0755" })
-  end
   -- An init names the machine after /etc/hostname: show it the name asked
   -- for, from a file on the /run just mounted, bound read-only over it.
   -- Both paths are resolved inside the root (a /run that is a symlink in

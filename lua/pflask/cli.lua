@@ -1,9 +1,9 @@
 -- The classic command line: `pflask [OPTIONS] [--] [COMMAND [ARGS...]]`.
 --
 -- Parsing follows getopt_long with "+" (options end at the first argument
--- that is not one, so the command keeps its own options), but strictly:
--- long options must be spelt out in full. parse() only builds and checks a
--- spec; the recipe decides what to do with it.
+-- that is not one, so the command keeps its own options); as there, a
+-- long option may be shortened to any unique prefix (--chr=R). parse()
+-- only builds a spec; the recipe decides what to do with it.
 
 local error_ = require("pflask.error")
 
@@ -48,6 +48,7 @@ local limits = lazy("pflask.spec.limits")
 ---@field mounts pflask.Mount[] --mount, in order
 ---@field netifs pflask.Netif[] --netif, in order
 ---@field ephemeral boolean --ephemeral
+---@field readonly_root boolean|nil --read-only
 ---@field ephemeral_dir string|nil --ephemeral-dir
 ---@field cgroups string[] --cgroup controllers, in order
 ---@field caps pflask.CapOp[] --caps entries of every --caps, in order
@@ -195,8 +196,13 @@ local OPTIONS = {
     help = "set the container's hostname",
     apply = function(spec, v) check_hostname(v); spec.hostname = v end },
   { short = "m", long = "mount", arg = "required", meta = "SPEC",
-    help = "bind[-ro]:SRC:DST, tmp:DST, overlay:UPPER:DST:WORK",
-    apply = function(spec, v) spec.mounts[#spec.mounts + 1] = mount.parse(v, "--mount") end },
+    help = "bind[-ro]:SRC:DST[:FLAGS], tmp:DST, ... (pflask(1))",
+    apply = function(spec, v)
+      for _, m in ipairs(mount.parse_list(v, "--mount")) do spec.mounts[#spec.mounts + 1] = m end
+    end },
+  { long = "read-only", arg = "none",
+    help = "make the root read-only (writable: --mount=tmp:/tmp)",
+    apply = function(spec) spec.readonly_root = true end },
   { short = "n", long = "netif", arg = "optional", meta = "SPEC",
     help = "new network namespace [with interface SPEC]",
     apply = function(spec, v) spec.netifs[#spec.netifs + 1] = netif.parse(v, "--netif") end },
@@ -204,8 +210,16 @@ local OPTIONS = {
     help = "run the command as user NAME inside",
     apply = function(spec, v) nonempty("--user", v, "NAME"); spec.user = v end },
   { short = "e", long = "user-map", arg = "required", meta = "MAP",
-    help = "map ids CONT:HOST:COUNT, or subordinate",
-    apply = function(spec, v) add_user_map(spec, v) end },
+    help = "map ids CONT:HOST:COUNT[,...], or subordinate",
+    apply = function(spec, v)
+      -- pflask 0.2's list: commas between colon maps (a comma map,
+      -- CONT,HOST,COUNT, is one map).
+      if v:match("^[^:,]*([:,])") == ":" then
+        for item in (v .. ","):gmatch("([^,]*),") do add_user_map(spec, item) end
+      else
+        add_user_map(spec, v)
+      end
+    end },
   { short = "w", long = "ephemeral", arg = "none",
     help = "throw away changes to the --chroot on exit",
     apply = function(spec) spec.ephemeral = true end },
@@ -213,13 +227,15 @@ local OPTIONS = {
     help = "--ephemeral layer on disk in DIR, not memory",
     apply = function(spec, v) nonempty("--ephemeral-dir", v, "DIR"); spec.ephemeral_dir = v end },
   { short = "g", long = "cgroup", arg = "required", meta = "CONTROLLER",
-    help = "put the container in a new CONTROLLER cgroup",
+    help = "put the container in new CONTROLLER[,...] cgroups",
     apply = function(spec, v)
-      check_cgroup(v)
-      for _, c in ipairs(spec.cgroups) do
-        if c == v then error_.option("--cgroup", "'%s' given twice", v) end
+      for item in (v .. ","):gmatch("([^,]*),") do
+        check_cgroup(item)
+        for _, c in ipairs(spec.cgroups) do
+          if c == item then error_.option("--cgroup", "'%s' given twice", item) end
+        end
+        spec.cgroups[#spec.cgroups + 1] = item
       end
-      spec.cgroups[#spec.cgroups + 1] = v
     end },
   { short = "b", long = "caps", arg = "required", meta = "LIST",
     help = "+cap keeps, -cap drops: -all,+net_bind_service",
@@ -405,10 +421,24 @@ local function parse_long(st, arg)
   local name, value = arg:match("^%-%-([^=]*)=(.*)$")
   name = name or arg:sub(3)
   local o = BY_LONG[name]
+  if not o and name ~= "" then
+    -- getopt_long's rule: a unique prefix names its option.
+    local found = {}
+    for _, opt in ipairs(OPTIONS) do
+      if opt.long:sub(1, #name) == name then found[#found + 1] = opt end
+    end
+    if #found == 1 then
+      o = found[1]
+    elseif #found > 1 then
+      local names = {}
+      for i, opt in ipairs(found) do names[i] = "--" .. opt.long end
+      error_.option("--" .. name, "ambiguous option (could be %s)", table.concat(names, ", "))
+    end
+  end
   if not o then
     error_.option("--" .. name, "unknown option (see pflask --help)")
   elseif value and o.arg == "none" then
-    error_.option("--" .. name, "takes no value")
+    error_.option("--" .. o.long, "takes no value")
   elseif not value and o.arg == "required" then
     value = next_value(st, o)
   end

@@ -49,11 +49,15 @@ local INIT_NAMES = { init = true, systemd = true }
 --                             exec (capability sets, no_new_privs); pid 1
 --                             then starts the command and stays as its
 --                             init, with the same identity
---   wait(plan, container, translate)
---                             supervisor: wait for the container instead of
---                             Process:wait (at most one concern has it; the
---                             terminal relay), returning what Process:wait
---                             returns
+--   supervise(plan, container) supervisor, once the command started: hand
+--                             what the supervisor loop must handle while
+--                             the container runs to core.supervisor() (the
+--                             terminal: its pty relay or detached server)
+--   waiting(plan, on)         supervisor, around each wait on the container
+--                             (on true, then false when the wait returns)
+--   ended(plan, container, status, how, code)
+--                             supervisor: the container ended and was
+--                             reaped, before cleanup
 --   cleanup(plan, container)  supervisor, after the container ended or
 --                             failed to start, also after a partial
 --                             prepare: undo what prepare and parent made;
@@ -193,7 +197,11 @@ local function plan_environment(spec, root, user, who)
   return env
 end
 
---- With no command: the user's shell, /bin/sh when none is known.
+--- With no command: the user's shell, /bin/sh when none is known, as a
+--- login shell (argv[0] "-sh", login(1)'s convention) as pflask 0.2 ran
+--- it, so that it reads the profile.
+---@return string[] argv
+---@return string|nil file what to exec when it is not argv[1]
 local function plan_command(spec, root, user, who)
   if spec.command and #spec.command > 0 then
     for i, a in ipairs(spec.command) do
@@ -212,7 +220,7 @@ local function plan_command(spec, root, user, who)
     end
   end
   if not shell or shell == "" then shell = "/bin/sh" end
-  return { shell }
+  return { "-" .. path.basename(shell) }, shell
 end
 
 local function plan_init(spec, ns, argv)
@@ -296,6 +304,7 @@ end
 ---@field env table<string, string>
 ---@field pass_fds integer[] fds from 3 up the command inherits; every other one is closed
 ---@field argv string[]
+---@field file string|nil what to exec when it is not argv[1] (a login shell's "-sh")
 ---@field init "none"|"pid1"|"reaper"
 ---@field hostname string|nil
 ---@field chdir string|nil
@@ -329,7 +338,7 @@ function M.plan(spec)
   local who = user or (root and users.lookup("root", root)) or nil
   plan.env = plan_environment(spec, root, user, who)
   plan.pass_fds = plan_pass_fds(spec, plan.env)
-  plan.argv = plan_command(spec, root, user, who)
+  plan.argv, plan.file = plan_command(spec, root, user, who)
   plan.init = plan_init(spec, ns, plan.argv)
   -- An init as pid 1 of a root filesystem: booting an OS (pflask.boot).
   plan.boot = plan.init == "pid1" and root ~= nil
@@ -365,9 +374,9 @@ local function child_main(plan, chan)
   if plan.init == "reaper" then
     -- This process stays as pid 1, with the command's identity: an init
     -- that reaps and forwards signals needs no privilege.
-    perr.check("start the command", core.exec_reaped(chan, plan.argv[1], plan.argv, plan.env))
+    perr.check("start the command", core.exec_reaped(chan, plan.file or plan.argv[1], plan.argv, plan.env))
   end
-  local _, msg, errno, status = core.exec(plan.argv[1], plan.argv, plan.env)
+  local _, msg, errno, status = core.exec(plan.file or plan.argv[1], plan.argv, plan.env)
   error(perr.new(status, msg, errno), 0)
 end
 
@@ -434,6 +443,7 @@ function Container:start()
     self:finish()
     error(perr.new(status, msg, child_errno), 0)
   end
+  self:supervise()
   return self
 end
 
@@ -452,29 +462,117 @@ function Container:finish()
   run_cleanup(self.plan, self)
 end
 
---- Wait for the container to end, forwarding signals to it, then clean up
---- after it.
----@param translate table<integer, integer>|nil signals to send instead of those received
----@return integer status exit code, or 128+N if killed by signal N
-function Container:wait(translate)
-  local waiter
-  for _, concern in ipairs(self.plan.concerns) do
-    if concern.wait then waiter = concern.wait end
-  end
-  translate = translate or self.plan.translate
-  local status, how_or_msg
-  if waiter then
-    status, how_or_msg = waiter(self.plan, self, translate)
-  else
-    status, how_or_msg = self.process:wait(translate)
-  end
-  if not status then
+--- Supervisor, once the command started: the supervisor loop
+--- (core.supervisor) passes the signals pflask receives on to this
+--- container through its translate table from now on, whichever container
+--- a recipe waits on, and the concerns hand it their part (the terminal's
+--- relay). Raises (after killing the container) if a concern fails.
+function Container:supervise()
+  if self.supervised then return end
+  self.supervised = true
+  local ok, err = pcall(function()
+    local sup = core.supervisor()
+    -- Blocked since the clone, so that the parent's steps ran as ever;
+    -- noted by the handler from now on, and passed on by the loop.
+    sup:unblock()
+    if self.plan.translate then sup:translate(self.process, self.plan.translate) end
+    run_stage(self.plan, "supervise", self)
+  end)
+  if not ok then
     self:abort()
-    perr.raise(perr.FAILURE, "wait for container: %s", tostring(how_or_msg))
+    error(err, 0)
   end
-  self:finish()
-  if self.plan.map_status then status = self.plan.map_status(status, how_or_msg) end
-  return status
+end
+
+--- Has the container's first process ended (and been reaped)?
+local function has_ended(c)
+  return not core.supervisor():watching(c.process)
+end
+
+--- The container ended: its status (mapped by the plan), after the
+--- concerns heard of it and cleaned up. Idempotent.
+local function settle(c)
+  if not c.status then
+    local status, how, code = c.process:wait()
+    if not status then
+      c:abort()
+      perr.raise(perr.FAILURE, "wait for container: %s", tostring(how))
+    end
+    run_stage(c.plan, "ended", c, status, how, code)
+    c:finish()
+    if c.plan.map_status then status = c.plan.map_status(status, how) end
+    c.status = status
+  end
+  return c.status
+end
+
+--- Step the supervisor loop until one container of list ended (returns
+--- it) or timeout seconds passed (returns nil; nil timeout: never).
+local function first_ended(list, timeout)
+  for _, c in ipairs(list) do
+    assert(c.process, "container not started")
+    if has_ended(c) then return c end
+  end
+  local sup = core.supervisor()
+  local deadline = timeout and core.monotonic() + timeout
+  for _, c in ipairs(list) do run_stage(c.plan, "waiting", true) end
+  local ok, found = pcall(function()
+    while true do
+      local left = deadline and math.max(0, deadline - core.monotonic())
+      local what, proc, errno = sup:step(left)
+      if what == nil then
+        perr.raise(perr.FAILURE, "wait for container: %s", tostring(proc), errno)
+      elseif what == "timeout" then
+        return nil
+      elseif what == "exit" then
+        for _, c in ipairs(list) do
+          if c.process == proc then return c end
+        end
+      end
+    end
+  end)
+  for _, c in ipairs(list) do run_stage(c.plan, "waiting", false) end
+  if not ok then error(found, 0) end
+  return found
+end
+
+--- Wait options: a table with timeout and/or translate, or (the older
+--- call form) the translate table itself.
+local function wait_options(opts)
+  if opts == nil then return nil, nil end
+  if type(opts) ~= "table" then
+    perr.raise(perr.FAILURE, "Container:wait: options must be a table, not %s", type(opts))
+  end
+  if opts.timeout == nil and opts.translate == nil then return opts, nil end
+  if opts.timeout ~= nil and (type(opts.timeout) ~= "number" or opts.timeout < 0) then
+    perr.raise(perr.FAILURE, "Container:wait: timeout must be a number of seconds >= 0")
+  end
+  return opts.translate, opts.timeout
+end
+
+--- Wait for the container to end (forwarding signals to every container
+--- meanwhile), then clean up after it. With a timeout (seconds,
+--- fractional) that passes first, returns nil, "timeout" and the container
+--- keeps running. opts: {timeout = S, translate = {[from] = to}}, or a
+--- translate table as before (signals to send this container instead of
+--- those received).
+---@param opts table|nil
+---@return integer|nil status exit code, or 128+N if killed by signal N
+---@return string|nil "timeout"
+function Container:wait(opts)
+  local translate, timeout = wait_options(opts)
+  if self.status then return self.status end
+  self:supervise()
+  if translate and not has_ended(self) then
+    core.supervisor():translate(self.process, translate)
+  end
+  local ok, ended = pcall(first_ended, { self }, timeout)
+  if not ok then
+    self:abort() -- the loop failed: take the container down, not leave it
+    error(ended, 0)
+  end
+  if not ended then return nil, "timeout" end
+  return settle(self)
 end
 
 --- start() then wait().
@@ -489,9 +587,43 @@ function Container:pid()
   return self.process:pid()
 end
 
---- Send a signal (a number, core.signals.TERM by default).
+--- Send a signal (a number, core.signals.TERM by default) to the
+--- container's first process, as given (no translate table).
+---@param sig integer|nil
+---@return boolean|nil ok
+---@return string|nil message
 function Container:kill(sig)
   return self.process:kill(sig)
+end
+
+--- The first container of list to end, and its status (after its
+--- cleanup); the others keep running. nil, "timeout" when timeout
+--- seconds pass first (nil: wait for ever).
+---@param list pflask.Container[]
+---@param timeout number|nil
+---@return pflask.Container|nil
+---@return integer|string status, or "timeout"
+function M.wait_any(list, timeout)
+  if type(list) ~= "table" or #list == 0 then
+    perr.raise(perr.FAILURE, "wait_any: a list of started containers is needed")
+  end
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
+    perr.raise(perr.FAILURE, "wait_any: timeout must be a number of seconds >= 0")
+  end
+  for _, c in ipairs(list) do c:supervise() end
+  local c = first_ended(list, timeout)
+  if not c then return nil, "timeout" end
+  return c, settle(c)
+end
+
+--- Send sig (default SIGTERM) to every container this process started
+--- and has not reaped, as if pflask had received it: through each one's
+--- translate table (a boot's SIGTERM stops it the systemd way). Returns
+--- how many it was sent to.
+---@param sig integer|nil
+---@return integer
+function M.kill_all(sig)
+  return core.supervisor():signal(sig or core.signals.TERM)
 end
 
 --- Plan a container from a spec; raises on bad input, creates nothing.

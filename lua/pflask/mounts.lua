@@ -1,10 +1,16 @@
 -- The filesystem concern (see container.lua, CONCERNS): --mount,
--- --ephemeral, and a usable system inside a --chroot (/proc, /sys, /dev).
+-- --ephemeral, --read-only, a root made from nothing (a first tmp on "/"),
+-- and a usable system inside a --chroot (/proc, /sys, /dev, /run).
 --
--- Everything is mounted by the child before pivot_root, with targets
--- resolved inside the new root (pflask.core never follows a symlink of
--- that tree out of it), so a hostile root filesystem cannot make pflask
--- mount or create anything on the host.
+-- Everything is mounted by the child before pivot_root, in this order:
+-- every host path the mounts take is opened first (a later mount cannot
+-- hide it), then the root (ephemeral, from nothing, or bound on itself),
+-- pflask's own filesystems, the user's mounts in order, and the root made
+-- read-only last. Targets are resolved inside the new root (pflask.core
+-- never follows a symlink of that tree out of it), so a hostile root
+-- filesystem cannot make pflask mount or create anything on the host;
+-- without a root, mount points are created only inside a tmp or overlay
+-- this container mounted, never on the host's own filesystem.
 
 local core = require "pflask.core"
 local perr = require "pflask.error"
@@ -13,14 +19,13 @@ local read_file = require("pflask.path").read_file
 
 local M = {}
 
----@class pflask.Mount
----@field type "bind"|"tmp"|"overlay"
----@field target string absolute path inside the container
----@field source string|nil bind: the host path
----@field readonly boolean|nil bind: read-only, submounts included
----@field options string|nil tmp: mount options ("size=64M,mode=1777")
----@field upper string|nil overlay: the host directory that takes the changes
----@field work string|nil overlay: overlayfs' work directory, on upper's filesystem
+-- pflask.Mount: see pflask.spec.mount. A planned mount (plan.mounts[i])
+-- keeps the spec's fields, with paths made absolute and targets taken
+-- inside the root, plus:
+--   kind  "directory"|"file": what its mount point is (a bind's source's)
+--   base  without a root: the tmp or overlay pflask mounted earlier that
+--         the target is inside (its mount point is created there), or nil
+--         when the target must exist on the host
 
 -- Device nodes of a container's /dev: name, major, minor.
 local DEVICES = {
@@ -56,22 +61,99 @@ local function check_directory(path, what)
   return st
 end
 
---- Check one mount and resolve its paths; nothing is created.
-local function plan_mount(m, plan)
-  if type(m) ~= "table" or type(m.target) ~= "string" then
-    fail("each mount needs a target")
+local TYPES = "bind, tmp, overlay, dir, symlink, file, proc, dev"
+
+-- Types that create their target rather than mount on it.
+local CREATES = { dir = true, symlink = true, file = true }
+
+-- Default targets.
+local DEFAULT_TARGET = { proc = "/proc", dev = "/dev" }
+
+-- The most a file entry copies from its source.
+local MAX_FILE = 16 * 1024 * 1024
+
+local function optional_boolean(m, field)
+  local v = m[field]
+  if v ~= nil and type(v) ~= "boolean" then fail("%s field '%s' must be a boolean", m.type, field) end
+  return v or nil
+end
+
+local function check_mode(m, default)
+  local v = m.mode
+  if v == nil then return default end
+  if math.type(v) ~= "integer" or v < 0 or v > 4095 then
+    fail("%s '%s': mode must be an integer from 0 to 07777", m.type, tostring(m.target))
   end
-  if m.target:sub(1, 1) ~= "/" then fail("target '%s' must be an absolute path", m.target) end
-  local out = { type = m.type, target = inside_root(m.target, plan.root) }
+  return v
+end
+
+--- Is path under (or at) dir? Both absolute and normalised by the caller.
+local function under(path, dir)
+  if dir == "/" then return true end
+  return path == dir or path:sub(1, #dir + 1) == dir .. "/"
+end
+
+--- Normalise an absolute path lexically: no "." components, no repeated
+--- or trailing slashes, ".." removed with the component before it and
+--- never above "/" (as resolving inside a root treats it). A target is
+--- then judged "inside a tmp" on the path it is created at.
+local function normalise(p)
+  local parts = {}
+  for c in p:gmatch("[^/]+") do
+    if c == ".." then
+      parts[#parts] = nil
+    elseif c ~= "." then
+      parts[#parts + 1] = c
+    end
+  end
+  return "/" .. table.concat(parts, "/")
+end
+
+--- Check one mount and resolve its paths; nothing is created. Returns nil
+--- for an optional bind whose source is missing. bases: the targets of the
+--- tmp and overlay mounts planned so far (no root only).
+local function plan_mount(m, plan, bases)
+  if type(m) ~= "table" then fail("each mount must be a table") end
+  if type(m.type) ~= "string" then fail("each mount needs a type (%s)", TYPES) end
+  local target = m.target
+  if target == nil then target = DEFAULT_TARGET[m.type] end
+  if type(target) ~= "string" or target == "" then
+    fail("%s needs a target", m.type)
+  end
+  if target:sub(1, 1) ~= "/" then fail("target '%s' must be an absolute path", target) end
+  local out = { type = m.type, target = normalise(inside_root(target, plan.root)) }
+  local rooted = plan.root or plan.tmp_root
   if m.type == "bind" then
     if type(m.source) ~= "string" or m.source == "" then fail("bind needs a source") end
     out.source = absolute(m.source)
+    out.readonly = optional_boolean(m, "readonly") or false
+    out.nosuid = optional_boolean(m, "nosuid")
+    out.nodev = optional_boolean(m, "nodev")
+    out.noexec = optional_boolean(m, "noexec")
+    out.optional = optional_boolean(m, "optional")
     local st = core.stat(out.source)
-    if not st then fail("source '%s' does not exist", m.source) end
+    if not st then
+      if out.optional then return nil end
+      fail("bind source '%s' does not exist", m.source)
+    end
     out.kind = st.type == "directory" and "directory" or "file"
-    out.readonly = m.readonly and true or false
+    if out.target == "/" then
+      local rst = plan.root and core.stat(plan.root)
+      if rst and rst.dev == st.dev and rst.ino == st.ino and out.readonly
+         and not (out.nosuid or out.nodev or out.noexec) then
+        -- The classic way to ask for a read-only root: do just that.
+        plan.readonly_root = true
+        return nil
+      end
+      fail("bind target '/' would replace the root (use --chroot=%s, and --read-only for a read-only root)",
+           m.source)
+    end
   elseif m.type == "tmp" then
+    if m.options ~= nil and type(m.options) ~= "string" then fail("tmp options must be a string") end
     out.options = m.options
+    if out.target == "/" then
+      fail("tmp on '/' makes a root from nothing: only as the first mount, without --chroot")
+    end
   elseif m.type == "overlay" then
     if type(m.upper) ~= "string" or type(m.work) ~= "string" then
       fail("overlay needs an upper and a work directory")
@@ -82,18 +164,65 @@ local function plan_mount(m, plan)
     if upper.dev ~= work.dev then
       fail("overlay work dir '%s' is not on the filesystem of upper dir '%s'", m.work, m.upper)
     end
-  else
-    fail("'%s' is not a mount type (bind, bind-ro, overlay, tmp)", tostring(m.type))
-  end
-  -- Without a new root, a missing mount point would be created on the
-  -- host's own filesystem: refuse instead.
-  if not plan.root then
-    local st = core.stat(out.target)
-    if not st then
-      fail("target '%s' does not exist (mount points are created only inside --chroot)", m.target)
+  elseif m.type == "dir" then
+    out.mode = check_mode(m, nil)
+  elseif m.type == "symlink" then
+    if type(m.to) ~= "string" or m.to == "" then fail("symlink '%s' needs 'to', what it points to", target) end
+    out.to = m.to
+  elseif m.type == "file" then
+    if (m.content == nil) == (m.source == nil) then
+      fail("file '%s' needs either content or source", target)
     end
+    if m.content ~= nil and type(m.content) ~= "string" then fail("file '%s': content must be a string", target) end
+    out.content = m.content
+    if m.source ~= nil then
+      if type(m.source) ~= "string" or m.source == "" then fail("file '%s': source must be a path", target) end
+      out.source = absolute(m.source)
+      local st = core.stat(out.source)
+      if not st then fail("file source '%s' does not exist", m.source) end
+      if st.type ~= "file" then fail("file source '%s' is not a regular file", m.source) end
+      if st.size > MAX_FILE then fail("file source '%s' is larger than %d bytes", m.source, MAX_FILE) end
+    end
+    out.mode = check_mode(m, 420) -- 0644
+  elseif m.type == "proc" or m.type == "dev" then
+    -- Nothing else to check.
+  else
+    fail("'%s' is not a mount type (%s)", tostring(m.type), TYPES)
+  end
+  if CREATES[m.type] and out.target == "/" then fail("%s cannot be '/'", m.type) end
+  if not rooted then
+    -- Without a new root, a missing mount point could only be created on
+    -- the host's own filesystem: it may be created inside a tmp or
+    -- overlay pflask mounted for this container, else it must exist.
+    local base
+    for _, b in ipairs(bases) do
+      if under(out.target, b) and (not base or #b > #base) then base = b end
+    end
+    if CREATES[m.type] then
+      if not base or base == out.target then
+        fail("%s '%s' can only be made inside --chroot or inside a tmp or overlay mounted before it",
+             m.type, target)
+      end
+    elseif not base and not core.stat(out.target) then
+      fail("%s target '%s' does not exist (mount points are created only inside --chroot, or inside a tmp or overlay mounted before it)",
+           m.type, target)
+    end
+    out.base = base
+    if m.type == "tmp" or m.type == "overlay" then bases[#bases + 1] = out.target end
   end
   return out
+end
+
+--- A root made from nothing: the spec's first mount is a tmp on "/".
+local function plan_tmp_root(mounts, plan)
+  local first = mounts[1]
+  if type(first) ~= "table" or first.type ~= "tmp" or first.target ~= "/" then return false end
+  if plan.root then
+    fail("tmp on '/' makes a root from nothing: leave --chroot out")
+  end
+  if first.options ~= nil and type(first.options) ~= "string" then fail("tmp options must be a string") end
+  plan.tmp_root = { options = first.options or "mode=0755" }
+  return true
 end
 
 ---@param spec pflask.Spec
@@ -101,10 +230,32 @@ end
 function M.plan(spec, plan)
   plan.mounts = {}
   local mounts = spec.mounts or {}
+  if type(mounts) ~= "table" then fail("must be a list of mounts") end
   if #mounts > 0 and not plan.namespaces.mount then
     fail("needs a mount namespace (drop --no-mountns)")
   end
-  for i, m in ipairs(mounts) do plan.mounts[i] = plan_mount(m, plan) end
+  if plan.root then
+    -- pivot_root cannot make the current root the new one (EBUSY), and
+    -- a "container" of the host's root would be the host.
+    local st, rst = core.stat(plan.root), core.stat("/")
+    if st and rst and st.dev == rst.dev and st.ino == rst.ino then
+      perr.raise(perr.FAILURE, "--chroot: '%s' is the host's own root directory; leave --chroot out to run on the host's filesystem (in a mount namespace of its own)",
+                 spec.root)
+    end
+  end
+  local first = plan_tmp_root(mounts, plan) and 2 or 1
+  local bases = {}
+  for i = first, #mounts do
+    local out = plan_mount(mounts[i], plan, bases)
+    if out then plan.mounts[#plan.mounts + 1] = out end
+  end
+  if spec.readonly_root ~= nil and type(spec.readonly_root) ~= "boolean" then
+    perr.raise(perr.FAILURE, "--read-only: readonly_root must be a boolean")
+  end
+  if spec.readonly_root then plan.readonly_root = true end
+  if plan.readonly_root and not plan.namespaces.mount then
+    perr.raise(perr.FAILURE, "--read-only: needs a mount namespace (drop --no-mountns)")
+  end
   if spec.ephemeral then
     if not plan.root then perr.raise(perr.FAILURE, "--ephemeral: needs --chroot") end
     plan.ephemeral = true
@@ -190,34 +341,37 @@ function M.prepare(plan)
 end
 
 --- Bind a host device node where mknod is not allowed (user namespaces).
-local function make_device(root, name, major, minor)
-  local path = "/dev/" .. name
+local function make_device(root, at, name, major, minor)
+  local path = at .. "/" .. name
   if core.mknod(root, path, "char", major, minor, 438) then return end -- 0666
-  perr.check("/dev", core.mountpoint(root, path, "file"))
-  perr.check("/dev", core.bind{ root = root, target = path, source = path, recursive = false })
+  perr.check(at, core.mountpoint(root, path, "file"))
+  perr.check(at, core.bind{ root = root, target = path, source = "/dev/" .. name, recursive = false })
 end
 
---- A private /dev: tmpfs with the standard nodes, a devpts instance, shm,
---- the fd links, and the console when the container has a pty.
-local function populate_dev(root, plan)
-  perr.check("/dev", core.mount{ root = root, target = "/dev", fstype = "tmpfs",
-                                 options = "nosuid,mode=0755,size=65536k" })
-  for _, d in ipairs(DEVICES) do make_device(root, d[1], d[2], d[3]) end
-  perr.check("/dev/pts", core.mountpoint(root, "/dev/pts", "directory"))
-  perr.check("/dev/pts", core.mount{ root = root, target = "/dev/pts", fstype = "devpts", source = "devpts",
-                                     options = "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620" })
-  perr.check("/dev/shm", core.mountpoint(root, "/dev/shm", "directory"))
-  perr.check("/dev/shm", core.mount{ root = root, target = "/dev/shm", fstype = "tmpfs",
-                                     options = "nosuid,nodev,mode=1777" })
+--- A private /dev (at `at`, "/dev" unless a spec's dev entry says
+--- otherwise): tmpfs with the standard nodes, a devpts instance, shm, the
+--- fd links, and the console when the container has a pty.
+local function populate_dev(root, plan, at)
+  at = at or "/dev"
+  perr.check(at, core.mount{ root = root, target = at, fstype = "tmpfs",
+                             options = "nosuid,mode=0755,size=65536k" })
+  for _, d in ipairs(DEVICES) do make_device(root, at, d[1], d[2], d[3]) end
+  perr.check(at .. "/pts", core.mountpoint(root, at .. "/pts", "directory"))
+  perr.check(at .. "/pts", core.mount{ root = root, target = at .. "/pts", fstype = "devpts", source = "devpts",
+                                       options = "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620" })
+  perr.check(at .. "/shm", core.mountpoint(root, at .. "/shm", "directory"))
+  perr.check(at .. "/shm", core.mount{ root = root, target = at .. "/shm", fstype = "tmpfs",
+                                       options = "nosuid,nodev,mode=1777" })
   for _, link in ipairs(DEV_LINKS) do
-    perr.check("/dev", core.symlink(root, link[2], "/dev/" .. link[1]))
+    perr.check(at, core.symlink(root, link[2], at .. "/" .. link[1]))
   end
   -- The container's own pty when it has one (plan.console, set by the
   -- terminal concern), else none: never a terminal of the host.
   local tty = plan.console
   if tty then
-    perr.check("/dev/console", core.mountpoint(root, "/dev/console", "file"))
-    perr.check("/dev/console", core.bind{ root = root, target = "/dev/console", source = tty, recursive = false })
+    local console = at .. "/console"
+    perr.check(console, core.mountpoint(root, console, "file"))
+    perr.check(console, core.bind{ root = root, target = console, source = tty, recursive = false })
   end
 end
 
@@ -258,14 +412,18 @@ end
 --- read-only, with the container's own /proc/sys/net writable when it has
 --- a network namespace of its own (its sysctls then act on that
 --- namespace only), then PROC_READONLY, PROC_MASKED_*.
-local function protect_proc(root, plan)
-  perr.check("/proc/sys", core.bind{ root = root, target = "/proc/sys", readonly = true, recursive = false })
-  if plan.namespaces.net and exists(root, "/proc/sys/net") then
+local function protect_proc(root, plan, at)
+  at = at or "/proc"
+  local function here(p) return at .. p:sub(6) end
+  local sys, net = here("/proc/sys"), here("/proc/sys/net")
+  perr.check(sys, core.bind{ root = root, target = sys, readonly = true, recursive = false })
+  if plan.namespaces.net and exists(root, net) then
     -- A bind inherits the read-only flag of the mount it copies.
-    perr.check("/proc/sys/net", core.bind{ root = root, target = "/proc/sys/net", recursive = false })
-    perr.check("/proc/sys/net", core.set_readonly{ root = root, target = "/proc/sys/net", readonly = false })
+    perr.check(net, core.bind{ root = root, target = net, recursive = false })
+    perr.check(net, core.set_readonly{ root = root, target = net, readonly = false })
   end
   for _, p in ipairs(PROC_READONLY) do
+    p = here(p)
     if exists(root, p) then
       perr.check(p, core.bind{ root = root, target = p, readonly = true, recursive = false })
     end
@@ -274,18 +432,22 @@ local function protect_proc(root, plan)
   -- device node ignores its mount's flags, so the bind stays writable;
   -- reads give nothing, writes go nowhere.
   for _, p in ipairs(PROC_MASKED_FILES) do
+    p = here(p)
     if exists(root, p) then
       perr.check(p, core.bind{ root = root, target = p, source = "/dev/null", recursive = false })
     end
   end
-  mask_dirs(root, PROC_MASKED_DIRS)
+  local dirs = {}
+  for i, p in ipairs(PROC_MASKED_DIRS) do dirs[i] = here(p) end
+  mask_dirs(root, dirs)
 end
 
 --- /proc for the new pid namespace, masked (protect_proc).
-local function mount_proc(root, plan)
-  perr.check("/proc", core.mount{ root = root, target = "/proc", fstype = "proc",
-                                  options = "nosuid,nodev,noexec" })
-  protect_proc(root, plan)
+local function mount_proc(root, plan, at)
+  at = at or "/proc"
+  perr.check(at, core.mount{ root = root, target = at, fstype = "proc",
+                             options = "nosuid,nodev,noexec" })
+  protect_proc(root, plan, at)
 end
 
 --- /sys read-only: a sysfs of our own where the kernel allows it (it
@@ -308,61 +470,209 @@ local function tmpfs_options(m, plan)
   return "mode=0755"
 end
 
-local function apply_mount(m, root, plan)
-  local step = "--mount: " .. m.type .. " " .. m.target
-  if plan.root then
-    perr.check(step, core.mountpoint(root, m.target, m.kind or "directory"))
+local ENOENT = 2
+
+--- Open what every mount takes from the host (bind sources, overlay
+--- layers) and read the files to copy, before anything is mounted: a later
+--- mount cannot hide them (--mount=tmp:$HOME --mount=bind:$HOME/p:$HOME/p).
+--- Returns, per mount index, a table of handles (false: an optional
+--- source that is gone).
+local function open_sources(plan)
+  local opened = {}
+  for i, m in ipairs(plan.mounts) do
+    if m.type == "bind" then
+      local h, msg, errno = core.open_path(m.source)
+      if h then
+        opened[i] = { source = h }
+      elseif m.optional and errno == ENOENT then
+        opened[i] = false
+      else
+        perr.check("--mount: bind source " .. m.source, h, msg, errno)
+      end
+    elseif m.type == "overlay" then
+      opened[i] = {
+        upper = perr.check("--mount: overlay upper dir " .. m.upper, core.open_path(m.upper)),
+        work = perr.check("--mount: overlay work dir " .. m.work, core.open_path(m.work)),
+      }
+    elseif m.type == "file" and m.source then
+      local f, msg = io.open(m.source, "rb")
+      if not f then perr.raise(perr.FAILURE, "--mount: file source %s", msg) end
+      local data = f:read(MAX_FILE)
+      f:close()
+      opened[i] = { content = data or "" }
+    end
   end
+  return opened
+end
+
+local function close_sources(opened)
+  for _, o in pairs(opened) do
+    if o then
+      for _, h in pairs(o) do
+        if type(h) ~= "string" then h:close() end
+      end
+    end
+  end
+end
+
+--- Where to create m's target from: (dir, path in it). Inside a root, the
+--- root; without one, the tmp or overlay pflask mounted that holds it
+--- (m.base), so that nothing is created on the host's filesystem.
+local function creation_root(m, root)
+  if m.base and m.base ~= "/" then
+    local rel = m.target:sub(#m.base + 1)
+    return m.base, rel == "" and "/" or rel
+  end
+  return root, m.target
+end
+
+local function parent_of(p)
+  return p:match("^(.*)/[^/]*$") or ""
+end
+
+--- Make m's mount point (kind "directory" or "file") where pflask may
+--- create one; elsewhere it must exist.
+local function mount_point(m, root, plan, kind, step)
+  if plan.root or m.base then
+    local dir, rel = creation_root(m, root)
+    perr.check(step, core.mountpoint(dir, rel, kind))
+  elseif not core.lookup(root, m.target) then
+    perr.raise(perr.FAILURE, "%s: target does not exist", step)
+  end
+end
+
+local function apply_mount(m, root, plan, opened)
+  local step = "--mount: " .. m.type .. " " .. m.target
   if m.type == "bind" then
-    perr.check(step, core.bind{ root = root, target = m.target, source = m.source, readonly = m.readonly })
+    if not opened then return end -- optional, and its source is gone
+    mount_point(m, root, plan, m.kind or "directory", step)
+    perr.check(step, core.bind{ root = root, target = m.target, source = opened.source:path(),
+                                readonly = m.readonly, nosuid = m.nosuid, nodev = m.nodev,
+                                noexec = m.noexec })
   elseif m.type == "tmp" then
+    mount_point(m, root, plan, "directory", step)
     perr.check(step, core.mount{ root = root, target = m.target, fstype = "tmpfs", source = "tmpfs",
                                  options = tmpfs_options(m, plan) })
-  else
-    perr.check(step, core.overlay{ root = root, target = m.target, upper = m.upper, work = m.work })
+  elseif m.type == "overlay" then
+    mount_point(m, root, plan, "directory", step)
+    perr.check(step, core.overlay{ root = root, target = m.target, upper = opened.upper:path(),
+                                   work = opened.work:path() })
+  elseif m.type == "dir" then
+    local dir, rel = creation_root(m, root)
+    perr.check(step, core.mountpoint(dir, rel, "directory"))
+    if m.mode then perr.check(step, core.chmod_in_root(dir, rel, m.mode)) end
+  elseif m.type == "symlink" then
+    local dir, rel = creation_root(m, root)
+    local parent = parent_of(rel)
+    if parent ~= "" then perr.check(step, core.mountpoint(dir, parent, "directory")) end
+    perr.check(step, core.symlink(dir, m.to, rel))
+  elseif m.type == "file" then
+    local dir, rel = creation_root(m, root)
+    perr.check(step, core.write_in_root(dir, rel, m.content or opened.content))
+    perr.check(step, core.chmod_in_root(dir, rel, m.mode))
+  elseif m.type == "proc" then
+    mount_point(m, root, plan, "directory", step)
+    mount_proc(root, plan, m.target)
+  elseif m.type == "dev" then
+    mount_point(m, root, plan, "directory", step)
+    populate_dev(root, plan, m.target)
   end
 end
 
---- Is path a directory inside root (resolved there)?
-local function has_directory(root, path)
-  return core.lookup(root, path) == "directory"
+-- Where a root made from nothing is put together: a tmpfs mounted, in the
+-- container's own mount namespace only, on the first of these host
+-- directories (the sources it takes from the host are open by then).
+local TMP_ROOT_AT = { "/tmp", "/mnt", "/media" }
+
+--- A root made from nothing (plan.tmp_root): mount its tmpfs and make it
+--- plan.root, in the child's copy of the plan.
+local function make_tmp_root(plan)
+  for _, at in ipairs(TMP_ROOT_AT) do
+    if core.lookup("/", at) == "directory" then
+      perr.check("--mount: tmp /", core.mount{ target = at, fstype = "tmpfs", source = "tmpfs",
+                                               options = plan.tmp_root.options })
+      plan.root = at
+      return at
+    end
+  end
+  perr.raise(perr.FAILURE, "--mount: tmp /: no directory to make the root in (%s)", table.concat(TMP_ROOT_AT, ", "))
 end
 
---- Child, before pivot_root: the ephemeral layer, the user's mounts in
---- order, then /proc, and with a root /dev and /sys.
+--- pflask's own filesystems inside a --chroot: /proc, /sys, /dev and a
+--- fresh /run, their mount points created inside the root when it has none
+--- (a static-binary root), as pflask 0.2 and systemd-nspawn do. Something
+--- else than a directory there is left alone.
+local SYSTEM = {
+  { "/proc", function(root, plan) mount_proc(root, plan) end },
+  { "/sys", function(root) mount_sys(root) end },
+  { "/dev", function(root, plan) populate_dev(root, plan) end },
+  { "/run", function(root)
+      perr.check("/run", core.mount{ root = root, target = "/run", fstype = "tmpfs", source = "tmpfs",
+                                     options = "nosuid,nodev,mode=0755" })
+    end },
+}
+
+-- Why a mount point may not be made, and the container goes without that
+-- filesystem: a dangling symlink is there (resolved inside the root, it
+-- leads nowhere), or the root cannot be written (a read-only image, or
+-- one the caller does not own, rootless).
+local GO_WITHOUT = { [20] = true, [30] = true, [13] = true, [1] = true } -- ENOTDIR, EROFS, EACCES, EPERM
+
+local function mount_system(root, plan)
+  for _, s in ipairs(SYSTEM) do
+    local kind = core.lookup(root, s[1])
+    if kind == nil then
+      local ok, msg, errno = core.mountpoint(root, s[1], "directory")
+      if ok then kind = "directory" elseif not GO_WITHOUT[errno] then perr.check(s[1], ok, msg, errno) end
+    end
+    if kind == "directory" then s[2](root, plan) end
+  end
+end
+
+--- Child, before pivot_root: the sources opened, the root (ephemeral, made
+--- from nothing, or bound on itself to be made read-only), pflask's own
+--- /proc, /sys, /dev and /run, then the user's mounts in order, so that
+--- they can put things into those (a device bound into /dev), and last
+--- the root made read-only.
 ---@param plan pflask.Plan
 function M.child_mounts(plan)
+  local opened = open_sources(plan)
+  if plan.tmp_root then make_tmp_root(plan) end
   local root = plan.root or "/"
   if plan.ephemeral then
     local dir = plan.ephemeral_dir
     perr.check("--ephemeral", core.ephemeral{ root = root, upper = dir and dir .. "/upper",
                                               work = dir and dir .. "/work" })
+  elseif plan.readonly_root and plan.root and not plan.tmp_root then
+    -- The root directory as a mount of its own: making it read-only then
+    -- leaves the filesystem it is on alone.
+    perr.check("--read-only", core.bind{ root = root, target = "/" })
   end
-  -- A mount into /dev (a device bound in: --mount=bind:/dev/fuse:/dev/fuse)
-  -- goes onto the container's /dev, after it is made below.
-  local function in_dev(m) return plan.root and (m.target == "/dev" or m.target:sub(1, 5) == "/dev/") end
-  for _, m in ipairs(plan.mounts) do
-    if not in_dev(m) then apply_mount(m, root, plan) end
+  -- The classic overlay on the root itself (overlay:UPPER:ROOT:WORK)
+  -- becomes the root: it goes under pflask's filesystems, not over them.
+  for i, m in ipairs(plan.mounts) do
+    if m.target == "/" then apply_mount(m, root, plan, opened[i]) end
   end
   local ns = plan.namespaces
   -- A fresh /proc shows the new pid namespace; a root needs one anyway. It
   -- is mounted before pivot_root: in a user namespace the kernel allows a
   -- new proc only while another is fully visible in the mount namespace.
-  if plan.root then
-    -- pflask adds nothing to the root filesystem itself: a root without
-    -- one of these directories goes without that filesystem.
-    if has_directory(root, "/proc") then mount_proc(root, plan) end
-    if has_directory(root, "/sys") then mount_sys(root) end
-    if has_directory(root, "/dev") then populate_dev(root, plan) end
-    for _, m in ipairs(plan.mounts) do
-      if in_dev(m) then apply_mount(m, root, plan) end
-    end
-  elseif ns.mount then
+  if plan.root and not plan.tmp_root then
+    mount_system(root, plan)
+  elseif ns.mount and not plan.tmp_root then
     -- The host's /proc: no root of the container's to resolve it in.
     if ns.pid then perr.check("/proc", core.mount_proc("/proc")) end
     -- Without a pid namespace the host's own /proc, seen through the
     -- container's mount namespace: masked there, not on the host.
     if exists("/", "/proc/sys") then protect_proc("/", plan) end
+  end
+  for i, m in ipairs(plan.mounts) do
+    if m.target ~= "/" then apply_mount(m, root, plan, opened[i]) end
+  end
+  close_sources(opened)
+  if plan.readonly_root then
+    -- The root's own mount, not its submounts (/proc, /dev, a tmp on /tmp).
+    perr.check("--read-only", core.set_readonly{ root = root, target = "/" })
   end
 end
 

@@ -132,42 +132,55 @@ local function sweep_sockets(path)
   end
 end
 
---- Detached supervisor: the socket, tell the original process, serve.
-local function serve(plan, container, translate)
+--- Supervisor, once the container started: hand its pty to the
+--- supervisor loop, which relays it (or, detached, serves it on a socket,
+--- after telling the original process the pid) whenever it runs.
+---@param plan pflask.Plan
+---@param container pflask.Container
+function M.supervise(plan, container)
+  if not plan.pty then return end
   local pid = container:pid()
+  if not plan.detach then
+    perr.check("terminal", plan.pty:start_relay(container.process, plan.relay_in, plan.relay_out))
+    return
+  end
   local listener, msg = core.pty_listen(pid)
-  if not listener then return nil, "--detach: " .. msg end
+  if not listener then perr.raise(perr.FAILURE, "--detach: %s", msg) end
   plan.listener = listener
   sweep_sockets(listener:path())
   local ok, err = plan.report:done(pid)
-  if not ok then return nil, "--detach: " .. err end
+  if not ok then perr.raise(perr.FAILURE, "--detach: %s", err) end
   core.syslog(string.format("container %d detached (socket %s)", pid, listener:path()))
-  local status, how, code = plan.pty:serve(container.process, listener, translate)
-  if status then
-    core.syslog(string.format("container %d ended: %s %d (status %d)", pid, how, code, status))
-  else
-    core.syslog(string.format("container %d: %s", pid, tostring(how)))
-  end
-  return status, how, code
+  perr.check("--detach", plan.pty:start_serve(container.process, listener))
 end
 
---- Wait for the container: relay its pty, serve it when detached, or
---- plain Process:wait without a pty.
+--- Around a wait on the container (Container:wait, pflask.wait_any):
+--- the user's terminal is raw while the loop relays input from it, and
+--- back to its settings when the wait returns (the container ended, or
+--- the wait timed out and the recipe goes on).
+---@param plan pflask.Plan
+---@param on boolean
+function M.waiting(plan, on)
+  if not plan.pty or plan.detach then return end
+  if on then
+    -- Raw only when input comes from the terminal on stdin: otherwise the
+    -- user's terminal keeps its line discipline and only shows output.
+    if plan.relay_in == 0 and core.isatty(0) and not plan.saved_termios then
+      plan.saved_termios = core.tty_raw(0)
+    end
+  elseif plan.saved_termios then
+    plan.saved_termios:restore()
+    plan.saved_termios = nil
+  end
+end
+
+--- The container ended (its pty is drained): log it when detached.
 ---@param plan pflask.Plan
 ---@param container pflask.Container
----@param translate table<integer, integer>|nil
----@return integer|nil status
----@return string how_or_message
----@return integer|nil code
-function M.wait(plan, container, translate)
-  if not plan.pty then return container.process:wait(translate) end
-  if plan.detach then return serve(plan, container, translate) end
-  -- Raw only when input comes from the terminal on stdin: otherwise the
-  -- user's terminal keeps its line discipline and only shows output.
-  if plan.relay_in == 0 and core.isatty(0) then plan.saved_termios = core.tty_raw(0) end
-  local status, how, code = plan.pty:relay(container.process, translate, plan.relay_in, plan.relay_out)
-  if plan.saved_termios then plan.saved_termios:restore() end
-  return status, how, code
+function M.ended(plan, container, status, how, code)
+  if plan.detach and plan.listener then
+    core.syslog(string.format("container %d ended: %s %d (status %d)", container:pid(), how, code, status))
+  end
 end
 
 ---@param plan pflask.Plan

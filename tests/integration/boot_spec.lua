@@ -358,32 +358,37 @@ echo "loflags=$(cat /sys/class/net/lo/flags)"
   -- only their own id mapped, dbus cannot switch to its user and the boot
   -- never completes; that case is not tested.
   describe("rootless", function()
-    local name, uid, exe, bindir, copy, sub_start, cgroup
+    local name, uid, gid, exe, bindir, copy, sub_start, subgid_start, cgroup
     local PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
     setup(function()
-      name, uid = pft.create_user()
+      name, uid, gid = pft.create_user()
       exe, bindir = pft.public_pflask()
-      local line = pft.capture("grep '^" .. name .. ":' /etc/subuid | head -n 1")
-      sub_start = tonumber(line:match("^[^:]+:(%d+):"))
+      -- useradd hands out the subordinate uids and gids separately: the
+      -- two ranges need not start at the same id (a stale line in one file
+      -- is enough), so each kind is shifted by its own.
+      local uids, gids = pft.subids(name, "/etc/subuid"), pft.subids(name, "/etc/subgid")
+      sub_start, subgid_start = uids[1] and uids[1][1], gids[1] and gids[1][1]
       local dir = tempdir("rlroot")
       copy = dir .. "/root"
       assert(pft.sh("cp -a " .. pft.quote(rootfs) .. " " .. copy) == 0)
-      if sub_start then
-        -- Host ids as the subordinate map shows them: 0 is the user, n>0
-        -- is sub_start+n-1. Set-id bits survive the chown.
+      if sub_start and subgid_start then
+        -- Host ids as the subordinate maps show them: uid 0 is the user's
+        -- uid, n>0 is sub_start+n-1; gid 0 is the user's gid, n>0 is
+        -- subgid_start+n-1. Set-id bits survive the chown.
         local shift = [[
 use File::Find;
-my ($me, $base) = @ARGV[1,2];
-sub to { my $i = shift; $i == 0 ? $me : $base + $i - 1 }
+my ($uid, $ubase, $gid, $gbase) = @ARGV[1..4];
+sub to { my ($i, $me, $base) = @_; $i == 0 ? $me : $base + $i - 1 }
 find({ no_chdir => 1, wanted => sub {
   my @s = lstat($_) or return;
-  my ($u, $g) = (to($s[4]), to($s[5]));
+  my ($u, $g) = (to($s[4], $uid, $ubase), to($s[5], $gid, $gbase));
   if (-l $_) { system("chown", "-h", "$u:$g", $_) == 0 or die "chown $_" }
   else { chown($u, $g, $_) or die "chown $_"; chmod($s[2] & 07777, $_) if $s[2] & 06000 }
 } }, $ARGV[0]);
 ]]
-        assert(pft.sh("perl -e " .. pft.quote(shift) .. " " .. copy .. " " .. uid .. " " .. sub_start) == 0)
+        assert(pft.sh("perl -e " .. pft.quote(shift) .. " " .. copy .. " " .. uid .. " " .. sub_start
+          .. " " .. gid .. " " .. subgid_start) == 0)
       else
         assert(pft.sh("chown -R " .. name .. ": " .. copy) == 0)
       end
@@ -410,12 +415,15 @@ find({ no_chdir => 1, wanted => sub {
 
     it("boots with a delegated cgroup and the subordinate ids", function()
       assert(sub_start, "no /etc/subuid range for " .. name)
+      assert(subgid_start, "no /etc/subgid range for " .. name)
       cgroup = v2_dir() .. "/pftest-" .. name
       assert(pft.sh("mkdir " .. cgroup .. " && chown " .. name .. ": " .. cgroup .. " " .. cgroup
         .. "/cgroup.procs " .. cgroup .. "/cgroup.threads " .. cgroup .. "/cgroup.subtree_control") == 0)
       local io_dir = tempdir("rlio")
       assert(pft.sh("chown " .. name .. " " .. io_dir) == 0)
-      write_file(io_dir .. "/probe", "echo \"uidmap=$(cat /proc/self/uid_map | tr -s ' \\n' ' ')\"\n")
+      write_file(io_dir .. "/probe", "echo \"uidmap=$(cat /proc/self/uid_map | tr -s ' \\n' ' ')\"\n"
+        .. "echo \"gidmap=$(cat /proc/self/gid_map | tr -s ' \\n' ' ')\"\n"
+        .. "echo \"wtmp=$(stat -c %U:%G /var/log/wtmp)\"\n")
       local r = run({ "--user-map=subordinate", "--chroot=" .. copy, "--ephemeral",
                       "--mount=bind:" .. io_dir .. ":/pftest", INIT },
                     "echo $$ >" .. cgroup .. "/cgroup.procs &&")
@@ -423,6 +431,10 @@ find({ no_chdir => 1, wanted => sub {
       assert_up(io_dir, IMPOSSIBLE.rootless)
       local p = parse(read_file(io_dir .. "/probe.out"))
       assert.matches("^ ?0 " .. uid .. " 1 1 " .. sub_start .. " ", p.uidmap)
+      assert.matches("^ ?0 " .. gid .. " 1 1 " .. subgid_start .. " ", p.gidmap)
+      -- The copy's group ids are the image's inside: a file of group utmp
+      -- is utmp's, not the overflow group that overlayfs cannot copy up.
+      assert.equal("root:utmp", p.wtmp)
       assert.equal("0", pft.capture("pgrep -u " .. uid .. " | wc -l"), "processes left behind")
       assert.equal("", pft.capture("find " .. cgroup .. " -mindepth 1 -maxdepth 1 -type d"), "cgroups left behind")
     end)

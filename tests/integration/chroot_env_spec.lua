@@ -276,7 +276,7 @@ describe("--chroot and the environment", function()
   end)
 
   describe("without a command", function()
-    it("runs the root user's shell from the root's passwd", function()
+    it("runs the root user's shell from the root's passwd, as a login shell (argv[0] -ash)", function()
       -- a shell only the rootfs knows, given to root in its passwd
       local other = pft.tempdir("root3")
       pft.make_rootfs(other, { shell = "/bin/ash" })
@@ -284,14 +284,15 @@ describe("--chroot and the environment", function()
       local r = pft.pflask({ "--chroot=" .. other }, { stdin = "echo $0; echo $$ $HOME\n" })
       pft.rm_rf(other)
       assert.equal(0, r.status, r.stderr)
-      assert.equal("/bin/ash\n2 /root\n", r.stdout)
+      assert.equal("-ash\n2 /root\n", r.stdout)
     end)
 
     it("runs --user's shell from the root's passwd", function()
       local r = pft.pflask({ "--chroot=" .. root, "--user=alice", "--no-userns" },
-        { stdin = "echo $0; id -u\nexit 9\n" })
+        { stdin = "echo $0; id -u; tr '\\0' ' ' </proc/$$/cmdline; readlink /proc/$$/exe\nexit 9\n" })
       assert.equal(9, r.status, r.stderr)
-      assert.equal("/bin/sh\n1000\n", r.stdout)
+      -- The file exec'd is the shell; only argv[0] says "login".
+      assert.equal("-sh\n1000\n-sh /bin/busybox\n", r.stdout)
     end)
   end)
 
@@ -327,13 +328,14 @@ describe("--chroot and the environment", function()
       local out = pft.capture("timeout 20 " .. pft.quote(pft.PFLASK)
         .. " -- sh -c 'l=$(readlink /proc/$$/fd/1); echo $l >&2; echo hidden' </dev/null 2>&1 >/dev/null")
       assert.equal("/dev/null", out)
-      -- In a chroot without /dev (a root that has none: nothing to
-      -- mount it on), the inherited descriptors still work: stdin is the
-      -- host's /dev/null, stdout and stderr reach their files.
+      -- In a chroot without /dev (a root whose /dev is a link that leads
+      -- nowhere: nothing to mount it on, and nothing is made through it),
+      -- the inherited descriptors still work: stdin is the host's
+      -- /dev/null, stdout and stderr reach their files.
       local nodev = pft.tempdir("nodev")
       finally(function() pft.rm_rf(nodev) end)
       pft.make_rootfs(nodev)
-      assert.equal(0, pft.sh("rmdir " .. nodev .. "/dev"))
+      assert.equal(0, pft.sh("rmdir " .. nodev .. "/dev && ln -s /nonexistent-pftest-dev " .. nodev .. "/dev"))
       local inroot, status = pft.capture("timeout 20 " .. pft.quote(pft.PFLASK) .. " --chroot=" .. nodev
         .. " -- sh -c 'test -e /dev || echo no-dev; cat; echo visible; echo to-err >&2' </dev/null 2>"
         .. dir .. "/err")

@@ -399,7 +399,7 @@ describe("filesystem", function()
       local r = pft.pflask({ "--chroot=" .. root, "--", "cat", "/proc/self/mountinfo" })
       assert.equal(0, r.status, r.stderr)
       local allowed = { ["/"] = true, ["/proc"] = true, ["/proc/sys"] = true, ["/proc/sysrq-trigger"] = true,
-        ["/sys"] = true, ["/dev"] = true, ["/dev/pts"] = true, ["/dev/shm"] = true }
+        ["/sys"] = true, ["/dev"] = true, ["/dev/pts"] = true, ["/dev/shm"] = true, ["/run"] = true }
       -- The masks of /proc and /sys (attacks_proc_spec): kernel files
       -- hidden by the host's /dev/null, directories by an empty tmpfs,
       -- tunables bound read-only on themselves.
@@ -452,7 +452,7 @@ describe("filesystem", function()
         "echo new >/new && rm /etc/passwd && echo more >>/etc/group && mkdir /d && rm -r /home && "
         .. "rm /bin/true && touch /bin/busybox && cat /new && ls /" })
       assert.equal(0, r.status, r.stderr)
-      assert.equal("new\nbin\nd\ndev\netc\nmnt\nnew\nproc\nroot\nsys\ntmp\n", r.stdout)
+      assert.equal("new\nbin\nd\ndev\netc\nmnt\nnew\nproc\nroot\nrun\nsys\ntmp\n", r.stdout)
       assert.equal(before, snapshot(root))
       -- after_each checks $TMPDIR/pflask-ephemeral.* is gone too; say it here as well.
       assert.same({}, new_entries(ephemeral_before, ephemeral_dirs()))

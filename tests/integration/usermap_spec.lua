@@ -103,6 +103,42 @@ describe("--user-map with subordinate ids", function()
   end)
 end)
 
+-- useradd hands out subordinate uids and gids separately, and a host's
+-- two files need not agree: a user's gid range may start elsewhere than
+-- its uid range. --user-map=subordinate maps gids from /etc/subgid alone.
+describe("--user-map=subordinate with uid and gid ranges that differ", function()
+  local GSUB = SUB + 65536
+  local name, uid, gid, exe, bindir, dir
+  setup(function()
+    name, uid, gid = pft.create_user()
+    exe, bindir = pft.public_pflask()
+    pft.set_subids(name, SUB, 65536, GSUB)
+    assert.same({ { SUB, 65536 } }, pft.subids(name, "/etc/subuid"))
+    assert.same({ { GSUB, 65536 } }, pft.subids(name, "/etc/subgid"))
+    dir = pft.tempdir("usermap")
+    pft.sh("chmod 1777 " .. dir)
+  end)
+  teardown(function()
+    if name then pft.remove_user(name) end
+    if bindir then pft.rm_rf(bindir) end
+    if dir then pft.rm_rf(dir) end
+  end)
+
+  it("maps the gids of /etc/subgid: a host file's group is its own inside, a chown's group lands in the gid range", function()
+    -- A file as a shifted image holds it: group 43 inside is GSUB+42 outside.
+    assert(pft.sh("touch " .. dir .. "/img && chown " .. (SUB + 42) .. ":" .. (GSUB + 42) .. " " .. dir .. "/img") == 0)
+    local r = pft.pflask({ "--user-map=subordinate", "--", "sh", "-c",
+      "cat /proc/self/uid_map /proc/self/gid_map; stat -c '%u %g' " .. dir .. "/img; touch " .. dir
+      .. "/g && chown 1000:1000 " .. dir .. "/g && echo chowned" },
+      { user = name, pflask = exe, env = { PATH = PATH }, prefix = "cd / &&" })
+    assert.equal(0, r.status, r.stderr)
+    assert.equal(string.format("0 %d 1\n1 %d 65536\n0 %d 1\n1 %d 65536\n43 43\nchowned\n", uid, SUB, gid, GSUB),
+      squeeze(r.stdout))
+    assert.equal(string.format("%d %d", SUB + 999, GSUB + 999), pft.capture("stat -c '%u %g' " .. dir .. "/g"))
+    assert.equal("0", pft.user_processes(uid), "processes left behind")
+  end)
+end)
+
 describe("--user-map=subordinate without subordinate ids", function()
   it("fails with one line", function()
     local name = pft.create_user()

@@ -39,26 +39,27 @@ describe("spec.mount", function()
   end)
 
   it("rejects unknown and missing types", function()
-    fails("--mount: 'bnd' is not a mount type (bind, bind-ro, overlay, tmp)", parse, "bnd:/a:/b")
-    fails("--mount: 'bnd' is not a mount type (bind, bind-ro, overlay, tmp)", parse, "bnd")
-    fails("--mount: 'BIND' is not a mount type (bind, bind-ro, overlay, tmp)", parse, "BIND,/a,/b")
-    fails("--mount: ':/a:/b' does not start with a mount type (bind, bind-ro, overlay, tmp)", parse, ":/a:/b")
-    fails("--mount: empty value (bind, bind-ro, overlay, tmp)", parse, "")
+    fails("--mount: 'bnd' is not a mount type (bind, bind-ro, dir, overlay, symlink, tmp)", parse, "bnd:/a:/b")
+    fails("--mount: 'bnd' is not a mount type (bind, bind-ro, dir, overlay, symlink, tmp)", parse, "bnd")
+    fails("--mount: 'BIND' is not a mount type (bind, bind-ro, dir, overlay, symlink, tmp)", parse, "BIND,/a,/b")
+    fails("--mount: ':/a:/b' does not start with a mount type (bind, bind-ro, dir, overlay, symlink, tmp)", parse, ":/a:/b")
+    fails("--mount: empty value (bind, bind-ro, dir, overlay, symlink, tmp)", parse, "")
   end)
 
   it("rejects a wrong number of paths", function()
-    fails("--mount: 'bind:/a' needs 2 paths (bind:SRC:DST)", parse, "bind:/a")
-    fails("--mount: 'bind:/a:/b:/c' needs 2 paths (bind:SRC:DST)", parse, "bind:/a:/b:/c")
-    fails("--mount: 'bind-ro' needs 2 paths (bind-ro:SRC:DST)", parse, "bind-ro")
+    fails("--mount: 'bind:/a' needs 2 paths (bind:SRC:DST[:FLAGS])", parse, "bind:/a")
+    fails("--mount: '/c' is not a bind flag (nosuid, nodev, noexec, optional)", parse, "bind:/a:/b:/c")
+    fails("--mount: 'bind:/a:/b:nosuid:nodev' needs 2 paths (bind:SRC:DST[:FLAGS])", parse, "bind:/a:/b:nosuid:nodev")
+    fails("--mount: 'bind-ro' needs 2 paths (bind-ro:SRC:DST[:FLAGS])", parse, "bind-ro")
     fails("--mount: 'tmp' needs 1 path (tmp:DST)", parse, "tmp")
     fails("--mount: 'tmp:/a:/b' needs 1 path (tmp:DST)", parse, "tmp:/a:/b")
     fails("--mount: 'overlay:/u:/t' needs 3 paths (overlay:UPPER:DST:WORK)", parse, "overlay:/u:/t")
-    fails("--mount: 'bind,/a:/b' needs 2 paths (bind:SRC:DST)", parse, "bind,/a:/b")
+    fails("--mount: 'bind,/a:/b' needs 2 paths (bind:SRC:DST[:FLAGS])", parse, "bind,/a:/b")
   end)
 
   it("rejects empty paths", function()
-    fails("--mount: 'bind::/b' has an empty path (bind:SRC:DST)", parse, "bind::/b")
-    fails("--mount: 'bind:/a:' has an empty path (bind:SRC:DST)", parse, "bind:/a:")
+    fails("--mount: 'bind::/b' has an empty path (bind:SRC:DST[:FLAGS])", parse, "bind::/b")
+    fails("--mount: 'bind:/a:' has an empty path (bind:SRC:DST[:FLAGS])", parse, "bind:/a:")
     fails("--mount: 'tmp:' has an empty path (tmp:DST)", parse, "tmp:")
     fails("--mount: 'overlay,/u,,/w' has an empty path (overlay:UPPER:DST:WORK)", parse, "overlay,/u,,/w")
   end)
@@ -70,8 +71,46 @@ describe("spec.mount", function()
     fails("--mount: overlay target 't' must be an absolute path", parse, "overlay:/u:t:/w")
   end)
 
+  it("parses dir and symlink", function()
+    assert.same({ type = "dir", target = "/a/b" }, parse("dir:/a/b"))
+    assert.same({ type = "symlink", to = "usr/lib", target = "/lib" }, parse("symlink:usr/lib:/lib"))
+    assert.same({ type = "symlink", to = "/a:b", target = "/c" }, parse("symlink,/a:b,/c"))
+    fails("--mount: 'dir:/a:/b' needs 1 path (dir:DST)", parse, "dir:/a:/b")
+    fails("--mount: 'symlink:/a' needs 2 paths (symlink:TO:DST)", parse, "symlink:/a")
+    fails("--mount: 'symlink::/a' has an empty path (symlink:TO:DST)", parse, "symlink::/a")
+    fails("--mount: dir target 'a' must be an absolute path", parse, "dir:a")
+    fails("--mount: symlink target 'b' must be an absolute path", parse, "symlink:/a:b")
+  end)
+
+  it("parses bind flags: a comma list after a third colon, or comma fields", function()
+    assert.same({ type = "bind", source = "/a", target = "/b", readonly = false, nosuid = true, nodev = true },
+      parse("bind:/a:/b:nosuid,nodev"))
+    assert.same({ type = "bind", source = "/a", target = "/b", readonly = true, noexec = true, optional = true },
+      parse("bind-ro,/a,/b,noexec,optional"))
+    fails("--mount: 'suid' is not a bind flag (nosuid, nodev, noexec, optional)", parse, "bind:/a:/b:suid")
+    fails("--mount: '' is not a bind flag (nosuid, nodev, noexec, optional)", parse, "bind:/a:/b:nosuid,")
+    fails("--mount: '' is not a bind flag (nosuid, nodev, noexec, optional)", parse, "bind:/a:/b:")
+    fails("--mount: 'tmp:/a:nosuid' needs 1 path (tmp:DST)", parse, "tmp:/a:nosuid")
+  end)
+
+  it("splits a list where a comma is followed by a mount type and ':'", function()
+    local function list(v) return mount.parse_list(v, "--mount") end
+    assert.same({ { type = "bind", source = "/a", target = "/b", readonly = false }, { type = "tmp", target = "/c" } },
+      list("bind:/a:/b,tmp:/c"))
+    -- The grammar's ambiguous case: flags stay with their bind.
+    assert.same({ { type = "bind", source = "/a", target = "/b", readonly = false, nosuid = true, nodev = true },
+                  { type = "tmp", target = "/c" } },
+      list("bind:/a:/b:nosuid,nodev,tmp:/c"))
+    -- Commas in paths that are not followed by TYPE: stay.
+    assert.same({ { type = "tmp", target = "/a,b" }, { type = "dir", target = "/c,d" } }, list("tmp:/a,b,dir:/c,d"))
+    -- The comma form is always one mount.
+    assert.same({ { type = "bind", source = "/a:b", target = "/c", readonly = false } }, list("bind,/a:b,/c"))
+    fails("--mount: 'tmp:x:y' needs 1 path (tmp:DST)", list, "tmp:/a,tmp:x:y")
+    fails("--mount: tmp target 'x' must be an absolute path", list, "bind:/a:/b,tmp:x")
+  end)
+
   it("names the option it is given", function()
-    fails("-x: 'bnd' is not a mount type (bind, bind-ro, overlay, tmp)", mount.parse, "bnd", "-x")
+    fails("-x: 'bnd' is not a mount type (bind, bind-ro, dir, overlay, symlink, tmp)", mount.parse, "bnd", "-x")
   end)
 end)
 
