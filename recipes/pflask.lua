@@ -26,4 +26,9 @@ if action == "list" or action == "list-json" then
   return 0
 end
 if spec.attach then return require("pflask.terminal").attach(spec.attach) end
+if spec.exec then
+  local env = {}
+  for _, var in ipairs(spec.setenv) do env[var.name] = var.value end
+  return require("pflask.exec").by_id(spec.exec, spec.command, { user = spec.user, cwd = spec.chdir, env = env })
+end
 return pflask.run(spec)

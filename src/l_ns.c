@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "l_util.h"
@@ -98,7 +99,10 @@ static void __attribute__((noreturn)) run_child(lua_State *L, int fn_idx, int fd
 	pf_l_push_channel(L, fd);
 	if (lua_pcall(L, 1, 1, handler) != LUA_OK) {
 		status = failure_from_error(L, -1, &err);
-		pf_sync_report(fd, status, &err);
+		/* Nobody listens once a created container's supervisor left
+		 * (start FIFO): say it where the command's errors go. */
+		if (pf_sync_report(fd, status, &err) < 0)
+			fprintf(stderr, "pflask: %s\n", err.message);
 	} else if (lua_isinteger(L, -1)) {
 		status = (int)lua_tointeger(L, -1);
 	}
@@ -172,15 +176,104 @@ static int l_clone(lua_State *L)
 	return 3;
 }
 
-/* core.join(pid, namespaces) -> true | fail: setns into those of pid. */
+/* core.join(pid [, namespaces [, start]]) -> joined | fail: join the
+ * namespaces (all by default) that process pid has of its own, user first
+ * and mount last, then its root; joined is the list of names joined.
+ * Everything is opened before the first setns; a namespace shared with the
+ * caller is skipped. start (core.start_time) refuses a reused pid.
+ * Half-joined on failure: call it in a child (core.clone). */
 static int l_join(lua_State *L)
 {
 	pid_t pid = (pid_t)luaL_checkinteger(L, 1);
-	unsigned long flags = check_namespaces(L, 2);
+	lua_Integer start = luaL_optinteger(L, 3, 0);
+	unsigned long flags = 0;
+	if (lua_isnoneornil(L, 2)) {
+		for (const struct pf_namespace *ns = pf_namespaces; ns->name; ns++)
+			flags |= ns->flag;
+	} else {
+		flags = check_namespaces(L, 2);
+	}
 	struct pf_error err = { 0 };
-	if (pf_ns_join(pid, flags, &err) < 0)
+	unsigned long joined = 0;
+	if (pf_ns_join(pid, (unsigned long long)start, flags, &joined, &err) < 0)
 		return pf_l_fail(L, &err);
+	lua_newtable(L);
+	int i = 1;
+	for (const struct pf_namespace *ns = pf_namespaces; ns->name; ns++) {
+		if (joined & ns->flag) {
+			lua_pushstring(L, ns->name);
+			lua_rawseti(L, -2, i++);
+		}
+	}
+	return 1;
+}
+
+static unsigned long check_one_namespace(lua_State *L, int idx)
+{
+	const char *name = luaL_checkstring(L, idx);
+	const struct pf_namespace *ns = pf_ns_by_name(name);
+	if (!ns)
+		luaL_argerror(L, idx, lua_pushfstring(L, "'%s' is not a namespace", name));
+	return ns->flag;
+}
+
+/* core.ns_check(path, name) -> true | fail: is path a namespace of kind
+ * name ("net", ...)? For plan() checks. */
+static int l_ns_check(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	unsigned long flag = check_one_namespace(L, 2);
+	struct pf_error err = { 0 };
+	int fd = pf_ns_open_path(path, flag, &err);
+	if (fd < 0)
+		return pf_l_fail(L, &err);
+	close(fd);
 	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* core.ns_enter(path, name) -> true | fail: setns(2) into the namespace
+ * of kind name that path is (OCI's namespaces[].path). Child side. */
+static int l_ns_enter(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	unsigned long flag = check_one_namespace(L, 2);
+	struct pf_error err = { 0 };
+	int fd = pf_ns_open_path(path, flag, &err);
+	if (fd < 0)
+		return pf_l_fail(L, &err);
+	if (setns(fd, (int)flag) < 0) {
+		pf_error_errno(&err, errno, "join %s", path);
+		close(fd);
+		return pf_l_fail(L, &err);
+	}
+	close(fd);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* core.ns_inodes(pid [, names]) -> {name = inode}: the inode of each
+ * namespace of pid (/proc/PID/ns/X; those of names only, an array or a
+ * set as clone takes), for the registry. A namespace that cannot be
+ * looked at is left out. */
+static int l_ns_inodes(lua_State *L)
+{
+	lua_Integer pid = luaL_checkinteger(L, 1);
+	unsigned long flags = ~0ul;
+	if (!lua_isnoneornil(L, 2))
+		flags = check_namespaces(L, 2);
+	lua_newtable(L);
+	for (const struct pf_namespace *ns = pf_namespaces; ns->name; ns++) {
+		if (!(flags & ns->flag))
+			continue;
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, ns->proc_name);
+		struct stat st;
+		if (stat(path, &st) < 0)
+			continue;
+		lua_pushinteger(L, (lua_Integer)st.st_ino);
+		lua_setfield(L, -2, ns->name);
+	}
 	return 1;
 }
 
@@ -204,6 +297,9 @@ void pf_l_open_ns(lua_State *L)
 	static const luaL_Reg funcs[] = {
 		{ "clone", l_clone },
 		{ "join", l_join },
+		{ "ns_check", l_ns_check },
+		{ "ns_enter", l_ns_enter },
+		{ "ns_inodes", l_ns_inodes },
 		{ "unshare", l_unshare },
 		{ NULL, NULL },
 	};

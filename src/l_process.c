@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "l_exec.h"
 #include "l_util.h"
 #include "process.h"
 #include "supervise.h"
@@ -204,18 +205,24 @@ static char **check_environment(lua_State *L, int idx)
 	return envp;
 }
 
-/* core.exec(file, argv, env) -> fail, plus the exit status to report
- * (127 not found, 126 cannot execute). Does not return on success.
- * file without '/' is searched in env's PATH. argv[1] is the command's
+/* core.exec(file, argv, env [, exec_plan [, channel]]) -> fail, plus the
+ * exit status to report (127 not found, 126 cannot execute, 125 the exec
+ * plan failed). Does not return on success. Runs exec_plan (core.exec_plan)
+ * first; channel is where it reports "created" before a start FIFO. file
+ * without '/' is searched in env's PATH. argv[1] is the command's
  * argv[0]. Unblocks all signals before exec. */
 static int l_exec(lua_State *L)
 {
+	/* Before argv and env, which push their arrays on the stack. */
+	const struct pf_exec_plan *plan = pf_l_opt_exec_plan(L, 4);
+	int fd = lua_isnoneornil(L, 5) ? -1 : pf_l_channel_fd(L, 5);
+	lua_settop(L, 5); /* the plan stays referenced at 4 */
 	const char *file = luaL_checkstring(L, 1);
 	char **argv = pf_l_check_string_array(L, 2);
 	char **envp = check_environment(L, 3);
 	struct pf_error err = { 0 };
 	int status;
-	pf_process_exec(file, argv, envp, &status, &err);
+	pf_process_exec(file, argv, envp, plan, fd, &status, &err);
 	pf_l_fail(L, &err);
 	lua_pushinteger(L, status);
 	return 4;
@@ -237,19 +244,21 @@ static int l_fork_reaper(lua_State *L)
 	return 1;
 }
 
-/* core.exec_reaped(channel|nil, file, argv, env) -> fail
+/* core.exec_reaped(channel|nil, file, argv, env [, exec_plan]) -> fail
  * For pid 1 of a pid namespace, after every other step: starts the command
- * (file, argv, env as for core.exec) and stays behind as its init; never
+ * (file, argv, env as for core.exec), which runs exec_plan in its own
+ * process (never in init), and stays behind as its init; never
  * returns unless the command cannot be started. An exec failure is sent on
  * channel by the command (status 127 or 126), which init exits with. */
 static int l_exec_reaped(lua_State *L)
 {
 	int fd = lua_isnoneornil(L, 1) ? -1 : pf_l_channel_fd(L, 1);
+	const struct pf_exec_plan *plan = pf_l_opt_exec_plan(L, 5);
 	const char *file = luaL_checkstring(L, 2);
 	char **argv = pf_l_check_string_array(L, 3);
 	char **envp = check_environment(L, 4);
 	struct pf_error err = { 0 };
-	pf_process_exec_reaped(file, argv, envp, fd, &err);
+	pf_process_exec_reaped(file, argv, envp, plan, fd, &err);
 	return pf_l_fail(L, &err);
 }
 

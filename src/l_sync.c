@@ -68,8 +68,9 @@ static int channel_report(lua_State *L)
 	return 1;
 }
 
-/* chan:result() -- parent: true once the child exec'd (channel closed), or
- * false, message, errno, status when it reported a failure. */
+/* chan:result() -- parent: true once the child exec'd (channel closed),
+ * true, "created" when it waits on its start FIFO, or false, message,
+ * errno, status when it reported a failure. */
 static int channel_result(lua_State *L)
 {
 	struct channel *ch = check_open(L, 1);
@@ -81,6 +82,11 @@ static int channel_result(lua_State *L)
 	if (r == 0) {
 		lua_pushboolean(L, 1);
 		return 1;
+	}
+	if (r == 2) {
+		lua_pushboolean(L, 1);
+		lua_pushliteral(L, "created");
+		return 2;
 	}
 	lua_pushboolean(L, 0);
 	lua_pushstring(L, rec.message);

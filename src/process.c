@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "exec.h"
 #include "sync.h"
 
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
@@ -248,16 +249,16 @@ int pf_process_rearm_parent_death(struct pf_error *err)
 	return 0;
 }
 
-/* Close fds from 3 up but those of keep (unsorted, any order) and keep_fd,
- * in ranges between them. */
-static int close_fds_except(const int *keep, size_t n, int keep_fd)
+/* Close fds from 3 up but those of keep (unsorted, any order) and the
+ * n_extra fds of extra (-1 entries ignored), in ranges between them. */
+static int close_fds_except(const int *keep, size_t n, const int *extra, size_t n_extra)
 {
 	int from = 3;
 	for (;;) {
 		/* The lowest kept fd at or above from. */
 		int next = -1;
-		for (size_t i = 0; i <= n; i++) {
-			int k = i < n ? keep[i] : keep_fd;
+		for (size_t i = 0; i < n + n_extra; i++) {
+			int k = i < n ? keep[i] : extra[i - n];
 			if (k >= from && (next < 0 || k < next))
 				next = k;
 		}
@@ -288,13 +289,14 @@ static int close_fds_except(const int *keep, size_t n, int keep_fd)
 	}
 }
 
-int pf_process_close_fds(const int *pass, size_t n, int keep_fd, struct pf_error *err)
+int pf_process_close_fds_keep(const int *pass, size_t n, const int *keep, size_t n_keep,
+			      struct pf_error *err)
 {
 	/* The command comes next, the credentials changed for the last time:
 	 * the supervisor's pidfd goes too, and by forget_parent, so that no
 	 * one closes its number again once it is reused. */
 	forget_parent();
-	if (close_fds_except(pass, n, keep_fd) < 0)
+	if (close_fds_except(pass, n, keep, n_keep) < 0)
 		return pf_error_errno(err, errno, "close inherited file descriptors");
 	for (size_t i = 0; i < n; i++) {
 		int flags = fcntl(pass[i], F_GETFD);
@@ -302,6 +304,11 @@ int pf_process_close_fds(const int *pass, size_t n, int keep_fd, struct pf_error
 			return pf_error_errno(err, errno, "pass fd %d", pass[i]);
 	}
 	return 0;
+}
+
+int pf_process_close_fds(const int *pass, size_t n, int keep_fd, struct pf_error *err)
+{
+	return pf_process_close_fds_keep(pass, n, &keep_fd, 1, err);
 }
 
 static const char *env_lookup(char *const envp[], const char *name)
@@ -383,8 +390,12 @@ static void set_listen_pid(char *const envp[])
 }
 
 int pf_process_exec(const char *file, char *const argv[], char *const envp[],
-		    int *ret_status, struct pf_error *err)
+		    const struct pf_exec_plan *plan, int sync_fd, int *ret_status, struct pf_error *err)
 {
+	if (pf_exec_plan_run(plan, sync_fd, err) < 0) {
+		*ret_status = 125;
+		return -1;
+	}
 	set_listen_pid(envp);
 	sigset_t none;
 	sigemptyset(&none);
@@ -469,7 +480,7 @@ pid_t pf_process_fork_reaper(int fd_to_close, struct pf_error *err)
 	if (fd_to_close >= 0)
 		close(fd_to_close);
 	forget_parent();
-	close_fds_except(&sfd, 1, -1);
+	close_fds_except(&sfd, 1, NULL, 0);
 	prctl(PR_SET_NAME, "pflask-init", 0, 0, 0);
 	reap_until_exit(pid, sfd);
 }
@@ -478,24 +489,33 @@ struct spawn_args {
 	const char *file;
 	char *const *argv;
 	char *const *envp;
+	const struct pf_exec_plan *plan;
 	int sync_fd;
 };
 
 /* The command's side of pf_process_exec_reaped: it shares the caller's
  * memory until it execs, so it only execs or reports and exits. */
-static int exec_or_report(void *p)
+static int __attribute__((noreturn)) exec_or_report(void *p)
 {
 	const struct spawn_args *a = p;
 	struct pf_error err = { 0 };
 	int status;
-	pf_process_exec(a->file, a->argv, a->envp, &status, &err);
-	if (a->sync_fd >= 0)
-		pf_sync_report(a->sync_fd, status, &err);
+	pf_process_exec(a->file, a->argv, a->envp, a->plan, a->sync_fd, &status, &err);
+	if (a->sync_fd < 0 || pf_sync_report(a->sync_fd, status, &err) < 0) {
+		/* Nobody listens any more (a container started through its
+		 * start FIFO, whose supervisor left): say it where the
+		 * command's own errors go. Static buffer: we share init's
+		 * memory. */
+		static char line[sizeof(err.message) + 16];
+		int len = snprintf(line, sizeof(line), "pflask: %s\n", err.message);
+		if (len > 0)
+			(void)!write(2, line, (size_t)len < sizeof(line) ? (size_t)len : sizeof(line) - 1);
+	}
 	_exit(status);
 }
 
 int pf_process_exec_reaped(const char *file, char *const argv[], char *const envp[],
-			   int sync_fd, struct pf_error *err)
+			   const struct pf_exec_plan *plan, int sync_fd, struct pf_error *err)
 {
 	sigset_t set;
 	supervised_signals(&set);
@@ -512,8 +532,20 @@ int pf_process_exec_reaped(const char *file, char *const argv[], char *const env
 	 * suspends us until the command has exec'd (or failed and exited), so
 	 * the stack below is free again when clone returns. */
 	static char stack[64 * 1024] __attribute__((aligned(16)));
-	struct spawn_args args = { file, argv, envp, sync_fd };
-	pid_t pid = clone(exec_or_report, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+	struct spawn_args args = { file, argv, envp, plan, sync_fd };
+	pid_t pid;
+	if (plan && plan->start_fifo >= 0) {
+		/* The command will block on its start FIFO for as long as
+		 * nobody starts it: init must not be suspended meanwhile, but
+		 * pass signals on (a created container can be stopped) and
+		 * reap. A copy, then: vfork's sharing is only for a child that
+		 * execs at once. */
+		pid = fork();
+		if (pid == 0)
+			exec_or_report(&args);
+	} else {
+		pid = clone(exec_or_report, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+	}
 	if (pid < 0) {
 		int errnum = errno;
 		close(sfd);
@@ -524,6 +556,6 @@ int pf_process_exec_reaped(const char *file, char *const argv[], char *const env
 	forget_parent();
 	/* The command has its copy of what it inherits on purpose (passed
 	 * fds): init holds nothing of it. */
-	close_fds_except(&sfd, 1, -1);
+	close_fds_except(&sfd, 1, NULL, 0);
 	reap_until_exit(pid, sfd);
 }

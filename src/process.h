@@ -8,6 +8,8 @@
 
 #include "error.h"
 
+struct pf_exec_plan;
+
 /* The signals a supervisor passes on to the container: SIGINT, SIGTERM,
  * SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH. */
 void pf_process_forwarded_signals(sigset_t *set);
@@ -67,7 +69,14 @@ int pf_process_rearm_parent_death(struct pf_error *err);
  * close_range(2), or /proc/self/fd where the kernel lacks it. */
 int pf_process_close_fds(const int *pass, size_t n, int keep_fd, struct pf_error *err);
 
-/* Child: execute file with argv and envp. A file without '/' is searched in
+/* pf_process_close_fds with n_keep fds kept close-on-exec (-1 entries
+ * ignored). */
+int pf_process_close_fds_keep(const int *pass, size_t n, const int *keep, size_t n_keep,
+			      struct pf_error *err);
+
+/* Child: run plan (the exec plan, see exec.h; NULL: none; sync_fd is
+ * where it reports "created" before a start FIFO, or -1), then execute
+ * file with argv and envp. A file without '/' is searched in
  * the PATH of envp (not of the current environment), defaulting to
  * /usr/local/bin:/usr/bin:/bin. Clears the signal mask first, so the
  * command does not inherit the supervisor's blocked signals. Returns only on
@@ -76,7 +85,7 @@ int pf_process_close_fds(const int *pass, size_t n, int keep_fd, struct pf_error
  * given the pid of the process that execs (socket activation: the pid the
  * command has in its own pid namespace, known only there). */
 int pf_process_exec(const char *file, char *const argv[], char *const envp[],
-		    int *ret_status, struct pf_error *err);
+		    const struct pf_exec_plan *plan, int sync_fd, int *ret_status, struct pf_error *err);
 
 /* Exit status of a wait(2) status, as shells report it: the exit code, or
  * 128+N for a process killed by signal N. */
@@ -92,7 +101,8 @@ int pf_process_exit_status(int wstatus);
 pid_t pf_process_fork_reaper(int fd_to_close, struct pf_error *err);
 
 /* Child, as pid 1 of a pid namespace, once everything else is set up (user,
- * capabilities, working directory): start the command, which execs file as
+ * capabilities, working directory): start the command, which runs plan
+ * (the exec plan: in the command only, never in init) and execs file as
  * pf_process_exec does, and stay behind as its init, as
  * pf_process_fork_reaper does. Cheaper than that fork: the command is
  * started with CLONE_VM|CLONE_VFORK, so no page of the caller is copied. An
@@ -102,4 +112,4 @@ pid_t pf_process_fork_reaper(int fd_to_close, struct pf_error *err);
  * inherits on purpose is not init's to hold). Returns -1 only if the
  * command cannot be started at all; never returns otherwise. */
 int pf_process_exec_reaped(const char *file, char *const argv[], char *const envp[],
-			   int sync_fd, struct pf_error *err);
+			   const struct pf_exec_plan *plan, int sync_fd, struct pf_error *err);

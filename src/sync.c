@@ -64,6 +64,12 @@ int pf_sync_report(int fd, int status, const struct pf_error *failure)
 	return send_record(fd, &rec) < 0 ? -1 : 0;
 }
 
+int pf_sync_ready(int fd)
+{
+	struct pf_sync_record rec = { .kind = PF_SYNC_READY };
+	return send_record(fd, &rec) < 0 ? -1 : 0;
+}
+
 int pf_sync_result(int fd, struct pf_sync_record *ret_record, struct pf_error *err)
 {
 	ssize_t n = recv_record(fd, ret_record);
@@ -75,6 +81,8 @@ int pf_sync_result(int fd, struct pf_sync_record *ret_record, struct pf_error *e
 	}
 	if (n == 0)
 		return 0;
+	if ((size_t)n == sizeof(*ret_record) && ret_record->kind == PF_SYNC_READY)
+		return 2;
 	if ((size_t)n != sizeof(*ret_record) || ret_record->kind != PF_SYNC_ERROR)
 		return pf_error_set(err, EPROTO, "sync channel: malformed record from child");
 	ret_record->message[sizeof(ret_record->message) - 1] = '\0';

@@ -18,6 +18,7 @@
 enum pf_sync_kind {
 	PF_SYNC_GO = 1,    /* parent -> child: carry on */
 	PF_SYNC_ERROR = 2, /* child -> parent: failed, see status/code/message */
+	PF_SYNC_READY = 3, /* child -> parent: created, waiting on its start FIFO */
 };
 
 struct pf_sync_record {
@@ -40,7 +41,12 @@ int pf_sync_wait(int fd, struct pf_error *err);
 /* Child: send a failure record. Best effort: the child exits anyway. */
 int pf_sync_report(int fd, int status, const struct pf_error *failure);
 
+/* Child, in the command right before it blocks on its start FIFO: every
+ * stage is done, the container is created. Async-signal-safe. */
+int pf_sync_ready(int fd);
+
 /* Parent: wait until the child has exec'd or failed. Returns 0 when the
  * channel closed without a record (success), 1 when a failure record was
- * stored in *ret_record, -1 on a read error. */
+ * stored in *ret_record, 2 when the child is created and waits for its
+ * start FIFO (a PF_SYNC_READY record), -1 on a read error. */
 int pf_sync_result(int fd, struct pf_sync_record *ret_record, struct pf_error *err);

@@ -48,9 +48,9 @@
 --
 -- The cgroup namespace: a namespace made by clone would have the
 -- supervisor's cgroup as its root, fixed before the parent moves the
--- child. So when the container gets cgroups, the clone leaves the cgroup
--- namespace out and the child unshares it once placed (child_mounts, the
--- first child stage): the container sees its own cgroup as "/".
+-- child. So when the container gets cgroups (plan.cgroups), the namespace
+-- plan (container.namespace_plan) leaves it out of clone and the child
+-- unshares it once placed: the container sees its own cgroup as "/".
 --
 -- Host facts (the mounts, the supervisor's cgroups, the file operations)
 -- come in as a table (M.facts()), which unit specs replace by a fake
@@ -452,11 +452,6 @@ function M.plan(spec, plan, host)
   plan.cgroups = list
   plan.limits = lim
   plan.cgroup_host = host
-  -- See the top: the namespace is unshared by the child once placed.
-  if plan.namespaces.cgroup then
-    plan.namespaces.cgroup = false
-    plan.unshare_cgroupns = true
-  end
 end
 
 --- Write -controller back into dir's subtree_control for each controller
@@ -639,13 +634,6 @@ function M.parent(plan, container)
     if not (plan.clone_placed and cg.procs == plan.clone_cgroup) then
       perr.check("--cgroup", plan.cgroup_host.fs.attach(cg.procs, pid))
     end
-  end
-end
-
----@param plan pflask.Plan
-function M.child_mounts(plan)
-  if plan.unshare_cgroupns then
-    perr.check("cgroup namespace", core.unshare({ "cgroup" }))
   end
 end
 

@@ -56,6 +56,7 @@ local limits = lazy("pflask.spec.limits")
 ---@field limits {memory: integer|nil, pids: integer|nil, cpus: number|nil} --memory (bytes), --pids-max, --cpus
 ---@field detach boolean --detach
 ---@field attach integer|string|nil --attach: a pid or a name
+---@field exec integer|string|nil --exec: run command in this running container (a pid or a name)
 ---@field name string|nil --name
 ---@field setenv pflask.EnvVar[] --setenv, in order
 ---@field keepenv boolean --keepenv
@@ -109,16 +110,17 @@ end
 --- Parse an --attach value: a positive decimal pid, or a container's name.
 ---@param value string
 ---@return integer|string
-local function check_pid_or_name(value)
+local function check_pid_or_name(value, opt)
+  opt = opt or "--attach"
   if not value:match("^%d+$") then
     local ok, why = require("pflask.registry").valid_name(value)
-    if not ok then error_.option("--attach", "'%s' is neither a process id nor a name: a name %s", value, why) end
+    if not ok then error_.option(opt, "'%s' is neither a process id nor a name: a name %s", value, why) end
     return value
   end
   -- pid_max is at most 2^22; ten digits keep tonumber exact and in int range.
   local pid = #value <= 10 and math.tointeger(tonumber(value))
   if not pid or pid < 1 or pid > 0x7fffffff then
-    error_.option("--attach", "'%s' is not a process id", value)
+    error_.option(opt, "'%s' is not a process id", value)
   end
   return pid
 end
@@ -261,6 +263,9 @@ local OPTIONS = {
   { short = "a", long = "attach", arg = "required", meta = "PID|NAME", once = true,
     help = "attach to the terminal of a detached container",
     apply = function(spec, v) spec.attach = check_pid_or_name(v) end },
+  { long = "exec", arg = "required", meta = "PID|NAME", once = true,
+    help = "run COMMAND in a running container",
+    apply = function(spec, v) spec.exec = check_pid_or_name(v, "--exec") end },
   { long = "name", arg = "required", meta = "NAME", once = true,
     help = "name the container (for --attach, --list)",
     apply = function(spec, v) nonempty("--name", v, "NAME"); spec.name = v end },
@@ -310,6 +315,9 @@ local OPTIONS = {
   { short = "h", long = "help", arg = "none", help = "show this help and exit", action = "help" },
   { short = "V", long = "version", arg = "none", help = "show the version and exit", action = "version" },
 }
+
+-- The options --exec takes along (the rest describe a new container).
+local EXEC_OPTIONS = { exec = true, user = true, chdir = true, setenv = true }
 
 -- For pflask.complete: the options complete from this table, so that a
 -- new option completes without touching the shell scripts.
@@ -364,6 +372,10 @@ local function finish(spec, flags)
     error_.option("--hostname", "needs a UTS namespace (drop --no-utsns)")
   elseif spec.uid_map and ns.user == false then
     error_.option("--user-map", "needs a user namespace (drop --no-userns)")
+  elseif spec.exec and (spec.detach or spec.attach) then
+    error_.option("--exec", "cannot be used with %s", spec.detach and "--detach" or "--attach")
+  elseif spec.exec and not spec.command then
+    error_.option("--exec", "needs a command (pflask --exec=%s -- COMMAND)", tostring(spec.exec))
   elseif spec.attach and spec.detach then
     error_.option("--attach", "cannot be used with --detach")
   elseif flags["as-pid1"] and flags["as-pid2"] then
@@ -498,6 +510,15 @@ function M.parse(argv)
   end
   local action = finish(st.spec, st.flags)
   if action then return nil, action end
+  if st.spec.exec then
+    -- A command in a running container: only what applies to it, never
+    -- an option taken and silently ignored.
+    for _, o in ipairs(OPTIONS) do
+      if st.given[o.long] and not EXEC_OPTIONS[o.long] then
+        error_.option("--exec", "cannot be used with --%s", o.long)
+      end
+    end
+  end
   return st.spec, "run"
 end
 

@@ -15,7 +15,9 @@
 --                                 (controllers and name= hierarchies),
 --                                 recipe (bundled recipes), attach (names
 --                                 and pids of the caller's detached
---                                 containers), register (yes no auto)
+--                                 containers), running (names and pids of
+--                                 all the caller's running containers, for
+--                                 --exec), register (yes no auto)
 --
 -- An unknown KIND prints nothing and exits 0: a script older or newer than
 -- the executable completes less, never an error on the command line.
@@ -27,7 +29,7 @@ local M = {}
 -- How an option's value completes, by long name; otherwise by its meta
 -- (DIR: directories, FILE: files), else not at all.
 local VALUE_KIND = {
-  mount = "mount", netif = "netif", cgroup = "cgroup", caps = "caps", attach = "attach",
+  mount = "mount", netif = "netif", cgroup = "cgroup", caps = "caps", attach = "attach", exec = "running",
   register = "register", user = "user", recipe = "recipe",
 }
 local META_KIND = { DIR = "dir", FILE = "file" }
@@ -124,6 +126,16 @@ local LISTS = {
   cgroup = M.cgroups,
   recipe = function() return sorted_unique({ table.unpack(core.recipes or {}) }) end,
   attach = M.attachable,
+  running = function()
+    local out = {}
+    for _, rec in ipairs(require("pflask.registry").list()) do
+      if rec.pid then
+        out[#out + 1] = tostring(rec.pid)
+        if rec.name ~= tostring(rec.pid) then out[#out + 1] = rec.name end
+      end
+    end
+    return sorted_unique(out)
+  end,
   register = function() return { "yes", "no", "auto" } end,
 }
 

@@ -49,6 +49,10 @@ local INIT_NAMES = { init = true, systemd = true }
 --                             exec (capability sets, no_new_privs); pid 1
 --                             then starts the command and stays as its
 --                             init, with the same identity
+--   started(plan, container)  supervisor, once every child stage ran and
+--                             the command was exec'd (or waits for its
+--                             start FIFO): record what only now is known
+--                             (pflask.registry)
 --   supervise(plan, container) supervisor, once the command started: hand
 --                             what the supervisor loop must handle while
 --                             the container runs to core.supervisor() (the
@@ -67,6 +71,19 @@ local INIT_NAMES = { init = true, systemd = true }
 -- module is loaded only then, which keeps the start-up of a plain
 -- container short.
 local function nonempty(t) return type(t) == "table" and next(t) ~= nil end
+
+-- The start FIFO (spec.start_fifo): made before the child, removed with
+-- the container.
+local START_FIFO = {
+  prepare = function(plan)
+    perr.check("start_fifo", core.mkfifo(plan.start_fifo))
+    plan.start_fifo_made = true
+  end,
+  cleanup = function(plan)
+    if plan.start_fifo_made then os.remove(plan.start_fifo); plan.start_fifo_made = nil end
+  end,
+}
+
 M.CONCERNS = {
   -- First: --detach forks the supervisor in its prepare, before any other
   -- concern creates something tied to the process that stays behind.
@@ -87,6 +104,7 @@ M.CONCERNS = {
   -- Always: every container drops the capabilities that act on the whole
   -- host (the module is small and precompiled into the executable).
   { "pflask.privileges", function() return true end },
+  { START_FIFO, function(spec) return spec.start_fifo ~= nil end },
   -- Last: it registers the container once the others placed it. In auto
   -- mode a host without systemd costs one stat.
   { "pflask.machined", function(spec)
@@ -97,7 +115,7 @@ M.CONCERNS = {
 local function concern_modules(spec, plan)
   local mods = {}
   for _, c in ipairs(M.CONCERNS) do
-    if c[2](spec, plan) then mods[#mods + 1] = require(c[1]) end
+    if c[2](spec, plan) then mods[#mods + 1] = type(c[1]) == "table" and c[1] or require(c[1]) end
   end
   return mods
 end
@@ -141,13 +159,49 @@ function M.userns_refusal_hint()
   return nil
 end
 
+local NS_KINDS = {}
+for _, n in ipairs(core.namespaces) do NS_KINDS[n] = true end
+
+-- Namespaces a container may join by path instead of creating
+-- (spec.namespaces.net = "/run/netns/NAME", OCI's namespaces[].path):
+-- those the child can enter with setns after clone, before any other
+-- stage, without changing who it is or what its paths mean.
+M.JOINABLE = { net = true, ipc = true, uts = true, cgroup = true }
+
 --- Namespaces to create: defaults, overridden by spec.namespaces. The user
 --- namespace, when not decided (nil), is created for unprivileged users
---- only, and for explicit id maps.
-local function plan_namespaces(spec, euid)
+--- only, and for explicit id maps. A path instead of a boolean joins the
+--- namespace it names (plan.joins).
+local function plan_namespaces(spec, euid, joins)
   local ns = {}
   for name, on in pairs(M.DEFAULT_NAMESPACES) do ns[name] = on end
-  for name, on in pairs(spec.namespaces or {}) do ns[name] = on end
+  if spec.namespaces ~= nil and type(spec.namespaces) ~= "table" then
+    fail("namespaces", "must be a table {name = true|false|PATH}")
+  end
+  for name, on in pairs(spec.namespaces or {}) do
+    local field = "namespaces." .. tostring(name)
+    if type(name) ~= "string" or not NS_KINDS[name] then
+      fail("namespaces", "'%s' is not a namespace (%s)", tostring(name), table.concat(core.namespaces, ", "))
+    end
+    if type(on) == "string" then
+      if not M.JOINABLE[name] then
+        fail(field, "joining by path is supported for net, ipc, uts and cgroup, not %s", name)
+      end
+      if on:sub(1, 1) ~= "/" then fail(field, "'%s' must be an absolute path", on) end
+      local ok, msg = core.ns_check(on, name)
+      if not ok then fail(field, "%s", msg) end
+      joins[#joins + 1] = { name = name, path = on }
+      on = false
+    elseif on ~= nil and type(on) ~= "boolean" then
+      fail(field, "must be true, false or the path of a namespace to join")
+    end
+    ns[name] = on
+  end
+  for _, j in ipairs(joins) do
+    if j.name == "net" and type(spec.netifs) == "table" and #spec.netifs > 0 then
+      fail("netifs", "cannot be used with a joined network namespace (%s)", j.path)
+    end
+  end
   if ns.user == nil then
     ns.user = euid ~= 0 or spec.uid_map ~= nil
   end
@@ -294,6 +348,91 @@ local function plan_pass_fds(spec, env)
   return list
 end
 
+--- spec.rlimits = { nofile = 1024, core = { soft = 0, hard = 0 } } as
+--- the exec plan's array {name, soft, hard}; "infinity" is no limit.
+local function plan_rlimits(spec)
+  local out = {}
+  if spec.rlimits == nil then return out end
+  if type(spec.rlimits) ~= "table" then fail("rlimits", "must be a table {name = limit}") end
+  local known = {}
+  for _, n in ipairs(core.rlimit_names) do known[n] = true end
+  local function limit(name, v, what)
+    if v == "infinity" or v == "unlimited" then return "infinity" end
+    if math.type(v) ~= "integer" or v < 0 then
+      fail("rlimits", "%s: %s limit '%s' must be an integer >= 0 or \"infinity\"", name, what, tostring(v))
+    end
+    return v
+  end
+  for name, v in pairs(spec.rlimits) do
+    if type(name) ~= "string" or not known[name] then
+      fail("rlimits", "'%s' is not a resource (%s)", tostring(name), table.concat(core.rlimit_names, ", "))
+    end
+    local soft, hard
+    if type(v) == "table" then
+      soft = limit(name, v.soft, "soft")
+      hard = v.hard == nil and soft or limit(name, v.hard, "hard")
+    else
+      soft = limit(name, v, "soft")
+      hard = soft
+    end
+    if hard ~= "infinity" and (soft == "infinity" or soft > hard) then
+      fail("rlimits", "%s: soft limit above the hard one", name)
+    end
+    out[#out + 1] = { name, soft, hard }
+  end
+  table.sort(out, function(a, b) return a[1] < b[1] end)
+  return out
+end
+
+--- spec.seccomp_bpf: a compiled filter (struct sock_filter array) as a
+--- string, loaded in the command right before exec.
+local function plan_seccomp(spec)
+  local bpf = spec.seccomp_bpf
+  if bpf == nil then return nil end
+  if type(bpf) ~= "string" or #bpf == 0 or #bpf % 8 ~= 0 or #bpf > 8 * 4096 then
+    fail("seccomp_bpf", "must be a BPF program: 1 to 4096 struct sock_filter of 8 bytes")
+  end
+  return bpf
+end
+
+--- spec.start_fifo: the path of a FIFO pflask makes; the command waits,
+--- right before exec, until another process opens it (M.start_fifo).
+local function plan_start_fifo(spec)
+  local p = spec.start_fifo
+  if p == nil then return nil end
+  if type(p) ~= "string" or p == "" then fail("start_fifo", "must be a path") end
+  p = path.absolute(p)
+  if core.lstat(p) then fail("start_fifo", "'%s' already exists", p) end
+  local parent = p:match("^(.*)/[^/]+$")
+  local st = core.stat(parent ~= "" and parent or "/")
+  if not st or st.type ~= "directory" then fail("start_fifo", "'%s' is not a directory", parent) end
+  return p
+end
+
+--- Namespaces and forks, decided in one place (crun's
+--- namespaces_to_unshare / must_fork): which namespaces clone creates,
+--- which the child unshares itself once the supervisor placed it (a
+--- cgroup namespace after its cgroups: made at clone, its root would be
+--- the supervisor's cgroup), which it joins by path first, and whether pid
+--- 1 forks the command (reaper) or is it.
+---@param plan pflask.Plan
+---@return pflask.NsPlan
+function M.namespace_plan(plan)
+  local clone, late = {}, {}
+  for name, on in pairs(plan.namespaces) do clone[name] = on and true or false end
+  if clone.cgroup and plan.cgroups then
+    clone.cgroup = false
+    late[#late + 1] = "cgroup"
+  end
+  return { clone = clone, late = late, join = plan.joins, fork = plan.init == "reaper" }
+end
+
+---@class pflask.NsPlan
+---@field clone table<string, boolean> namespaces core.clone creates
+---@field late string[] namespaces the child unshares once placed (cgroup)
+---@field join {name: string, path: string}[] namespaces the child joins first, by path
+---@field fork boolean pid 1 starts the command and stays as its reaper
+
 ---@class pflask.Plan
 ---@field namespaces table<string, boolean>
 ---@field root string|nil absolute
@@ -312,6 +451,11 @@ end
 ---@field delegate_cgroup boolean give the container a v2 cgroup it manages (pflask.cgroups)
 ---@field translate table<integer, integer>|nil signals to send instead of those received (Container:wait)
 ---@field map_status fun(status: integer, how: string): integer|nil the exit status pflask reports
+---@field joins {name: string, path: string}[] namespaces joined by path
+---@field rlimits table[] {name, soft, hard}, set in the command
+---@field seccomp_bpf string|nil a compiled seccomp filter, loaded in the command last
+---@field start_fifo string|nil the FIFO whose opening lets the command start
+---@field ns pflask.NsPlan clone, late, join, fork (M.namespace_plan)
 
 --- Resolve a spec into a plan, or raise a pflask.Error naming the option
 --- at fault. Creates nothing.
@@ -319,7 +463,8 @@ end
 ---@return pflask.Plan
 function M.plan(spec)
   local euid = core.geteuid()
-  local ns = plan_namespaces(spec, euid)
+  local joins = {}
+  local ns = plan_namespaces(spec, euid, joins)
   local root = plan_root(spec)
   if spec.hostname ~= nil and (type(spec.hostname) ~= "string" or #spec.hostname == 0 or #spec.hostname > 64) then
     fail("hostname", "'%s' must be 1 to 64 characters", tostring(spec.hostname))
@@ -333,6 +478,8 @@ function M.plan(spec)
     chdir = spec.chdir or (root and "/") or nil,
     child_setup = spec.child_setup, parent_setup = spec.parent_setup,
     groups = user and user.groups or nil,
+    joins = joins, rlimits = plan_rlimits(spec), seccomp_bpf = plan_seccomp(spec),
+    start_fifo = plan_start_fifo(spec),
   }
   -- Read the root's passwd once, for both the environment and the shell.
   local who = user or (root and users.lookup("root", root)) or nil
@@ -347,37 +494,79 @@ function M.plan(spec)
   for _, concern in ipairs(plan.concerns) do
     if concern.plan then concern.plan(spec, plan) end
   end
+  plan.ns = M.namespace_plan(plan)
   return plan
 end
 
---- Child side: everything from inside, in order, then exec. Runs in the
---- cloned process; an error here travels to the parent (core.clone).
+--- The child's stages, in order: each a name (what an error says it was
+--- doing, and what a test or a later concern can refer to) and a function
+--- of (plan, chan, state). Everything up to "exec" runs in the process
+--- that becomes pid 1; "exec" is the exec plan (core.exec_plan), run in
+--- the command's own process right before execve: with a reaper as pid 1
+--- that is the command the reaper starts, never the reaper itself.
+M.CHILD_STAGES = {
+  -- Joined namespaces first, before anything depends on them (OCI's
+  -- namespaces[].path).
+  { "join", function(plan)
+      for _, j in ipairs(plan.ns.join) do
+        perr.check("namespaces." .. j.name, core.ns_enter(j.path, j.name))
+      end
+    end },
+  -- Placed by the supervisor by now (cgroups): a cgroup namespace made
+  -- here has the container's own cgroup as its root.
+  { "late", function(plan)
+      if #plan.ns.late > 0 then perr.check("namespaces", core.unshare(plan.ns.late)) end
+    end },
+  -- Built while the host's paths are still in view: the start FIFO is
+  -- opened here (O_PATH), the exec stage reopens it through /proc.
+  { "exec_plan", function(plan, _, state)
+      state.exec_plan = perr.check("start the command", core.exec_plan{
+        pass_fds = plan.pass_fds, rlimits = plan.rlimits, no_new_privs = plan.no_new_privs,
+        seccomp = plan.seccomp_bpf, start_fifo = plan.start_fifo,
+      })
+    end },
+  { "private", function(plan)
+      if plan.namespaces.mount then perr.check("make mounts private", core.make_private()) end
+    end },
+  { "hostname", function(plan)
+      if plan.hostname then perr.check("--hostname", core.sethostname(plan.hostname)) end
+    end },
+  { "child_mounts", function(plan) run_stage(plan, "child_mounts") end }, -- /proc too (pflask.mounts)
+  { "pivot_root", function(plan)
+      if plan.root then perr.check("--chroot", core.pivot_root(plan.root)) end
+    end },
+  { "child_system", function(plan) run_stage(plan, "child_system") end },
+  { "child_setup", function(plan) if plan.child_setup then plan.child_setup(plan) end end },
+  { "child_privileges", function(plan) run_stage(plan, "child_privileges") end },
+  { "switch_user", function(plan)
+      if plan.user then
+        perr.check("--user", core.switch_user(plan.user.uid, plan.user.gid, plan.groups))
+      end
+    end },
+  { "child_exec", function(plan) run_stage(plan, "child_exec") end },
+  { "chdir", function(plan) if plan.chdir then perr.check("--chdir", core.chdir(plan.chdir)) end end },
+  -- Nothing of the supervisor's crosses the root but what is passed on
+  -- purpose (a directory fd would lead back to the host's tree): the
+  -- exec plan closes the rest in the command; pid 1 of the reaper holds
+  -- nothing once the command has started.
+  { "exec", function(plan, chan, state)
+      if plan.ns.fork then
+        -- This process stays as pid 1, with the command's identity: an
+        -- init that reaps and forwards signals needs no privilege.
+        perr.check("start the command",
+          core.exec_reaped(chan, plan.file or plan.argv[1], plan.argv, plan.env, state.exec_plan))
+      end
+      local _, msg, errno, status = core.exec(plan.file or plan.argv[1], plan.argv, plan.env, state.exec_plan, chan)
+      error(perr.new(status, msg, errno), 0)
+    end },
+}
+
+--- Child side: every stage, in order, then exec. Runs in the cloned
+--- process; an error here travels to the parent (core.clone).
 local function child_main(plan, chan)
   if not chan:wait() then core.exit(perr.FAILURE) end -- the supervisor is gone
-  local ns = plan.namespaces
-  if ns.mount then perr.check("make mounts private", core.make_private()) end
-  if plan.hostname then perr.check("--hostname", core.sethostname(plan.hostname)) end
-  run_stage(plan, "child_mounts") -- the filesystem, /proc included (pflask.mounts)
-  if plan.root then perr.check("--chroot", core.pivot_root(plan.root)) end
-  run_stage(plan, "child_system")
-  if plan.child_setup then plan.child_setup(plan) end
-  run_stage(plan, "child_privileges")
-  if plan.user then
-    perr.check("--user", core.switch_user(plan.user.uid, plan.user.gid, plan.groups))
-  end
-  run_stage(plan, "child_exec")
-  if plan.chdir then perr.check("--chdir", core.chdir(plan.chdir)) end
-  -- Nothing of the supervisor's crosses the root but what is passed on
-  -- purpose (a directory fd would lead back to the host's tree); pid 1 of
-  -- the reaper drops the passed ones too once the command has them.
-  perr.check("start the command", core.close_fds(plan.pass_fds, chan))
-  if plan.init == "reaper" then
-    -- This process stays as pid 1, with the command's identity: an init
-    -- that reaps and forwards signals needs no privilege.
-    perr.check("start the command", core.exec_reaped(chan, plan.file or plan.argv[1], plan.argv, plan.env))
-  end
-  local _, msg, errno, status = core.exec(plan.file or plan.argv[1], plan.argv, plan.env)
-  error(perr.new(status, msg, errno), 0)
+  local state = {}
+  for _, stage in ipairs(M.CHILD_STAGES) do stage[2](plan, chan, state) end
 end
 
 --- Parent side, from outside: the concerns' steps (id maps first), then
@@ -416,7 +605,7 @@ function Container:start()
     error(err, 0)
   end
   -- plan.clone_cgroup (pflask.cgroups): a v2 cgroup to start the child in.
-  local proc, chan, errno_or_placed = core.clone(plan.namespaces, function(ch) return child_main(plan, ch) end,
+  local proc, chan, errno_or_placed = core.clone(plan.ns.clone, function(ch) return child_main(plan, ch) end,
                                                  plan.clone_cgroup)
   if not proc then
     run_cleanup(plan, self)
@@ -442,6 +631,13 @@ function Container:start()
     proc:wait()
     self:finish()
     error(perr.new(status, msg, child_errno), 0)
+  end
+  -- Every stage ran; with "created" the command waits for its start FIFO.
+  self.created = msg == "created"
+  ok, err = pcall(run_stage, plan, "started", self)
+  if not ok then
+    self:abort()
+    error(err, 0)
   end
   self:supervise()
   return self
@@ -625,6 +821,54 @@ end
 function M.kill_all(sig)
   return core.supervisor():signal(sig or core.signals.TERM)
 end
+
+--- What c:exec needs of the container's plan: its pid, the cgroups pflask
+--- made, its command's confinement, identity and environment.
+---@param plan pflask.Plan
+---@param pid integer
+---@return pflask.ExecTarget
+function M.exec_target(plan, pid)
+  local cgroups = {}
+  for i, cg in ipairs(plan.cgroups or {}) do cgroups[i] = cg.procs or cg.dir end
+  -- The namespaces the registry recorded (pflask.registry): exec checks
+  -- they are still the container's.
+  local rec = plan.registry and plan.registry.record
+  local ns, start
+  if rec and rec.pid == pid then
+    ns, start = {}, rec.start
+    for _, n in ipairs(core.namespaces) do ns[n] = rec["ns_" .. n] end
+  end
+  return { pid = pid, cgroups = cgroups, caps = plan.caps, no_new_privs = plan.no_new_privs,
+           user = plan.user, groups = plan.groups, env = plan.env, rlimits = plan.rlimits,
+           seccomp_bpf = plan.seccomp_bpf, ns = ns, start = start }
+end
+
+--- Run a command in the running container (docker exec): it joins every
+--- namespace the container has of its own, its cgroups and root, with
+--- the confinement of the container's command (bounding set, capabilities,
+--- no_new_privs, rlimits, seccomp). Returns its status; raises a
+--- pflask.Error (125, or 126/127 when it cannot be executed) otherwise,
+--- the caller staying in its own namespaces.
+---@param argv string[]
+---@param opts pflask.ExecOptions|nil user, cwd, env, stdin, stdout, stderr
+---@return integer status
+function Container:exec(argv, opts)
+  assert(self.process, "container not started")
+  return require("pflask.exec").run(M.exec_target(self.plan, self:pid()), argv, opts)
+end
+
+--- Let a container created with spec.start_fifo = path run (OCI
+--- `start`), from any process: opens the FIFO for reading, which the
+--- command waits for right before exec. timeout (seconds) bounds the wait
+--- for a container to answer.
+---@param fifo string
+---@param timeout number|nil
+---@return true|nil ok
+---@return string|nil message
+function M.start_fifo(fifo, timeout)
+  return core.start_fifo(fifo, timeout and math.floor(timeout * 1000) or nil)
+end
+Container.start_fifo = M.start_fifo
 
 --- Plan a container from a spec; raises on bad input, creates nothing.
 ---@param spec pflask.Spec

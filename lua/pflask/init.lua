@@ -27,38 +27,7 @@ end
 ---@param spec pflask.Spec
 ---@return integer
 function M.run(spec)
-  --- Wait for the first of list (started containers) to end: returns it and
---- its exit status, after its cleanup; the others keep running. With
---- timeout (seconds) passing first: nil, "timeout".
----@param list pflask.Container[]
----@param timeout number|nil
----@return pflask.Container|nil
----@return integer|string
-function M.wait_any(list, timeout)
-  return require("pflask.container").wait_any(list, timeout)
-end
-
---- Send sig (default SIGTERM) to every container this process started and
---- has not reaped, through each one's translate table, as a signal pflask
---- receives is. Returns how many.
----@param sig integer|nil
----@return integer
-function M.kill_all(sig)
-  return require("pflask.container").kill_all(sig)
-end
-
---- Sleep seconds (fractional) while the supervisor loop runs: containers'
---- terminals are relayed, signals passed on, ended containers reaped.
---- Returns 0, or early the seconds left and the signal number when pflask
---- receives a forwarded signal other than SIGWINCH.
----@param seconds number
----@return number
----@return integer|nil
-function M.sleep(seconds)
-  return core.sleep(seconds)
-end
-
-return M.container(spec):run()
+  return M.container(spec):run()
 end
 
 --- Wait for the first of list (started containers) to end: returns it and
@@ -90,6 +59,16 @@ end
 ---@return integer|nil
 function M.sleep(seconds)
   return core.sleep(seconds)
+end
+
+--- Let a container created with spec.start_fifo = fifo run (OCI
+--- `start`), from any process; see container.start_fifo.
+---@param fifo string
+---@param timeout number|nil seconds
+---@return true|nil ok
+---@return string|nil message
+function M.start_fifo(fifo, timeout)
+  return require("pflask.container").start_fifo(fifo, timeout)
 end
 
 return M

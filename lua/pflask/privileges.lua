@@ -135,12 +135,12 @@ function M.child_privileges(plan)
   perr.check("--caps", core.caps_drop_bounding(plan.caps.keep, plan.caps.ambient ~= 0))
 end
 
---- After the user switch, right before exec: the process's own sets, then
---- no_new_privs (last: it does not hinder anything pflask still does).
+--- After the user switch, right before exec: the process's own sets (pid
+--- 1's too). no_new_privs is the command's alone: the exec plan sets it
+--- in the command's process (container.CHILD_STAGES, "exec").
 ---@param plan pflask.Plan
 function M.child_exec(plan)
   perr.check("--caps", core.caps_apply(plan.caps.keep, plan.caps.ambient))
-  if plan.no_new_privs then perr.check("--no-new-privs", core.no_new_privs()) end
 end
 
 return M

@@ -22,9 +22,27 @@ M.SUFFIX = ".pflask"
 local EEXIST = 17
 
 -- Keys whose values are lists, in order.
-local LISTS = { command = true }
+local LISTS = { command = true, cgroup = true, veth = true, groups = true, rlimit = true,
+                joined = true }
 local INTEGERS = { pid = true, start = true, supervisor = true, supervisor_start = true,
-                   created = true, uid = true, pidns = true }
+                   created = true, uid = true, pidns = true, caps_keep = true, caps_ambient = true,
+                   user_uid = true, user_gid = true }
+-- ns_NAME=inode: the namespaces the container has of its own, so that a
+-- joiner (--exec) can check that /proc/PID/ns/NAME still is the one.
+for _, n in ipairs(core.namespaces) do INTEGERS["ns_" .. n] = true end
+
+-- What else a record holds, for another pflask that must find, join,
+-- stop or clean the container without its supervisor (state on disk):
+--   cgroup=DIR...        the cgroups pflask made for it (--exec joins them)
+--   veth=NAME...         veth host ends pflask made (torn down with it)
+--   ephemeral_dir=DIR    a disk-backed --ephemeral layer
+--   socket=PATH          the --detach socket
+--   start_fifo=PATH      the FIFO that lets a created container start
+--   caps_keep, caps_ambient, no_new_privs, user_uid, user_gid, groups,
+--   env_NAME=VALUE (the command's environment), rlimit=NAME:SOFT:HARD,
+--   seccomp=HEX
+--                        the command's confinement and identity, which
+--                        --exec gives the commands it runs inside too
 
 --- A name a user may give: a letter or digit first, then letters, digits,
 --- `_`, `.`, `-`; not all digits (those are pids); at most 64 bytes.
@@ -42,7 +60,9 @@ function M.valid_name(name)
 end
 
 local function escape(s)
-  return (tostring(s):gsub("[%c%%=\128-\255]", function(c) return string.format("%%%02X", c:byte()) end))
+  s = tostring(s)
+  if not s:find("[%c%%=\128-\255]") then return s end
+  return (s:gsub("[%c%%=\128-\255]", function(c) return string.format("%%%02X", c:byte()) end))
 end
 
 local function unescape(s)
@@ -54,7 +74,7 @@ end
 ---@return string
 function M.encode(rec)
   local keys = {}
-  for k in pairs(rec) do keys[#keys + 1] = k end
+  for k in pairs(rec) do if k ~= "env" then keys[#keys + 1] = k end end
   table.sort(keys)
   local out = {}
   for _, k in ipairs(keys) do
@@ -64,6 +84,11 @@ function M.encode(rec)
     elseif v ~= nil then
       out[#out + 1] = k .. "=" .. escape(v)
     end
+  end
+  -- The environment, a map, as env_NAME lines (in no order: a record is
+  -- read back as a table); a name that cannot be a key is left out.
+  for k, v in pairs(rec.env or {}) do
+    if k:find("^[%w_]+$") then out[#out + 1] = "env_" .. k .. "=" .. escape(v) end
   end
   return table.concat(out, "\n") .. "\n"
 end
@@ -80,6 +105,9 @@ function M.decode(data)
     if LISTS[k] then
       rec[k] = rec[k] or {}
       table.insert(rec[k], v)
+    elseif k:sub(1, 4) == "env_" then
+      rec.env = rec.env or {}
+      rec.env[k:sub(5)] = v
     elseif INTEGERS[k] then
       rec[k] = math.tointeger(tonumber(v))
       if not rec[k] then return nil end
@@ -266,7 +294,55 @@ function M.prepare(plan)
   plan.registry.file = file
 end
 
---- Once the container has a pid: the full record.
+--- What --exec needs to give a command the container's confinement.
+---@param plan pflask.Plan
+---@param rec table changed
+function M.confinement(plan, rec)
+  if plan.caps then rec.caps_keep, rec.caps_ambient = plan.caps.keep, plan.caps.ambient end
+  rec.no_new_privs = plan.no_new_privs and "1" or nil
+  if plan.user then
+    rec.user_uid, rec.user_gid = plan.user.uid, plan.user.gid
+    rec.groups = {}
+    for i, g in ipairs(plan.groups or {}) do rec.groups[i] = tostring(g) end
+  end
+  -- One env_NAME line per variable (M.encode): most values need no
+  -- escaping then.
+  rec.env = plan.env
+  rec.rlimit = {}
+  for i, r in ipairs(plan.rlimits or {}) do rec.rlimit[i] = table.concat(r, ":") end
+  if plan.seccomp_bpf then
+    rec.seccomp = plan.seccomp_bpf:gsub(".", function(c) return string.format("%02x", c:byte()) end)
+  end
+end
+
+--- The record's confinement as container.exec_in takes it.
+---@param rec table
+---@return table
+function M.target(rec)
+  local t = { pid = rec.pid, start = rec.start, cgroups = rec.cgroup or {}, no_new_privs = rec.no_new_privs == "1",
+              root = rec.root, name = rec.name, env = {}, rlimits = {} }
+  if rec.caps_keep then t.caps = { keep = rec.caps_keep, ambient = rec.caps_ambient or 0 } end
+  if rec.user_uid then
+    t.user = { uid = rec.user_uid, gid = rec.user_gid, name = tostring(rec.user_uid) }
+    t.groups = {}
+    for i, g in ipairs(rec.groups or {}) do t.groups[i] = math.tointeger(tonumber(g)) end
+  end
+  for k, v in pairs(rec.env or {}) do t.env[k] = v end
+  for i, r in ipairs(rec.rlimit or {}) do
+    local name, soft, hard = r:match("^(%w+):(%w+):(%w+)$")
+    t.rlimits[i] = { name, math.tointeger(tonumber(soft)) or soft, math.tointeger(tonumber(hard)) or hard }
+  end
+  if rec.seccomp then
+    t.seccomp_bpf = rec.seccomp:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end)
+  end
+  t.ns = {}
+  for _, n in ipairs(core.namespaces) do t.ns[n] = rec["ns_" .. n] end
+  return t
+end
+
+--- The full record, as soon as the container has a pid (before it is
+--- released, so that --list never shows a started container without
+--- one): its namespaces as they are at that point.
 ---@param plan pflask.Plan
 ---@param container pflask.Container
 function M.parent(plan, container)
@@ -275,6 +351,21 @@ function M.parent(plan, container)
   local rec = reg.record
   rec.pid = container:pid()
   rec.start = core.start_time(rec.pid)
+  M.namespaces(plan, rec)
+  if plan.cgroups then
+    rec.cgroup = {}
+    for i, cg in ipairs(plan.cgroups) do rec.cgroup[i] = cg.procs or cg.dir end
+  end
+  if plan.network then
+    rec.veth = {}
+    for _, n in ipairs(plan.network.netifs) do
+      if n.type == "veth" then rec.veth[#rec.veth + 1] = n.outside end
+    end
+  end
+  rec.ephemeral_dir = plan.ephemeral_dir
+  rec.socket = plan.detach and (reg.dir .. "/" .. rec.pid .. ".sock") or nil
+  rec.start_fifo = plan.start_fifo
+  M.confinement(plan, rec)
   -- A named record replaces its reservation; an unnamed one is new,
   -- unless a container that had this pid before left its record (its
   -- pflask was killed): that one is gone, since the pid is ours now.
@@ -288,6 +379,31 @@ function M.parent(plan, container)
     ok, msg = core.state_write(reg.dir, reg.file, data, true)
   end
   if not ok then perr.raise(perr.FAILURE, "registry: %s", msg) end
+end
+
+--- ns_NAME=inode for each namespace the container has of its own: those
+--- the namespace plan gives it (cloned, unshared late, joined by path).
+---@param plan pflask.Plan
+---@param rec table changed
+function M.namespaces(plan, rec)
+  local own = {}
+  for name, on in pairs(plan.ns.clone) do if on then own[#own + 1] = name end end
+  for _, name in ipairs(plan.ns.late) do own[#own + 1] = name end
+  for _, j in ipairs(plan.ns.join) do own[#own + 1] = j.name end
+  local inodes = core.ns_inodes(rec.pid, own)
+  for _, name in ipairs(own) do rec["ns_" .. name] = inodes[name] end
+end
+
+--- Once every child stage ran: namespaces the child entered after the
+--- record was written (unshared late, joined by path) are recorded too.
+--- Costs a write only for containers that have such namespaces.
+---@param plan pflask.Plan
+---@param container pflask.Container
+function M.started(plan, container)
+  local reg = plan.registry
+  if not reg or not reg.file or (#plan.ns.late == 0 and #plan.ns.join == 0) then return end
+  M.namespaces(plan, reg.record)
+  perr.check("registry", core.state_write(reg.dir, reg.file, M.encode(reg.record), false))
 end
 
 ---@param plan pflask.Plan

@@ -254,8 +254,11 @@ describe("pflask.cgroups on a fake cgroupfs", function()
       assert.equal("33", read(base .. dir .. "/pids.max"))
       assert.equal("4242\n", read(base .. dir .. "/payload/cgroup.procs"))
       assert.equal("", read(base .. dir .. "/cgroup.procs")) -- limits above, processes below
-      assert.is_true(plan.unshare_cgroupns)
-      assert.is_false(plan.namespaces.cgroup)
+      -- The namespace plan unshares the cgroup namespace once placed.
+      plan.joins, plan.init = {}, "reaper"
+      local nsplan = require("pflask.container").namespace_plan(plan)
+      assert.same({ "cgroup" }, nsplan.late)
+      assert.is_false(nsplan.clone.cgroup)
       cgroups.cleanup(plan)
       assert.is_false(isdir(base .. dir))
       assert.equal("memory pids", read(base .. "/cg/user.slice/cgroup.subtree_control"))

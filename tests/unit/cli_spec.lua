@@ -155,6 +155,22 @@ describe("cli.parse", function()
       assert.equal(math.type(run({ "-a1" }).attach), "integer")
     end)
 
+    it("--exec takes a pid or a name, and needs a command", function()
+      local spec = run({ "--exec=42", "--", "ls", "-l" })
+      assert.equal(42, spec.exec)
+      assert.same({ "ls", "-l" }, spec.command)
+      assert.equal("web", run({ "--exec", "web", "true" }).exec)
+      fails({ "--exec=web" }, "--exec: needs a command (pflask --exec=web -- COMMAND)")
+      fails({ "--exec=0", "true" }, "--exec: '0' is not a process id")
+      fails({ "--exec=a/b", "true" }, "--exec: 'a/b' is neither a process id nor a name: a name may hold only letters, digits, '_', '.' and '-', and starts with a letter or digit")
+      fails({ "--exec=web", "--detach", "true" }, "--exec: cannot be used with --detach")
+      fails({ "--exec=web", "--hostname=x", "true" }, "--exec: cannot be used with --hostname")
+      fails({ "--exec=web", "-k", "true" }, "--exec: cannot be used with --keepenv")
+      local with = run({ "--exec=web", "--user=alice", "--chdir=/tmp", "--setenv=A=1", "--", "true" })
+      assert.equal("alice", with.user)
+      assert.equal("/tmp", with.chdir)
+    end)
+
     it("--setenv collects variables in order", function()
       assert.same({ { name = "A", value = "1" }, { name = "B", value = "x=y" }, { name = "_c9", value = "" },
         { name = "D", value = "4" }, { name = "E", value = "5" } },
