@@ -9,7 +9,7 @@ packages="
   scdoc lua-busted
   util-linux bsdutils procps iproute2 uidmap passwd busybox-static
   bubblewrap tmux python3 perl
-  debootstrap systemd-container
+  debootstrap systemd-container git
   libsystemd-dev bash-completion zsh
 "
 missing=""
