@@ -1,0 +1,217 @@
+-- The sandbox concern (see container.lua, CONCERNS): the seccomp filter of
+-- the command (--seccomp, --syscalls; spec.seccomp, spec.syscalls) and the
+-- time limit (--timeout; spec.timeout). Both only act on the command:
+-- the filter is compiled here, in the supervisor, and loaded by the exec
+-- plan in the command's own process right before execve (pid 1 and
+-- pflask's setup are never bound by it); the time limit is kept by the
+-- supervisor (Container:wait).
+
+local core = require "pflask.core"
+local perr = require "pflask.error"
+
+local M = {}
+
+local function fail(option, fmt, ...)
+  perr.raise(perr.FAILURE, "%s: " .. fmt, option, ...)
+end
+
+-- Groups of system calls, named as systemd-nspawn names them (the parts
+-- of its groups that exist on Linux's common architectures).
+M.GROUPS = {
+  clock = { "adjtimex", "clock_adjtime", "clock_settime", "settimeofday", "stime" },
+  ["cpu-emulation"] = { "modify_ldt", "vm86", "vm86old" },
+  debug = { "lookup_dcookie", "perf_event_open", "pidfd_getfd", "ptrace", "process_vm_readv",
+            "process_vm_writev" },
+  keyring = { "add_key", "keyctl", "request_key" },
+  module = { "delete_module", "finit_module", "init_module" },
+  obsolete = { "_sysctl", "afs_syscall", "create_module", "get_kernel_syms", "getpmsg", "putpmsg",
+               "query_module", "security", "tuxcall", "uselib", "ustat", "vserver", "nfsservctl" },
+  ["raw-io"] = { "ioperm", "iopl", "pciconfig_iobase", "pciconfig_read", "pciconfig_write" },
+  reboot = { "kexec_file_load", "kexec_load", "reboot" },
+  swap = { "swapoff", "swapon" },
+}
+
+-- The default filter: what fails with EPERM unless --syscalls allows it.
+-- The syscalls that are not namespaced and hand over the kernel or other
+-- users' data (see pflask(1), SECCOMP, for each one's reason); the
+-- capabilities pflask drops already stop most of them, the filter is the
+-- second wall (and the only one for a capability a user adds back).
+M.DEFAULT_DENY = {
+  "@module", "kexec_load", "kexec_file_load", "@swap", "@raw-io", "@keyring", "@obsolete",
+  "open_by_handle_at", "acct", "bpf", "lookup_dcookie", "perf_event_open", "userfaultfd",
+  "quotactl", "syslog", "vm86", "vm86old",
+}
+
+-- ioctl requests refused by argument: TIOCSTI pushes input into a
+-- terminal (a container's command would type into the shell of the user
+-- whose terminal it shares); TIOCLINUX's subcommands paste the console's
+-- selection. The kernel reads the request as 32 bits: the mask makes a
+-- request with junk in the upper half match too.
+M.IOCTLS = { TIOCSTI = 0x5412, TIOCLINUX = 0x541C }
+
+--- Expand one name or @group into a list of names.
+local function expand(option, item, out)
+  local group = item:match("^@(.+)$")
+  if group then
+    local list = M.GROUPS[group]
+    if not list then
+      local names = {}
+      for g in pairs(M.GROUPS) do names[#names + 1] = "@" .. g end
+      table.sort(names)
+      fail(option, "'%s' is not a group (%s)", item, table.concat(names, ", "))
+    end
+    for _, n in ipairs(list) do out[#out + 1] = n end
+  else
+    if not item:match("^[a-z_][a-z0-9_]*$") then fail(option, "'%s' is not a system call name", item) end
+    out[#out + 1] = item
+  end
+  return out
+end
+
+--- The default filter as a core.seccomp_compile table, edited by
+--- spec.syscalls ({"-name", "+name", "@group", ...}: "-" or no sign
+--- adds to the denied list, "+" takes out). booting: reboot stays
+--- allowed when a PID namespace makes it the container's own end.
+---@param edits string[]|nil
+---@param plan pflask.Plan
+---@return table
+function M.default_filter(edits, plan)
+  local deny, order = {}, {}
+  local function set(name, on)
+    if deny[name] == nil then order[#order + 1] = name end
+    deny[name] = on
+  end
+  for _, item in ipairs(M.DEFAULT_DENY) do
+    for _, n in ipairs(expand("--syscalls", item, {})) do set(n, true) end
+  end
+  -- In a PID namespace, reboot(2) only ends the container (its init
+  -- gets SIGHUP/SIGINT): a booted system's last call. Without one it
+  -- would reach the host.
+  if not plan.namespaces.pid then set("reboot", true) end
+  local ioctl_rules = true
+  for _, e in ipairs(edits or {}) do
+    local sign, item = e:match("^([+-]?)(.*)$")
+    if item == "" then fail("--syscalls", "empty entry") end
+    for _, n in ipairs(expand("--syscalls", item, {})) do
+      if n == "ioctl" and sign == "+" then ioctl_rules = false end
+      set(n, sign ~= "+")
+    end
+  end
+  local names = {}
+  for _, n in ipairs(order) do
+    -- Names this libseccomp does not know on any architecture (an
+    -- obsolete call of another one) are left out of the default.
+    if deny[n] then names[#names + 1] = n end
+  end
+  local rules = { { action = "errno", errno = 1, syscalls = names } }
+  if ioctl_rules and not deny.ioctl then
+    for _, req in pairs(M.IOCTLS) do
+      rules[#rules + 1] = { action = "errno", errno = 1, syscalls = { "ioctl" },
+                            args = { { index = 1, op = "masked_eq", value = 0xffffffff, value2 = req } } }
+    end
+  end
+  return { default = "allow", rules = rules }
+end
+
+-- Names in the default groups that libseccomp 2.5 resolves on no
+-- architecture are dropped before compiling (below).
+local function known(name)
+  local ok = core.seccomp_compile{ rules = { { action = "errno", syscalls = { name } } } }
+  return ok ~= nil
+end
+
+--- Check spec.seccomp/spec.syscalls/spec.timeout into the plan.
+---@param spec pflask.Spec
+---@param plan pflask.Plan
+function M.plan(spec, plan)
+  local sc = spec.seccomp
+  if spec.syscalls ~= nil then
+    if type(spec.syscalls) ~= "table" then fail("--syscalls", "must be a list of names") end
+    for i, e in ipairs(spec.syscalls) do
+      if type(e) ~= "string" then fail("--syscalls", "entry %d is not a name", i) end
+    end
+    if sc ~= nil then fail("--syscalls", "edits the default filter: not with a seccomp table or --seccomp=none") end
+  end
+  if plan.seccomp_bpf ~= nil then
+    if sc ~= nil or spec.syscalls ~= nil then fail("seccomp_bpf", "cannot be used with seccomp or syscalls") end
+  elseif sc == false then
+    plan.seccomp_bpf = nil
+  else
+    local t
+    if sc == nil or sc == true then
+      t = M.default_filter(spec.syscalls, plan)
+      -- Only names this libseccomp knows (the default lists calls of
+      -- every architecture; a user's own names are checked as given).
+      local user = {}
+      for _, e in ipairs(spec.syscalls or {}) do
+        for _, n in ipairs(expand("--syscalls", e:match("^[+-]?(.*)$"), {})) do user[n] = true end
+      end
+      local kept = {}
+      for _, n in ipairs(t.rules[1].syscalls) do
+        if user[n] or known(n) then kept[#kept + 1] = n end
+      end
+      t.rules[1].syscalls = kept
+    elseif type(sc) == "table" then
+      t = sc
+    else
+      fail("--seccomp", "spec.seccomp must be false or a filter table")
+    end
+    local bpf, msg = core.seccomp_compile(t)
+    if not bpf then fail("--seccomp", "%s", (msg:gsub("^seccomp: ", ""))) end
+    plan.seccomp_bpf = bpf
+  end
+  -- Loading a filter needs no_new_privs or CAP_SYS_ADMIN in the
+  -- command's user namespace: a command without it gets no_new_privs.
+  if plan.seccomp_bpf and not plan.no_new_privs then
+    local sys_admin = 21
+    local nonroot = plan.user and plan.user.uid ~= 0
+    if nonroot or not plan.caps or plan.caps.keep & (1 << sys_admin) == 0 then
+      plan.no_new_privs = true
+    end
+  end
+
+  local to = spec.timeout
+  if to ~= nil then
+    local seconds, grace
+    if type(to) == "number" then
+      seconds, grace = to, M.DEFAULT_GRACE
+    elseif type(to) == "table" then
+      seconds, grace = to.seconds, to.grace == nil and M.DEFAULT_GRACE or to.grace
+    end
+    if type(seconds) ~= "number" or seconds <= 0 or seconds ~= seconds or seconds == math.huge then
+      fail("--timeout", "'%s' is not a number of seconds > 0", tostring(seconds))
+    end
+    if type(grace) ~= "number" or grace < 0 or grace ~= grace or grace == math.huge then
+      fail("--timeout", "grace '%s' is not a number of seconds >= 0", tostring(grace))
+    end
+    plan.timeout = { seconds = seconds, grace = grace }
+  end
+end
+
+-- Seconds between SIGTERM and SIGKILL when --timeout has no GRACE.
+M.DEFAULT_GRACE = 10
+
+-- timeout(1)'s status when the time limit ran out.
+M.TIMEOUT_STATUS = 124
+
+--- Container:wait without a caller's own timeout, under plan.timeout:
+--- wait; when the time is up, SIGTERM through the container's translate
+--- table (a boot gets SIGRTMIN+3), then SIGKILL after the grace. Returns
+--- the status (124 when the limit ran out).
+---@param c pflask.Container
+---@param wait fun(c: pflask.Container, timeout: number|nil): integer|nil, string|nil
+function M.wait(c, wait)
+  local t = c.plan.timeout
+  local status = wait(c, t.seconds)
+  if status then return status end
+  local term = core.signals.TERM
+  c:kill(c.plan.translate and c.plan.translate[term] or term)
+  status = wait(c, t.grace)
+  if not status then
+    c:kill(core.signals.KILL)
+    wait(c, nil)
+  end
+  return M.TIMEOUT_STATUS
+end
+
+return M
