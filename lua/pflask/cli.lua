@@ -286,10 +286,10 @@ local OPTIONS = {
       end
     end },
   { long = "rlimit", arg = "required", meta = "NAME=SOFT[:HARD]",
-    help = "set a resource limit (nofile=1024, as=1G:2G, core=0)",
+    help = "resource limit: nofile=1024, as=1G",
     apply = function(spec, v) parse_rlimit(spec, v) end },
   { long = "timeout", arg = "required", meta = "SECONDS[:GRACE]", once = true,
-    help = "SIGTERM after SECONDS, SIGKILL GRACE later; exit 124",
+    help = "stop it after SECONDS (exit 124)",
     apply = function(spec, v)
       local s, g = v:match("^([^:]*):?(.*)$")
       local seconds, grace = tonumber(s), g ~= "" and tonumber(g) or nil
