@@ -276,7 +276,7 @@ local OPTIONS = {
       elseif v ~= "default" then error_.option("--seccomp", "'%s' is not default or none", v) end
     end },
   { long = "syscalls", arg = "required", meta = "LIST",
-    help = "-name or @group denies, +name allows (default filter)",
+    help = "edit the default filter: -name, +name, @group",
     apply = function(spec, v)
       nonempty("--syscalls", v, "LIST")
       spec.syscalls = spec.syscalls or {}
