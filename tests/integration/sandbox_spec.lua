@@ -1,0 +1,169 @@
+-- The command's confinement seen from inside real containers: the default
+-- seccomp filter and its edits, --rlimit, --timeout; as root and
+-- rootless. System calls are made with perl's syscall() by number
+-- (x86_64's), so that no libc wrapper stands in between.
+local pft = require "pftest"
+
+local x86_64 = pft.capture("uname -m"):match("^x86_64") ~= nil
+local NR = { keyctl = 250, add_key = 248, getpid = 39, ioctl = 16 }
+
+local function one_line(s)
+  return select(2, s:gsub("\n", "")) == 1 and s:sub(-1) == "\n"
+end
+
+-- perl: call syscall nr with args, print "ret errno-text".
+local function perl_call(nr, args)
+  return { "perl", "-e", string.format('my $r = syscall(%d, %s); print "$r ", ($r < 0 ? "$!" : "ok"), "\\n"',
+    nr, args or "0, 0, 0, 0, 0") }
+end
+
+local function run(args, opts)
+  return pft.pflask(args, opts)
+end
+
+-- TIOCSTI (and the same request with junk in the upper 32 bits, which the
+-- kernel drops) and TIOCLINUX on a pty the container opened itself.
+local STI = [[
+open(my $t, "+<", "/dev/ptmx") or die "ptmx: $!";
+my $fd = fileno($t);
+for my $req (0x5412, 0xdead00005412, 0x541C) {
+  my $c = "x";
+  my $r = syscall(16, $fd, $req, $c);
+  printf("%#x %s\n", $req, $r < 0 ? $! + 0 : "ok");
+}]]
+
+local function seccomp_fields(text)
+  local out = {}
+  for who, mode in text:gmatch("(%S+):Seccomp:%s*(%d)") do out[who] = tonumber(mode) end
+  return out
+end
+
+local function both_worlds(label, runner)
+  describe(label, function()
+    before_each(function()
+      if not x86_64 then pending("the syscall numbers below are x86_64's") end
+    end)
+
+    it("binds the command, never pid 1, with the default filter", function()
+      local r = runner({ "--", "sh", "-c", "grep -H ^Seccomp: /proc/1/status /proc/self/status" })
+      assert.equal(0, r.status, r.stderr)
+      local f = seccomp_fields(r.stdout)
+      assert.equal(0, f["/proc/1/status"], r.stdout)
+      assert.equal(2, f["/proc/self/status"], r.stdout)
+      r = runner({ "--seccomp=none", "--", "grep", "^Seccomp:", "/proc/self/status" })
+      assert.equal(0, r.status, r.stderr)
+      assert.truthy(r.stdout:match("Seccomp:%s*0"), r.stdout)
+    end)
+
+    it("refuses the keyring calls with EPERM, and --syscalls=+@keyring lets them through", function()
+      for _, call in ipairs{ "keyctl", "add_key" } do
+        local r = runner(perl_call(NR[call]))
+        assert.equal(0, r.status, r.stderr)
+        assert.equal("-1 Operation not permitted\n", r.stdout, call)
+      end
+      -- keyctl(0, ...): no such operation, from the kernel this time.
+      local r = runner({ "--syscalls=+@keyring", "--", table.unpack(perl_call(NR.keyctl)) })
+      assert.equal(0, r.status, r.stderr)
+      assert.equal("-1 Invalid argument\n", r.stdout)
+    end)
+
+    it("adds a call with --syscalls=-name", function()
+      local r = runner({ "--syscalls=-getpid", "--", table.unpack(perl_call(NR.getpid, "")) })
+      assert.equal(0, r.status, r.stderr)
+      assert.equal("-1 Operation not permitted\n", r.stdout)
+    end)
+
+    it("refuses TIOCSTI and TIOCLINUX even on a terminal the container owns", function()
+      local r = runner({ "--", "perl", "-e", STI })
+      assert.equal(0, r.status, r.stderr)
+      assert.equal("0x5412 1\n0xdead00005412 1\n0x541c 1\n", r.stdout)
+    end)
+
+    it("sets --rlimit in the command, seen by ulimit", function()
+      local hard = pft.capture("sh -c 'ulimit -Hn'"):match("%d+")
+      local r = runner({ "--rlimit=nofile=64:128", "--rlimit=RLIMIT_CORE=0", "--", "sh", "-c",
+        "ulimit -Sn; ulimit -Hn; ulimit -c" })
+      assert.equal(0, r.status, r.stderr)
+      assert.equal("64\n128\n0\n", r.stdout)
+      -- Up to exactly the current hard limit is allowed without
+      -- CAP_SYS_RESOURCE; above it is not.
+      r = runner({ "--rlimit=NOFILE=" .. hard, "--", "sh", "-c", "ulimit -Sn; ulimit -Hn" })
+      assert.equal(0, r.status, r.stderr)
+      assert.equal(hard .. "\n" .. hard .. "\n", r.stdout)
+      r = runner({ "--rlimit=nofile=" .. (tonumber(hard) + 1), "true" })
+      assert.equal(125, r.status)
+      assert.is_true(one_line(r.stderr), r.stderr)
+      assert.truthy(r.stderr:find("nofile", 1, true), r.stderr)
+    end)
+
+    it("ends the command after --timeout with status 124, SIGKILL after the grace", function()
+      local r = runner({ "--timeout=1", "--", "sleep", "60" })
+      assert.equal(124, r.status, r.stderr)
+      -- SIGTERM ignored: SIGKILL after the grace.
+      r = runner({ "--timeout=1:1", "--", "sh", "-c", "trap '' TERM; sleep 60; echo survived" })
+      assert.equal(124, r.status, r.stderr)
+      assert.equal("", r.stdout)
+      -- In time: the command's own status.
+      r = runner({ "--timeout=30", "--", "sh", "-c", "exit 3" })
+      assert.equal(3, r.status, r.stderr)
+    end)
+  end)
+end
+
+both_worlds("as root", run)
+
+describe("rootless", function()
+  local name, exe, bindir
+  setup(function()
+    name = pft.create_user()
+    exe, bindir = pft.public_pflask()
+  end)
+  teardown(function()
+    if name then pft.remove_user(name) end
+    if bindir then pft.rm_rf(bindir) end
+  end)
+  both_worlds("as an unprivileged user", function(args)
+    return pft.pflask(args, { user = name, pflask = exe, prefix = "cd / &&" })
+  end)
+end)
+
+describe("bad input", function()
+  local cases = {
+    { { "--seccomp=maybe", "true" }, "--seccomp: 'maybe' is not default or none" },
+    { { "--syscalls=@nope", "true" }, "--syscalls: '@nope' is not a group" },
+    { { "--syscalls=-Bad", "true" }, "--syscalls: 'Bad' is not a system call name" },
+    { { "--syscalls=-no_such_call", "true" }, "--seccomp: 'no_such_call' is not a system call" },
+    { { "--syscalls=,", "true" }, "--syscalls: empty entry" },
+    { { "--seccomp=none", "--syscalls=-keyctl", "true" }, "--syscalls: edits the default filter" },
+    { { "--rlimit=nofile", "true" }, "--rlimit: 'nofile' is not NAME=SOFT[:HARD]" },
+    { { "--rlimit=files=1", "true" }, "--rlimit: 'files' is not a resource" },
+    { { "--rlimit=nofile=10:5", "true" }, "--rlimit: nofile: soft limit above the hard one" },
+    { { "--rlimit=as=1X", "true" }, "--rlimit: as: soft limit '1X'" },
+    { { "--rlimit=core=0", "--rlimit=core=1", "true" }, "--rlimit: 'core' given twice" },
+    { { "--timeout=0", "true" }, "--timeout: '0' is not a number of seconds > 0" },
+    { { "--timeout=soon", "true" }, "--timeout: 'soon' is not a number" },
+    { { "--timeout=5:x", "true" }, "--timeout: grace 'x'" },
+  }
+  for _, c in ipairs(cases) do
+    it("answers " .. table.concat(c[1], " ") .. " with one line and 125", function()
+      local r = pft.pflask(c[1])
+      assert.equal(125, r.status, r.stderr)
+      assert.is_true(one_line(r.stderr), r.stderr)
+      assert.truthy(r.stderr:find("pflask: " .. c[2], 1, true), r.stderr)
+    end)
+  end
+end)
+
+describe("spec.seccomp", function()
+  it("loads a recipe's own filter table", function()
+    if not x86_64 then return pending("the syscall numbers below are x86_64's") end
+    local script = [[
+      local status = require("pflask").run{ command = { "perl", "-e",
+        'my $r = syscall(39); print "$r ", ($r < 0 ? "$!" : "ok"), "\n"' },
+        seccomp = { default = "allow", rules = { { action = "errno", errno = 13, syscalls = { "getpid" } } } } }
+      os.exit(status)]]
+    local r = pft.run({ "lua5.4", "-e", script })
+    assert.equal(0, r.status, r.stderr)
+    assert.equal("-1 Permission denied\n", r.stdout)
+  end)
+end)
