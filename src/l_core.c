@@ -48,7 +48,7 @@ LUAMOD_API int luaopen_pflask_core(lua_State *L)
 	pf_l_open_state(L);
 	pf_l_open_machined(L);
 	pf_l_open_exec(L);
-	pf_l_open_seccomp(L);
+	pf_l_open_sandbox(L);
 	lua_pushliteral(L, PFLASK_VERSION);
 	lua_setfield(L, -2, "version");
 	push_features(L);

@@ -67,6 +67,8 @@ local limits = lazy("pflask.spec.limits")
 ---@field syscalls string[]|nil --syscalls: edits of the default filter ("-name", "+name", "@group")
 ---@field rlimits table<string, integer|string|{soft: integer|string, hard: integer|string}>|nil --rlimit
 ---@field timeout number|{seconds: number, grace: number}|nil --timeout
+---@field cpuset string|integer[]|nil --cpuset: "0-3,6" or {0, 1, 2, 3, 6}
+---@field sysctls table<string, string>|nil --sysctl: { ["net.ipv4.ip_forward"] = "1" }
 
 local M = {}
 
@@ -299,6 +301,19 @@ local OPTIONS = {
         error_.option("--timeout", "grace '%s' is not a number of seconds >= 0", g)
       end
       spec.timeout = grace and { seconds = seconds, grace = grace } or seconds
+    end },
+  { long = "cpuset", arg = "required", meta = "LIST", once = true,
+    help = "run on these CPUs only (0-3,6)",
+    apply = function(spec, v) nonempty("--cpuset", v, "LIST"); spec.cpuset = v end },
+  { long = "sysctl", arg = "required", meta = "NAME=VALUE",
+    help = "set a namespaced sysctl inside (net.*, ipc, uts)",
+    apply = function(spec, v)
+      local name, value = v:match("^([^=]+)=(.*)$")
+      if not name then error_.option("--sysctl", "'%s' is not NAME=VALUE", v) end
+      name = name:gsub("/", ".")
+      spec.sysctls = spec.sysctls or {}
+      if spec.sysctls[name] then error_.option("--sysctl", "'%s' given twice", name) end
+      spec.sysctls[name] = value
     end },
   { long = "memory", arg = "required", meta = "SIZE", once = true,
     help = "limit memory to SIZE (512M, 2G) in a memory cgroup",

@@ -540,6 +540,9 @@ M.CHILD_STAGES = {
   { "hostname", function(plan)
       if plan.hostname then perr.check("--hostname", core.sethostname(plan.hostname)) end
     end },
+  -- Before the container's own /proc (and its read-only /proc/sys): the
+  -- one in view acts on the namespaces the child is in (pflask.sandbox).
+  { "sysctls", function(plan) if plan.sysctls then require("pflask.sandbox").child_sysctls(plan) end end },
   { "child_mounts", function(plan) run_stage(plan, "child_mounts") end }, -- /proc too (pflask.mounts)
   { "pivot_root", function(plan)
       if plan.root then perr.check("--chroot", core.pivot_root(plan.root)) end

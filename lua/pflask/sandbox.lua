@@ -1,6 +1,7 @@
 -- The sandbox concern (see container.lua, CONCERNS): the seccomp filter of
--- the command (--seccomp, --syscalls; spec.seccomp, spec.syscalls) and the
--- time limit (--timeout; spec.timeout). Both only act on the command:
+-- the command (--seccomp, --syscalls; spec.seccomp, spec.syscalls), the
+-- time limit (--timeout; spec.timeout), CPU pinning (--cpuset) and the
+-- namespaced sysctls (--sysctl). Both only act on the command:
 -- the filter is compiled here, in the supervisor, and loaded by the exec
 -- plan in the command's own process right before execve (pid 1 and
 -- pflask's setup are never bound by it); the time limit is kept by the
@@ -170,6 +171,9 @@ function M.plan(spec, plan)
     end
   end
 
+  if spec.cpuset ~= nil then plan.cpuset = M.cpu_list(spec.cpuset) end
+  if spec.sysctls ~= nil then plan.sysctls = M.plan_sysctls(spec.sysctls, plan) end
+
   local to = spec.timeout
   if to ~= nil then
     local seconds, grace
@@ -185,6 +189,120 @@ function M.plan(spec, plan)
       fail("--timeout", "grace '%s' is not a number of seconds >= 0", tostring(grace))
     end
     plan.timeout = { seconds = seconds, grace = grace }
+  end
+end
+
+--- The CPUs this host has online, as a set {[n] = true}.
+local function host_cpus()
+  local set = {}
+  local f = io.open("/sys/devices/system/cpu/online")
+  local text = f and f:read("a") or ""
+  if f then f:close() end
+  for a, b in text:gmatch("(%d+)%-?(%d*)") do
+    for n = tonumber(a), tonumber(b ~= "" and b or a) do set[n] = true end
+  end
+  return set
+end
+
+--- Parse a CPU list ("0-2,5" or a table of numbers) into a sorted list,
+--- checked against the CPUs the host has.
+---@param v string|integer[]
+---@return integer[]
+function M.cpu_list(v)
+  local set, list = {}, {}
+  local online = host_cpus()
+  local function add(n)
+    if not online[n] then fail("--cpuset", "CPU %d is not one of this host's (online: %s)", n,
+      (function() local t = {} for c in pairs(online) do t[#t + 1] = c end table.sort(t)
+        return table.concat(t, ",") end)()) end
+    if not set[n] then set[n] = true; list[#list + 1] = n end
+  end
+  if type(v) == "table" then
+    for _, n in ipairs(v) do
+      if math.type(n) ~= "integer" or n < 0 then fail("--cpuset", "'%s' is not a CPU number", tostring(n)) end
+      add(n)
+    end
+  elseif type(v) == "string" then
+    for item in (v .. ","):gmatch("([^,]*),") do
+      local a, b = item:match("^(%d+)%-(%d+)$")
+      if not a then a = item:match("^(%d+)$"); b = a end
+      if not a or #a > 5 or #b > 5 or tonumber(a) > tonumber(b) then
+        fail("--cpuset", "'%s' is not a CPU list (0-3,6)", v)
+      end
+      for n = tonumber(a), tonumber(b) do add(n) end
+    end
+  else
+    fail("--cpuset", "must be a CPU list such as \"0-3,6\"")
+  end
+  if #list == 0 then fail("--cpuset", "no CPU given") end
+  table.sort(list)
+  return list
+end
+
+-- The namespaced sysctls and the namespace each needs (prefix match on
+-- the dotted name).
+local SYSCTL_NS = {
+  { "^net%.", "net", "a network namespace of its own (--netif)" },
+  { "^kernel%.shm", "ipc", "an IPC namespace (drop --no-ipcns)" },
+  { "^kernel%.msg", "ipc", "an IPC namespace (drop --no-ipcns)" },
+  { "^kernel%.sem$", "ipc", "an IPC namespace (drop --no-ipcns)" },
+  { "^fs%.mqueue%.", "ipc", "an IPC namespace (drop --no-ipcns)" },
+  { "^kernel%.hostname$", "uts", "a UTS namespace (drop --no-utsns)" },
+  { "^kernel%.domainname$", "uts", "a UTS namespace (drop --no-utsns)" },
+}
+
+--- Check spec.sysctls ({ [name] = value }) into a sorted list of {name,
+--- value}: namespaced ones only, in a namespace the container has.
+function M.plan_sysctls(sysctls, plan)
+  if type(sysctls) ~= "table" then fail("--sysctl", "must be a table { [name] = value }") end
+  local out = {}
+  for name, value in pairs(sysctls) do
+    if type(name) ~= "string" or not name:match("^[a-z0-9_][a-z0-9_.-]*$") or name:find("..", 1, true)
+        or name:sub(-1) == "." then
+      fail("--sysctl", "'%s' is not a sysctl name (net.ipv4.ip_forward)", tostring(name))
+    end
+    if type(value) == "number" then value = tostring(math.tointeger(value) or value) end
+    if type(value) ~= "string" or value:find("[\n%z]") then
+      fail("--sysctl", "%s: the value must be a string on one line", name)
+    end
+    local ns, why
+    for _, rule in ipairs(SYSCTL_NS) do
+      if name:match(rule[1]) then ns, why = rule[2], rule[3]; break end
+    end
+    if not ns then
+      fail("--sysctl", "'%s' is not namespaced: it would change the host (allowed: net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*, kernel.hostname, kernel.domainname)", name)
+    end
+    if not plan.namespaces[ns] then fail("--sysctl", "%s needs %s", name, why) end
+    out[#out + 1] = { name, value }
+  end
+  table.sort(out, function(a, b) return a[1] < b[1] end)
+  return out
+end
+
+--- Child, in the container's namespaces but before its /proc is
+--- mounted (container.CHILD_STAGES, "sysctls"): /proc/sys of the mount
+--- that is still in view acts on the writer's own network, IPC and UTS
+--- namespaces, which are the container's now. The names were checked
+--- in plan(): nothing of the root's is looked up.
+---@param plan pflask.Plan
+function M.child_sysctls(plan)
+  for _, kv in ipairs(plan.sysctls or {}) do
+    local p = "/proc/sys/" .. kv[1]:gsub("%.", "/")
+    local f, msg = io.open(p, "w")
+    if not f then perr.raise(perr.FAILURE, "--sysctl: %s: %s", kv[1], (msg:gsub("^[^:]*: ", ""))) end
+    local ok, werr = f:write(kv[2])
+    if ok then ok, werr = f:close() else f:close() end
+    if not ok then perr.raise(perr.FAILURE, "--sysctl: %s=%s: %s", kv[1], kv[2], (tostring(werr):gsub("^[^:]*: ", ""))) end
+  end
+end
+
+--- Supervisor, before the child goes on: pin it (and so everything it
+--- starts) to plan.cpuset.
+---@param plan pflask.Plan
+---@param container pflask.Container
+function M.parent(plan, container)
+  if plan.cpuset then
+    perr.check("--cpuset", core.sched_setaffinity(container:pid(), plan.cpuset))
   end
 end
 

@@ -1,10 +1,12 @@
-/* pflask.core: seccomp filters compiled with libseccomp (seccomp.h). */
+/* pflask.core: the command's confinement: seccomp filters compiled with
+ * libseccomp (syscall_filter.h) and CPU affinity (affinity.h). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "l_util.h"
+#include "affinity.h"
 #include "syscall_filter.h"
 
 struct compile_state {
@@ -194,11 +196,36 @@ static int l_seccomp_arch_known(lua_State *L)
 	return 1;
 }
 
-void pf_l_open_seccomp(lua_State *L)
+/* core.sched_setaffinity(pid, {cpu, ...}) -> true | fail: pin pid (0:
+ * the caller) to those CPUs. */
+static int l_sched_setaffinity(lua_State *L)
+{
+	lua_Integer pid = luaL_checkinteger(L, 1);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	lua_Integer n = luaL_len(L, 2);
+	luaL_argcheck(L, n >= 1 && n <= 65536, 2, "1 to 65536 CPUs");
+	int *cpus = lua_newuserdatauv(L, (size_t)n * sizeof(int), 0);
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_geti(L, 2, i);
+		int isnum;
+		lua_Integer c = lua_tointegerx(L, -1, &isnum);
+		luaL_argcheck(L, isnum && c >= 0 && c < 65536, 2, "CPU numbers are integers from 0");
+		cpus[i - 1] = (int)c;
+		lua_pop(L, 1);
+	}
+	struct pf_error err = { 0 };
+	if (pf_affinity_set((pid_t)pid, cpus, (size_t)n, &err) < 0)
+		return pf_l_fail(L, &err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+void pf_l_open_sandbox(lua_State *L)
 {
 	static const luaL_Reg funcs[] = {
 		{ "seccomp_compile", l_seccomp_compile },
 		{ "seccomp_arch_known", l_seccomp_arch_known },
+		{ "sched_setaffinity", l_sched_setaffinity },
 		{ NULL, NULL },
 	};
 	pf_l_register(L, funcs);
