@@ -2,6 +2,10 @@
  * libseccomp (syscall_filter.h) and CPU affinity (affinity.h). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -220,12 +224,35 @@ static int l_sched_setaffinity(lua_State *L)
 	return 1;
 }
 
+/* core.seccomp_load(bpf) -> true | fail: load a compiled filter into the
+ * calling process now (needs no_new_privs or CAP_SYS_ADMIN). For a
+ * command that will not hold CAP_SYS_ADMIN and must not get no_new_privs
+ * (setuid programs work on): loaded before the user switch, as runc does
+ * without noNewPrivileges. */
+static int l_seccomp_load(lua_State *L)
+{
+	size_t len;
+	const char *bpf = luaL_checklstring(L, 1, &len);
+	luaL_argcheck(L, len > 0 && len % sizeof(struct sock_filter) == 0 && len / sizeof(struct sock_filter) <= 4096,
+		      1, "a BPF program: 1 to 4096 struct sock_filter");
+	struct sock_fprog prog = { .len = (unsigned short)(len / sizeof(struct sock_filter)),
+				   .filter = (struct sock_filter *)bpf };
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) {
+		struct pf_error err = { 0 };
+		pf_error_errno(&err, errno, "seccomp: load the filter");
+		return pf_l_fail(L, &err);
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 void pf_l_open_sandbox(lua_State *L)
 {
 	static const luaL_Reg funcs[] = {
 		{ "seccomp_compile", l_seccomp_compile },
 		{ "seccomp_arch_known", l_seccomp_arch_known },
 		{ "sched_setaffinity", l_sched_setaffinity },
+		{ "seccomp_load", l_seccomp_load },
 		{ NULL, NULL },
 	};
 	pf_l_register(L, funcs);

@@ -531,7 +531,8 @@ M.CHILD_STAGES = {
   { "exec_plan", function(plan, _, state)
       state.exec_plan = perr.check("start the command", core.exec_plan{
         pass_fds = plan.pass_fds, rlimits = plan.rlimits, no_new_privs = plan.no_new_privs,
-        seccomp = plan.seccomp_bpf, start_fifo = plan.start_fifo,
+        -- pflask.sandbox loaded it before the user switch already.
+        seccomp = not plan.seccomp_early and plan.seccomp_bpf or nil, start_fifo = plan.start_fifo,
       })
     end },
   { "private", function(plan)

@@ -89,6 +89,18 @@ function M.default_filter(edits, plan)
   -- gets SIGHUP/SIGINT): a booted system's last call. Without one it
   -- would reach the host.
   if not plan.namespaces.pid then set("reboot", true) end
+  if plan.caps then
+    local numbers = require("pflask.spec.caps").numbers
+    local default = require("pflask.privileges").default(plan.namespaces.net)
+    for cap, calls in pairs(M.CAP_CALLS) do
+      local bit = 1 << numbers[cap]
+      if plan.caps.keep & bit ~= 0 and default & bit == 0 then
+        for _, item in ipairs(calls) do
+          for _, n in ipairs(expand("--caps", item, {})) do set(n, false) end
+        end
+      end
+    end
+  end
   local ioctl_rules = true
   for _, e in ipairs(edits or {}) do
     local sign, item = e:match("^([+-]?)(.*)$")
@@ -120,6 +132,32 @@ local function known(name)
   local ok = core.seccomp_compile{ rules = { { action = "errno", syscalls = { name } } } }
   return ok ~= nil
 end
+
+--- Must a filter be loaded before the user switch (the command will hold
+--- neither no_new_privs nor CAP_SYS_ADMIN)?
+---@param nnp boolean
+---@param user pflask.User|nil
+---@param caps {keep: integer}|nil
+---@return boolean
+function M.needs_early_load(nnp, user, caps)
+  if nnp then return false end
+  local sys_admin = 21
+  return (user ~= nil and user.uid ~= 0) or caps == nil or caps.keep & (1 << sys_admin) == 0
+end
+
+--- Child, before the user switch: load the filter now (plan.seccomp_early).
+---@param plan pflask.Plan
+function M.child_privileges(plan)
+  if plan.seccomp_early then perr.check("--seccomp", core.seccomp_load(plan.seccomp_bpf)) end
+end
+
+-- Capabilities that, when --caps gives them back beyond the default set,
+-- let the calls they guard through the default filter too, as nspawn's
+-- filter follows its capabilities: the user asked for that power.
+M.CAP_CALLS = {
+  sys_module = { "@module" }, sys_rawio = { "@raw-io" }, syslog = { "syslog" },
+  sys_pacct = { "acct" }, bpf = { "bpf" }, perfmon = { "perf_event_open" },
+}
 
 --- Check spec.seccomp/spec.syscalls/spec.timeout into the plan.
 ---@param spec pflask.Spec
@@ -162,14 +200,12 @@ function M.plan(spec, plan)
     plan.seccomp_bpf = bpf
   end
   -- Loading a filter needs no_new_privs or CAP_SYS_ADMIN in the
-  -- command's user namespace: a command without it gets no_new_privs.
-  if plan.seccomp_bpf and not plan.no_new_privs then
-    local sys_admin = 21
-    local nonroot = plan.user and plan.user.uid ~= 0
-    if nonroot or not plan.caps or plan.caps.keep & (1 << sys_admin) == 0 then
-      plan.no_new_privs = true
-    end
-  end
+  -- command's user namespace. A command that will hold neither (a
+  -- non-root user, or sys_admin dropped) gets it loaded before the user
+  -- switch instead, while pid 1 still holds CAP_SYS_ADMIN (runc does the
+  -- same without noNewPrivileges): setuid programs keep working, and pid
+  -- 1, by then only the reaper with the command's identity, is bound too.
+  plan.seccomp_early = plan.seccomp_bpf ~= nil and M.needs_early_load(plan.no_new_privs, plan.user, plan.caps)
 
   if spec.cpuset ~= nil then plan.cpuset = M.cpu_list(spec.cpuset) end
   if spec.sysctls ~= nil then plan.sysctls = M.plan_sysctls(spec.sysctls, plan) end

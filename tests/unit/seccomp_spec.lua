@@ -99,8 +99,14 @@ describe("spec.seccomp in plan()", function()
     assert.truthy(err{ command = { "true" }, timeout = { seconds = 1, grace = "x" } }:find("--timeout: grace", 1, true))
   end)
 
-  it("gives a command without CAP_SYS_ADMIN no_new_privs, so that it can load the filter", function()
-    assert.is_true(container.plan{ command = { "true" }, caps = { "-sys_admin" } }.no_new_privs)
-    assert.is_false(container.plan{ command = { "true" }, seccomp = false, caps = { "-sys_admin" } }.no_new_privs)
+  it("loads the filter before the user switch for a command without CAP_SYS_ADMIN, never adds no_new_privs", function()
+    local p = container.plan{ command = { "true" }, caps = { "-sys_admin" } }
+    assert.is_true(p.seccomp_early)
+    assert.is_false(p.no_new_privs)
+    p = container.plan{ command = { "true" }, caps = { "-sys_admin" }, no_new_privs = true }
+    assert.is_false(p.seccomp_early)
+    p = container.plan{ command = { "true" } }
+    assert.is_false(p.seccomp_early)
+    assert.is_false(container.plan{ command = { "true" }, seccomp = false, caps = { "-sys_admin" } }.seccomp_early)
   end)
 end)
