@@ -246,6 +246,23 @@ static int l_seccomp_load(lua_State *L)
 	return 1;
 }
 
+/* core.setdomainname(name) -> true | fail: the NIS domain name of the
+ * caller's UTS namespace (kernel.domainname): the system call works in a
+ * user namespace's own UTS namespace where /proc/sys of the host's
+ * procfs does not. */
+static int l_setdomainname(lua_State *L)
+{
+	size_t len;
+	const char *name = luaL_checklstring(L, 1, &len);
+	if (setdomainname(name, len) < 0) {
+		struct pf_error err = { 0 };
+		pf_error_errno(&err, errno, "setdomainname");
+		return pf_l_fail(L, &err);
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 void pf_l_open_sandbox(lua_State *L)
 {
 	static const luaL_Reg funcs[] = {
@@ -253,6 +270,7 @@ void pf_l_open_sandbox(lua_State *L)
 		{ "seccomp_arch_known", l_seccomp_arch_known },
 		{ "sched_setaffinity", l_sched_setaffinity },
 		{ "seccomp_load", l_seccomp_load },
+		{ "setdomainname", l_setdomainname },
 		{ NULL, NULL },
 	};
 	pf_l_register(L, funcs);

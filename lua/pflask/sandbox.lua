@@ -323,12 +323,24 @@ end
 ---@param plan pflask.Plan
 function M.child_sysctls(plan)
   for _, kv in ipairs(plan.sysctls or {}) do
+    -- The UTS ones through their system calls: in a user namespace the
+    -- host procfs's files refuse the writer, the calls do not.
+    if kv[1] == "kernel.hostname" then
+      perr.check("--sysctl: kernel.hostname", core.sethostname(kv[2]))
+      goto next
+    elseif kv[1] == "kernel.domainname" then
+      perr.check("--sysctl: kernel.domainname", core.setdomainname(kv[2]))
+      goto next
+    end
+    do
     local p = "/proc/sys/" .. kv[1]:gsub("%.", "/")
     local f, msg = io.open(p, "w")
     if not f then perr.raise(perr.FAILURE, "--sysctl: %s: %s", kv[1], (msg:gsub("^[^:]*: ", ""))) end
     local ok, werr = f:write(kv[2])
     if ok then ok, werr = f:close() else f:close() end
     if not ok then perr.raise(perr.FAILURE, "--sysctl: %s=%s: %s", kv[1], kv[2], (tostring(werr):gsub("^[^:]*: ", ""))) end
+    end
+    ::next::
   end
 end
 

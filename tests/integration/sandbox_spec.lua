@@ -96,6 +96,26 @@ local function both_worlds(label, runner)
       assert.truthy(r.stderr:find("nofile", 1, true), r.stderr)
     end)
 
+    it("pins the container with --cpuset, seen in Cpus_allowed_list by pid 1 and the command", function()
+      local r = runner({ "--cpuset=0", "--", "sh", "-c", "grep Cpus_allowed_list /proc/1/status /proc/self/status" })
+      assert.equal(0, r.status, r.stderr)
+      assert.equal(2, select(2, r.stdout:gsub("Cpus_allowed_list:%s*0\n", "")), r.stdout)
+      -- The host (and pflask's own process) keep theirs.
+      assert.truthy(pft.capture("grep Cpus_allowed_list /proc/self/status"):match("Cpus_allowed_list:%s*(%S+)"))
+    end)
+
+    it("writes namespaced --sysctl values inside and leaves the host's", function()
+      local before = pft.capture("cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax /proc/sys/kernel/domainname")
+      local inside_fwd = before:match("^(%d)") == "1" and "0" or "1"
+      local r = runner({ "--netif", "--sysctl=net.ipv4.ip_forward=" .. inside_fwd, "--sysctl=kernel/shmmax=65536",
+        "--sysctl=kernel.domainname=sandbox.test", "--", "sh", "-c",
+        "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax /proc/sys/kernel/domainname; "
+        .. "(echo 1 > /proc/sys/kernel/shmmax) 2>/dev/null && echo writable; true" })
+      assert.equal(0, r.status, r.stderr)
+      assert.equal(inside_fwd .. "\n65536\nsandbox.test\n", r.stdout)
+      assert.equal(before, pft.capture("cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax /proc/sys/kernel/domainname"))
+    end)
+
     it("ends the command after --timeout with status 124, SIGKILL after the grace", function()
       local r = runner({ "--timeout=1", "--", "sleep", "60" })
       assert.equal(124, r.status, r.stderr)
@@ -111,6 +131,27 @@ local function both_worlds(label, runner)
 end
 
 both_worlds("as root", run)
+
+describe("as root, a non-root --user", function()
+  it("is bound by the filter without no_new_privs: setuid keeps working", function()
+    if not x86_64 then return pending("the syscall numbers below are x86_64's") end
+    local r = run({ "--user=nobody", "--", "sh", "-c",
+      "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status; " .. table.concat(perl_call(NR.keyctl), " "):gsub("^perl %-e (.*)$", function(x) return "perl -e '" .. x .. "'" end) })
+    assert.equal(0, r.status, r.stderr)
+    assert.truthy(r.stdout:match("NoNewPrivs:%s*0"), r.stdout)
+    assert.truthy(r.stdout:match("Seccomp:%s*2"), r.stdout)
+    assert.truthy(r.stdout:find("-1 Operation not permitted", 1, true), r.stdout)
+  end)
+
+  it("lets the calls of a capability given back with --caps through", function()
+    local r = run({ "--caps=+syslog", "--", "perl", "-e",
+      'my $r = syscall(103, 10, 0, 0); print(($r < 0 ? $! + 0 : "ok"), "\\n")' })
+    assert.equal(0, r.status, r.stderr)
+    assert.equal("ok\n", r.stdout)
+    r = run({ "--", "perl", "-e", 'my $r = syscall(103, 10, 0, 0); print(($r < 0 ? $! + 0 : "ok"), "\\n")' })
+    assert.equal("1\n", r.stdout)
+  end)
+end)
 
 describe("rootless", function()
   local name, exe, bindir
@@ -143,6 +184,16 @@ describe("bad input", function()
     { { "--timeout=0", "true" }, "--timeout: '0' is not a number of seconds > 0" },
     { { "--timeout=soon", "true" }, "--timeout: 'soon' is not a number" },
     { { "--timeout=5:x", "true" }, "--timeout: grace 'x'" },
+    { { "--cpuset=4096", "true" }, "--cpuset: CPU 4096 is not one of this host's" },
+    { { "--cpuset=1-0", "true" }, "--cpuset: '1-0' is not a CPU list" },
+    { { "--cpuset=x", "true" }, "--cpuset: 'x' is not a CPU list" },
+    { { "--sysctl=vm.swappiness=1", "true" }, "--sysctl: 'vm.swappiness' is not namespaced" },
+    { { "--sysctl=kernel.modprobe=/x", "true" }, "--sysctl: 'kernel.modprobe' is not namespaced" },
+    { { "--sysctl=net.ipv4.ip_forward=1", "true" }, "--sysctl: net.ipv4.ip_forward needs a network namespace" },
+    { { "--no-ipcns", "--sysctl=kernel.shmmax=1", "true" }, "--sysctl: kernel.shmmax needs an IPC namespace" },
+    { { "--sysctl=kernel.shmmax", "true" }, "--sysctl: 'kernel.shmmax' is not NAME=VALUE" },
+    { { "--sysctl=net..x=1", "--netif", "true" }, "--sysctl: 'net..x' is not a sysctl name" },
+    { { "--sysctl=kernel.shmmax=x", "true" }, "--sysctl: kernel.shmmax=x: Invalid argument" },
   }
   for _, c in ipairs(cases) do
     it("answers " .. table.concat(c[1], " ") .. " with one line and 125", function()
