@@ -143,6 +143,29 @@ describe("as root, a non-root --user", function()
     assert.truthy(r.stdout:find("-1 Operation not permitted", 1, true), r.stdout)
   end)
 
+  it("binds a command run in the container with --exec the same way", function()
+    if not x86_64 then return pending("the syscall numbers below are x86_64's") end
+    local name = string.format("sbx%d", math.random(100000, 999999))
+    pft.sh(pft.quote(pft.PFLASK) .. " --name=" .. name .. " -- sleep 60 </dev/null >/dev/null 2>&1 &")
+    local pid
+    for _ = 1, 200 do
+      pid = pft.capture(pft.quote(pft.PFLASK) .. " --list"):match(name .. "%s+(%d+)")
+      if pid then break end
+      pft.sh("sleep 0.05")
+    end
+    assert.truthy(pid, "the container did not start")
+    local ok, err = pcall(function()
+      local r = pft.pflask({ "--exec=" .. name, "--", table.unpack(perl_call(NR.keyctl)) })
+      assert.equal(0, r.status, r.stderr)
+      assert.equal("-1 Operation not permitted\n", r.stdout)
+      r = pft.pflask({ "--exec=" .. name, "--user=nobody", "--", "grep", "-E", "^(Seccomp|NoNewPrivs):", "/proc/self/status" })
+      assert.equal(0, r.status, r.stderr)
+      assert.truthy(r.stdout:match("NoNewPrivs:%s*0") and r.stdout:match("Seccomp:%s*2"), r.stdout)
+    end)
+    pft.sh("kill " .. pid)
+    if not ok then error(err, 0) end
+  end)
+
   it("lets the calls of a capability given back with --caps through", function()
     local r = run({ "--caps=+syslog", "--", "perl", "-e",
       'my $r = syscall(103, 10, 0, 0); print(($r < 0 ? $! + 0 : "ok"), "\\n")' })
