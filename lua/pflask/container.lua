@@ -97,6 +97,7 @@ M.CONCERNS = {
   -- (pflask.cgroups.needs_device_policy, same test).
   { "pflask.cgroups", function(spec, plan)
       return nonempty(spec.cgroups) or nonempty(spec.limits) or plan.delegate_cgroup or spec.devices ~= nil
+        or spec.cpuset ~= nil
         or (plan.root ~= nil and core.geteuid() == 0) end },
   { "pflask.mounts", function() return true end },
   { "pflask.boot", function(_, plan) return plan.boot end },

@@ -166,6 +166,15 @@ describe("as root, a non-root --user", function()
     if not ok then error(err, 0) end
   end)
 
+  it("confines --cpuset with a cpuset cgroup as root: root inside cannot widen it", function()
+    local online = pft.capture("cat /sys/devices/system/cpu/online")
+    if not online:match("^0%-%d") then return pending("one CPU only: nothing to widen to") end
+    local r = run({ "--cpuset=0", "--", "sh", "-c",
+      "taskset -pc " .. online:gsub("%s+$", "") .. " $$ >/dev/null 2>&1; grep Cpus_allowed_list /proc/self/status" })
+    assert.equal(0, r.status, r.stderr)
+    assert.truthy(r.stdout:match("Cpus_allowed_list:%s*0\n"), r.stdout)
+  end)
+
   it("lets the calls of a capability given back with --caps through", function()
     local r = run({ "--caps=+syslog", "--", "perl", "-e",
       'my $r = syscall(103, 10, 0, 0); print(($r < 0 ? $! + 0 : "ok"), "\\n")' })
