@@ -193,6 +193,15 @@ static int l_seccomp_compile(lua_State *L)
 	return 1;
 }
 
+/* core.seccomp_syscall_known(name) -> boolean: whether libseccomp knows
+ * the system call (a profile written for a newer kernel may name calls
+ * this one does not: OCI runtimes skip those). */
+static int l_seccomp_syscall_known(lua_State *L)
+{
+	lua_pushboolean(L, pf_seccomp_syscall_known(luaL_checkstring(L, 1)));
+	return 1;
+}
+
 /* core.seccomp_arch_known(name) -> boolean. */
 static int l_seccomp_arch_known(lua_State *L)
 {
@@ -268,6 +277,7 @@ void pf_l_open_sandbox(lua_State *L)
 	static const luaL_Reg funcs[] = {
 		{ "seccomp_compile", l_seccomp_compile },
 		{ "seccomp_arch_known", l_seccomp_arch_known },
+		{ "seccomp_syscall_known", l_seccomp_syscall_known },
 		{ "sched_setaffinity", l_sched_setaffinity },
 		{ "seccomp_load", l_seccomp_load },
 		{ "setdomainname", l_setdomainname },

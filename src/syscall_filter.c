@@ -53,6 +53,11 @@ static uint32_t arch_token(const char *name)
 	return seccomp_arch_resolve_name(buf);
 }
 
+int pf_seccomp_syscall_known(const char *name)
+{
+	return seccomp_syscall_resolve_name(name) != __NR_SCMP_ERROR;
+}
+
 int pf_seccomp_arch_known(const char *name)
 {
 	return arch_token(name) != 0;

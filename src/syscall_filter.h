@@ -45,5 +45,8 @@ int pf_seccomp_export(struct pf_seccomp *f, void **ret_buf, size_t *ret_len, str
 
 void pf_seccomp_free(struct pf_seccomp *f);
 
+/* Does libseccomp know this system call name (on any architecture)? */
+int pf_seccomp_syscall_known(const char *name);
+
 /* Does libseccomp know this architecture name (as above)? */
 int pf_seccomp_arch_known(const char *name);

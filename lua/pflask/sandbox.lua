@@ -126,12 +126,9 @@ function M.default_filter(edits, plan)
   return { default = "allow", rules = rules }
 end
 
--- Names in the default groups that libseccomp 2.5 resolves on no
+-- Names in the default groups that libseccomp resolves on no
 -- architecture are dropped before compiling (below).
-local function known(name)
-  local ok = core.seccomp_compile{ rules = { { action = "errno", syscalls = { name } } } }
-  return ok ~= nil
-end
+local known = core.seccomp_syscall_known
 
 --- Must a filter be loaded before the user switch (the command will hold
 --- neither no_new_privs nor CAP_SYS_ADMIN)?
