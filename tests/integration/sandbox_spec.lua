@@ -32,6 +32,33 @@ for my $req (0x5412, 0xdead00005412, 0x541C) {
   printf("%#x %s\n", $req, $r < 0 ? $! + 0 : "ok");
 }]]
 
+-- A 64-bit program that makes keyctl as an i386 system call (int 0x80,
+-- number 288): the way around a filter that checks x86_64 numbers only.
+local INT80 = [[
+#include <stdio.h>
+int main(void)
+{
+	long ret;
+	__asm__ volatile("int $0x80" : "=a"(ret) : "a"(288L), "b"(0L), "c"(0L), "d"(0L) : "memory");
+	printf("%ld\n", ret);
+	return 0;
+}
+]]
+local int80_dir, int80
+local function build_int80()
+  if int80 ~= nil then return int80 end
+  int80 = false
+  if not x86_64 or pft.sh("command -v cc >/dev/null 2>&1") ~= 0 then return int80 end
+  int80_dir = pft.tempdir("int80")
+  pft.write_file(int80_dir .. "/k.c", INT80)
+  if pft.sh("cc -O1 -o " .. int80_dir .. "/k " .. int80_dir .. "/k.c 2>/dev/null") == 0
+      and pft.capture(int80_dir .. "/k"):match("^%-?%d+") == "-22" then
+    int80 = int80_dir .. "/k"
+  end
+  return int80
+end
+teardown(function() if int80_dir then pft.rm_rf(int80_dir) end end)
+
 local function seccomp_fields(text)
   local out = {}
   for who, mode in text:gmatch("(%S+):Seccomp:%s*(%d)") do out[who] = tonumber(mode) end
@@ -65,6 +92,16 @@ local function both_worlds(label, runner)
       local r = runner({ "--syscalls=+@keyring", "--", table.unpack(perl_call(NR.keyctl)) })
       assert.equal(0, r.status, r.stderr)
       assert.equal("-1 Invalid argument\n", r.stdout)
+    end)
+
+    it("attack: a 32-bit system call (int 0x80) meets the same rules", function()
+      local k = build_int80()
+      if not k then return pending("no cc, or this kernel runs no i386 system calls") end
+      local r = runner({ "--", k })
+      assert.equal(0, r.status, r.stderr)
+      assert.equal("-1\n", r.stdout) -- -EPERM, not the kernel's -EINVAL
+      r = runner({ "--seccomp=none", "--", k })
+      assert.equal("-22\n", r.stdout)
     end)
 
     it("adds a call with --syscalls=-name", function()
@@ -238,6 +275,17 @@ describe("bad input", function()
 end)
 
 describe("spec.seccomp", function()
+  it("kills a call of an architecture the filter leaves out (arch = {\"x86_64\"} and int 0x80)", function()
+    local k = build_int80()
+    if not k then return pending("no cc, or this kernel runs no i386 system calls") end
+    local script = [[
+      os.exit(require("pflask").run{ command = { ]] .. string.format("%q", k) .. [[ },
+        seccomp = { arch = { "x86_64" }, rules = { { action = "errno", syscalls = { "keyctl" } } } } })]]
+    local r = pft.run({ "lua5.4", "-e", script })
+    assert.equal(128 + 31, r.status, r.stderr) -- SIGSYS
+    assert.equal("", r.stdout)
+  end)
+
   it("loads a recipe's own filter table", function()
     if not x86_64 then return pending("the syscall numbers below are x86_64's") end
     local script = [[
