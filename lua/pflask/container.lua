@@ -17,7 +17,7 @@ M.DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 -- name what the user typed.
 local OPTION = {
   root = "--chroot", chdir = "--chdir", hostname = "--hostname", user = "--user",
-  uid_map = "--user-map", command = "command", pass_fds = "--keep-fd",
+  uid_map = "--user-map", command = "command", pass_fds = "--keep-fd", rlimits = "--rlimit",
 }
 
 -- The highest fd --keep-fd / pass_fds accepts: far above what a caller
@@ -97,6 +97,7 @@ M.CONCERNS = {
   -- (pflask.cgroups.needs_device_policy, same test).
   { "pflask.cgroups", function(spec, plan)
       return nonempty(spec.cgroups) or nonempty(spec.limits) or plan.delegate_cgroup or spec.devices ~= nil
+        or spec.cpuset ~= nil
         or (plan.root ~= nil and core.geteuid() == 0) end },
   { "pflask.mounts", function() return true end },
   { "pflask.boot", function(_, plan) return plan.boot end },
@@ -104,6 +105,9 @@ M.CONCERNS = {
   -- Always: every container drops the capabilities that act on the whole
   -- host (the module is small and precompiled into the executable).
   { "pflask.privileges", function() return true end },
+  -- After privileges (whether the command holds CAP_SYS_ADMIN to load
+  -- its seccomp filter): always, the default filter is on by default.
+  { "pflask.sandbox", function() return true end },
   { START_FIFO, function(spec) return spec.start_fifo ~= nil end },
   -- Last: it registers the container once the others placed it. In auto
   -- mode a host without systemd costs one stat.
@@ -358,6 +362,12 @@ local function plan_rlimits(spec)
   for _, n in ipairs(core.rlimit_names) do known[n] = true end
   local function limit(name, v, what)
     if v == "infinity" or v == "unlimited" then return "infinity" end
+    -- Sizes as --memory takes them (1G, 512K), for as, data, stack...
+    if type(v) == "string" then
+      local num, unit = v:match("^(%d+)([KkMmGgTt]?)$")
+      local mult = { [""] = 1, k = 1 << 10, m = 1 << 20, g = 1 << 30, t = 1 << 40 }
+      if num and #num <= 15 then v = math.tointeger(tonumber(num) * mult[unit:lower()]) end
+    end
     if math.type(v) ~= "integer" or v < 0 then
       fail("rlimits", "%s: %s limit '%s' must be an integer >= 0 or \"infinity\"", name, what, tostring(v))
     end
@@ -522,7 +532,8 @@ M.CHILD_STAGES = {
   { "exec_plan", function(plan, _, state)
       state.exec_plan = perr.check("start the command", core.exec_plan{
         pass_fds = plan.pass_fds, rlimits = plan.rlimits, no_new_privs = plan.no_new_privs,
-        seccomp = plan.seccomp_bpf, start_fifo = plan.start_fifo,
+        -- pflask.sandbox loaded it before the user switch already.
+        seccomp = not plan.seccomp_early and plan.seccomp_bpf or nil, start_fifo = plan.start_fifo,
       })
     end },
   { "private", function(plan)
@@ -531,6 +542,9 @@ M.CHILD_STAGES = {
   { "hostname", function(plan)
       if plan.hostname then perr.check("--hostname", core.sethostname(plan.hostname)) end
     end },
+  -- Before the container's own /proc (and its read-only /proc/sys): the
+  -- one in view acts on the namespaces the child is in (pflask.sandbox).
+  { "sysctls", function(plan) if plan.sysctls then require("pflask.sandbox").child_sysctls(plan) end end },
   { "child_mounts", function(plan) run_stage(plan, "child_mounts") end }, -- /proc too (pflask.mounts)
   { "pivot_root", function(plan)
       if plan.root then perr.check("--chroot", core.pivot_root(plan.root)) end
@@ -758,6 +772,19 @@ end
 function Container:wait(opts)
   local translate, timeout = wait_options(opts)
   if self.status then return self.status end
+  -- --timeout (pflask.sandbox): the plan's time limit, unless the caller
+  -- waits with a timeout of its own.
+  if self.plan.timeout and timeout == nil and not self.timing then
+    self.timing = true
+    local ok, status = pcall(require("pflask.sandbox").wait, self, function(c, t)
+      if t == nil and translate == nil then return c:wait() end
+      return c:wait{ translate = translate, timeout = t }
+    end)
+    self.timing = nil
+    if not ok then error(status, 0) end
+    self.status = status
+    return status
+  end
   self:supervise()
   if translate and not has_ended(self) then
     core.supervisor():translate(self.process, translate)

@@ -157,8 +157,12 @@ function M.run(t, argv, opts)
     pty = perr.check("exec: terminal", core.open_pty(src))
   end
 
+  -- A command without no_new_privs or CAP_SYS_ADMIN: the filter is
+  -- loaded before the user switch (pflask.sandbox.needs_early_load).
+  local early = t.seccomp_bpf ~= nil and require("pflask.sandbox").needs_early_load(t.no_new_privs, user, t.caps)
   local xplan = {
-    pass_fds = {}, rlimits = t.rlimits or {}, no_new_privs = t.no_new_privs, seccomp = t.seccomp_bpf,
+    pass_fds = {}, rlimits = t.rlimits or {}, no_new_privs = t.no_new_privs,
+    seccomp = not early and t.seccomp_bpf or nil,
   }
   local proc, chan, errno = core.clone({}, function(ch)
     -- Before anything of the container can see it: not ptrace-able by
@@ -183,6 +187,7 @@ function M.run(t, argv, opts)
     if t.caps then
       perr.check("exec: capabilities", core.caps_drop_bounding(t.caps.keep, (t.caps.ambient or 0) ~= 0))
     end
+    if early then perr.check("exec: seccomp", core.seccomp_load(t.seccomp_bpf)) end
     if user then perr.check("exec: user", core.switch_user(user.uid, user.gid, groups)) end
     if t.caps then perr.check("exec: capabilities", core.caps_apply(t.caps.keep, t.caps.ambient or 0)) end
     perr.check("exec: cwd", core.chdir(cwd))
