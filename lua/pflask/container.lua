@@ -462,6 +462,9 @@ end
 ---@param spec pflask.Spec
 ---@return pflask.Plan
 function M.plan(spec)
+  -- Names and types first (pflask.schema): every later check may rely
+  -- on them.
+  require("pflask.schema").check(spec)
   local euid = core.geteuid()
   local joins = {}
   local ns = plan_namespaces(spec, euid, joins)
