@@ -233,6 +233,22 @@ static int report_error(lua_State *L)
 	return status;
 }
 
+/* However the recipe ended: close the containers it left running and run
+ * what it deferred (pflask.container's at_exit, when the recipe loaded
+ * that module at all). Its errors are reported, never change the status. */
+static void run_at_exit(lua_State *L)
+{
+	lua_settop(L, 0);
+	lua_pushcfunction(L, msghandler);
+	lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+	if (lua_getfield(L, -1, "pflask.container") != LUA_TTABLE)
+		return;
+	if (lua_getfield(L, -1, "at_exit") != LUA_TFUNCTION)
+		return;
+	if (lua_pcall(L, 0, 0, 1) != LUA_OK)
+		report_error(L);
+}
+
 int main(int argc, char **argv)
 {
 	lua_State *L = luaL_newstate();
@@ -249,6 +265,7 @@ int main(int argc, char **argv)
 		status = exit_status_of(L, -1);
 	else
 		status = report_error(L);
+	run_at_exit(L);
 	/* Closing the state collects every object, which matters only for a
 	 * container still running (its handle kills and reaps it); otherwise
 	 * skip the work: exit(3) flushes Lua's files like any stdio stream. */

@@ -595,6 +595,16 @@ end
 local Container = {}
 Container.__index = Container
 
+-- Containers started and not yet cleaned up, in start order (weak: one
+-- the recipe dropped is cleaned up by its own __gc), and what the recipe
+-- deferred (pflask.defer): M.at_exit runs both when pflask ends, however
+-- it ends.
+local live = setmetatable({}, { __mode = "k" }) -- container -> start order
+local started_count = 0
+local deferred = {}
+
+local function forget(c) live[c] = nil end
+
 --- Create the container and start its command. Returns once the command
 --- was exec'd; raises a pflask.Error (status 125, 126 or 127) otherwise,
 --- leaving no process behind.
@@ -616,6 +626,9 @@ function Container:start()
   end
   plan.clone_placed = errno_or_placed
   self.process = proc
+  started_count = started_count + 1
+  live[self] = started_count
+  self.owner = core.getpid() -- a forked copy of this process must leave it alone
   ok, err = pcall(parent_setup, plan, self)
   if ok then
     ok, err = pcall(function() perr.check("release container", chan:release()) end)
@@ -658,6 +671,7 @@ end
 function Container:finish()
   if self.finished then return end
   self.finished = true
+  forget(self)
   run_cleanup(self.plan, self)
 end
 
@@ -774,6 +788,24 @@ function Container:wait(opts)
   return settle(self)
 end
 
+--- The end of a container the recipe no longer needs: killed (SIGKILL)
+--- if it still runs, reaped, then the same cleanup as a normal end (the
+--- concerns' ended and cleanup: ephemeral directory, cgroups, interfaces,
+--- registry record). Idempotent, never raises: also the container's
+--- __close (`local c <close> = ...:start()`) and __gc, and what pflask
+--- does at exit for every container still running.
+function Container:close()
+  if not self.process or self.finished or self.owner ~= core.getpid() then return end
+  if not self.status then
+    self.process:kill(core.signals.KILL) -- fails once reaped: nothing to do
+    local ok = pcall(settle, self)
+    if not ok then pcall(self.finish, self) end
+  end
+  self:finish()
+end
+Container.__close = Container.close
+Container.__gc = function(c) pcall(Container.close, c) end
+
 --- start() then wait().
 ---@return integer status
 function Container:run()
@@ -872,6 +904,34 @@ function M.start_fifo(fifo, timeout)
   return core.start_fifo(fifo, timeout and math.floor(timeout * 1000) or nil)
 end
 Container.start_fifo = M.start_fifo
+
+--- Run fn at exit (normal end, error, or a signal that ends pflask while
+--- it waits), after every container still running was closed; the last
+--- deferred runs first. For what the recipe made itself (a bridge).
+---@param fn function
+function M.defer(fn)
+  if type(fn) ~= "function" then
+    perr.raise(perr.FAILURE, "defer: a function is needed, not %s", type(fn))
+  end
+  deferred[#deferred + 1] = { fn = fn, pid = core.getpid() }
+end
+
+--- Called once by the executable (src/main.c) when the recipe ended,
+--- however: closes the containers still running (last started first),
+--- then runs the deferred functions in reverse order. An error in one is
+--- reported on stderr and the others still run.
+function M.at_exit()
+  local list = {}
+  for c in pairs(live) do list[#list + 1] = c end
+  table.sort(list, function(a, b) return live[a] > live[b] end)
+  for _, c in ipairs(list) do c:close() end
+  while #deferred > 0 do
+    local d = table.remove(deferred)
+    local ok, err = true, nil
+    if d.pid == core.getpid() then ok, err = pcall(d.fn) end
+    if not ok then io.stderr:write("pflask: deferred function: ", tostring(err), "\n") end
+  end
+end
 
 --- Plan a container from a spec; raises on bad input, creates nothing.
 ---@param spec pflask.Spec

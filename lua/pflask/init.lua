@@ -50,6 +50,15 @@ function M.kill_all(sig)
   return require("pflask.container").kill_all(sig)
 end
 
+--- Run fn when pflask ends, however the recipe ends (its normal end, an
+--- error, a signal that ends it), after the containers still running
+--- were closed; the last deferred runs first. For what the recipe made
+--- itself: `pflask.defer(function() core.link_del("br0") end)`.
+---@param fn function
+function M.defer(fn)
+  return require("pflask.container").defer(fn)
+end
+
 --- Sleep seconds (fractional) while the supervisor loop runs: containers'
 --- terminals are relayed, signals passed on, ended containers reaped.
 --- Returns 0, or early the seconds left and the signal number when pflask
