@@ -605,6 +605,30 @@ local deferred = {}
 
 local function forget(c) live[c] = nil end
 
+-- Signals that end a recipe which deferred something (pflask.defer): the
+-- containers get it as ever, the wait returns once the waited one ended,
+-- then the recipe is interrupted (M.check_interrupted) so that its
+-- deferred functions run and pflask exits 128+N.
+M.INTERRUPTS = {
+  [core.signals.INT] = "SIGINT", [core.signals.TERM] = "SIGTERM",
+  [core.signals.HUP] = "SIGHUP", [core.signals.QUIT] = "SIGQUIT",
+}
+
+-- Seconds the containers get to end after an interrupting signal, before
+-- pflask kills what is left and runs the deferred functions.
+M.GRACE = 10
+
+--- Raise "interrupted by SIGTERM" (status 128+N) when such a signal
+--- reached pflask during a wait and the recipe deferred something.
+function M.check_interrupted()
+  local sig = M.interrupted
+  if sig and #deferred > 0 then
+    M.interrupted = nil
+    M.interrupted_by = sig
+    perr.raise(128 + sig, "interrupted by %s", M.INTERRUPTS[sig])
+  end
+end
+
 --- Create the container and start its command. Returns once the command
 --- was exec'd; raises a pflask.Error (status 125, 126 or 127) otherwise,
 --- leaving no process behind.
@@ -741,6 +765,8 @@ local function first_ended(list, timeout)
         for _, c in ipairs(list) do
           if c.process == proc then return c end
         end
+      elseif what == "signal" and M.INTERRUPTS[proc] then
+        M.interrupted = proc
       end
     end
   end)
@@ -784,8 +810,13 @@ function Container:wait(opts)
     self:abort() -- the loop failed: take the container down, not leave it
     error(ended, 0)
   end
-  if not ended then return nil, "timeout" end
-  return settle(self)
+  if not ended then
+    M.check_interrupted()
+    return nil, "timeout"
+  end
+  local status = settle(self)
+  M.check_interrupted()
+  return status
 end
 
 --- The end of a container the recipe no longer needs: killed (SIGKILL)
@@ -843,8 +874,13 @@ function M.wait_any(list, timeout)
   end
   for _, c in ipairs(list) do c:supervise() end
   local c = first_ended(list, timeout)
-  if not c then return nil, "timeout" end
-  return c, settle(c)
+  if not c then
+    M.check_interrupted()
+    return nil, "timeout"
+  end
+  local status = settle(c)
+  M.check_interrupted()
+  return c, status
 end
 
 --- Send sig (default SIGTERM) to every container this process started
@@ -924,6 +960,16 @@ function M.at_exit()
   local list = {}
   for c in pairs(live) do list[#list + 1] = c end
   table.sort(list, function(a, b) return live[a] > live[b] end)
+  if M.interrupted_by then
+    -- They got the signal too: give them M.GRACE seconds to end as it
+    -- asks before they are killed.
+    local deadline = core.monotonic() + M.GRACE
+    for _, c in ipairs(list) do
+      if c.owner == core.getpid() and not c.finished then
+        pcall(c.wait, c, { timeout = math.max(0, deadline - core.monotonic()) })
+      end
+    end
+  end
   for _, c in ipairs(list) do c:close() end
   while #deferred > 0 do
     local d = table.remove(deferred)

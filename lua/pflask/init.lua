@@ -67,7 +67,14 @@ end
 ---@return number
 ---@return integer|nil
 function M.sleep(seconds)
-  return core.sleep(seconds)
+  local left, sig = core.sleep(seconds)
+  local container = package.loaded["pflask.container"]
+  if sig and container and container.INTERRUPTS[sig] then
+    container.interrupted = sig
+    container.check_interrupted()
+    container.interrupted = nil
+  end
+  return left, sig
 end
 
 --- Let a container created with spec.start_fifo = fifo run (OCI
