@@ -17,7 +17,7 @@ M.DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 -- name what the user typed.
 local OPTION = {
   root = "--chroot", chdir = "--chdir", hostname = "--hostname", user = "--user",
-  uid_map = "--user-map", command = "command", pass_fds = "--keep-fd",
+  uid_map = "--user-map", gid_map = "--user-map", command = "command", pass_fds = "--keep-fd",
 }
 
 -- The highest fd --keep-fd / pass_fds accepts: far above what a caller
@@ -203,10 +203,16 @@ local function plan_namespaces(spec, euid, joins)
     end
   end
   if ns.user == nil then
-    ns.user = euid ~= 0 or spec.uid_map ~= nil
+    ns.user = euid ~= 0 or spec.uid_map ~= nil or spec.gid_map ~= nil
   end
   if spec.root and not ns.mount then
-    fail("root", "needs a mount namespace")
+    fail("root", "needs a mount namespace (drop --no-mountns)")
+  end
+  for _, f in ipairs({ "uid_map", "gid_map" }) do
+    local map = spec[f]
+    if map ~= nil and (type(map) ~= "table" or #map > 0) and not ns.user then
+      fail(f, "needs a user namespace (drop --no-userns)")
+    end
   end
   return ns
 end
@@ -278,8 +284,14 @@ local function plan_command(spec, root, user, who)
 end
 
 local function plan_init(spec, ns, argv)
-  if not ns.pid then return "none" end
   local mode = spec.init or "auto"
+  if not ns.pid then
+    if mode == "pid1" or mode == "reaper" then
+      -- The classic option that asks for this mode.
+      fail(mode == "pid1" and "--as-pid1" or "--as-pid2", "needs a PID namespace (drop --no-pidns)")
+    end
+    return "none"
+  end
   if mode == "auto" then
     return INIT_NAMES[path.basename(argv[1])] and "pid1" or "reaper"
   end
