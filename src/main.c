@@ -115,12 +115,33 @@ static void push_recipe_names(lua_State *L)
 	}
 }
 
+/* core.recipe_descriptions: name -> the first line of its source, for
+ * `pflask --recipe=list` (pflask.discover); core.examples_dir: where the
+ * example recipes are installed. */
+static void push_recipe_descriptions(lua_State *L)
+{
+	lua_newtable(L);
+	for (const struct pf_embedded_chunk *c = pf_embedded_recipes; c->name; c++) {
+		lua_pushstring(L, c->description ? c->description : "");
+		lua_setfield(L, -2, c->name);
+	}
+	lua_setfield(L, -2, "recipe_descriptions");
+	lua_pushstring(L, PFLASK_EXAMPLES_DIR);
+	lua_setfield(L, -2, "examples_dir");
+}
+
 /* Push the recipe's chunk or raise "--recipe: ...". */
 static void load_recipe(lua_State *L, const char *recipe)
 {
 	const struct pf_embedded_chunk *c = NULL;
 	if (!looks_like_path(recipe))
 		c = find_chunk(pf_embedded_recipes, recipe);
+	if (!c && strcmp(recipe, "list") == 0) {
+		/* Discovery: the bundled and example recipes, one line each. */
+		if (luaL_loadstring(L, "return require('pflask.discover').print()") != LUA_OK)
+			lua_error(L);
+		return;
+	}
 	if (c) {
 		if (luaL_loadbufferx(L, (const char *)c->data, c->size, recipe, "b") != LUA_OK)
 			lua_error(L);
@@ -190,6 +211,7 @@ static int pmain(lua_State *L)
 	luaL_requiref(L, "pflask.core", luaopen_pflask_core, 0);
 	push_recipe_names(L);
 	lua_setfield(L, -2, "recipes");
+	push_recipe_descriptions(L);
 	lua_pop(L, 1);
 	install_searcher(L);
 
