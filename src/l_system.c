@@ -1,7 +1,6 @@
 /* pflask.core: small system calls recipes need around a container:
  * identity, users, files, the environment, the hostname. */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
@@ -43,27 +42,6 @@ static int l_chdir(lua_State *L)
 	if (chdir(dir) < 0)
 		return fail_errno(L, errno, "chdir", dir);
 	lua_pushboolean(L, 1);
-	return 1;
-}
-
-/* core.listdir(dir) -> {name, ...} | fail: the entries of dir but . and
- * .., in no order (pflask --recipe=list reads the examples' directory). */
-static int l_listdir(lua_State *L)
-{
-	const char *dir = luaL_checkstring(L, 1);
-	DIR *d = opendir(dir);
-	if (!d)
-		return fail_errno(L, errno, "open", dir);
-	lua_newtable(L);
-	lua_Integer i = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		lua_pushstring(L, e->d_name);
-		lua_rawseti(L, -2, ++i);
-	}
-	closedir(d);
 	return 1;
 }
 
@@ -298,7 +276,6 @@ void pf_l_open_system(lua_State *L)
 		{ "mkdtemp", l_mkdtemp },
 		{ "chmod", l_chmod },
 		{ "chown", l_chown },
-		{ "listdir", l_listdir },
 		{ NULL, NULL },
 	};
 	pf_l_register(L, funcs);

@@ -35,7 +35,7 @@ function M.recipes()
   if not dir or dir == "" then dir = core.examples_dir end
   local files = {}
   if dir then
-    for _, name in ipairs(core.listdir(dir) or {}) do
+    for _, name in ipairs(core.dir_entries(dir) or {}) do
       if name:match("%.lua$") then files[#files + 1] = name end
     end
   end
