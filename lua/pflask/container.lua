@@ -84,12 +84,90 @@ local START_FIFO = {
   end,
 }
 
+-- Standard I/O (spec.stdin, stdout, stderr; plan.stdio): "inherit"
+-- (nil), "null", a path (opened here, outside, with the caller's rights:
+-- never a path of the container's), a Lua io file (a pipe end of
+-- core.pipe(), or any open file) or "capture" (a memfd of pflask's, read
+-- back by Container:output()). The child puts them on 0, 1, 2 before its
+-- root exists; the supervisor keeps only what it must read back.
+local STDIO_NAMES = { [0] = "stdin", "stdout", "stderr" }
+
+local function stdio_fail(fd, fmt, ...)
+  perr.raise(perr.FAILURE, "%s: " .. fmt, STDIO_NAMES[fd], ...)
+end
+
+--- A file that is a terminal never enters the container as such (the
+--- terminal concern replaces the caller's own by a pty).
+local function check_not_tty(fd, f, what)
+  if core.isatty(core.fileno(f)) then
+    stdio_fail(fd, "%s is a terminal (a terminal of the host never enters the container; leave it \"inherit\" to get a pty)", what)
+  end
+end
+
+local function plan_stdio(spec)
+  local out = {}
+  for fd = 0, 2 do
+    local v = spec[STDIO_NAMES[fd]]
+    if v == nil or v == "inherit" then
+      -- inherited: the terminal concern deals with a terminal
+    elseif v == "null" or v == "capture" then
+      if v == "capture" and fd == 0 then stdio_fail(fd, "cannot be \"capture\"") end
+      out[fd] = { kind = v }
+    elseif type(v) == "string" then
+      if v == "" then stdio_fail(fd, "must be \"inherit\", \"null\", \"capture\", a path or a file") end
+      out[fd] = { kind = "path", path = path.absolute(v) }
+    elseif io.type(v) == "file" then
+      check_not_tty(fd, v, "the file")
+      out[fd] = { kind = "file", file = v }
+    else
+      stdio_fail(fd, "must be \"inherit\", \"null\", \"capture\", a path or an open file, not %s",
+                 io.type(v) or type(v))
+    end
+  end
+  return out
+end
+
+local STDIO = {
+  -- Supervisor, before clone: open what is named, outside.
+  prepare = function(plan)
+    for fd, s in pairs(plan.stdio) do
+      if s.kind == "null" or s.kind == "path" then
+        local p = s.kind == "null" and "/dev/null" or s.path
+        local f, msg = io.open(p, fd == 0 and "rb" or "ab")
+        if not f then stdio_fail(fd, "%s", msg) end
+        s.file, s.opened = f, true
+        if s.kind == "path" then check_not_tty(fd, f, "'" .. s.path .. "'") end
+      elseif s.kind == "capture" then
+        s.file = perr.check(STDIO_NAMES[fd], core.memfd("pflask-" .. STDIO_NAMES[fd]))
+        s.opened = true
+      end
+    end
+  end,
+  -- Child, first of the mounts: the host's files onto 0, 1, 2.
+  child_mounts = function(plan)
+    for fd, s in pairs(plan.stdio) do perr.check(STDIO_NAMES[fd], core.dup2(s.file, fd)) end
+  end,
+  -- Supervisor, the child has its copies: only a capture stays open.
+  parent = function(plan)
+    for _, s in pairs(plan.stdio) do
+      if s.opened and s.kind ~= "capture" then s.file:close(); s.opened = false end
+    end
+  end,
+  cleanup = function(plan)
+    for _, s in pairs(plan.stdio) do
+      if s.opened and s.kind ~= "capture" then pcall(s.file.close, s.file); s.opened = false end
+    end
+  end,
+}
+
 M.CONCERNS = {
   -- First: --detach forks the supervisor in its prepare, before any other
   -- concern creates something tied to the process that stays behind.
   -- Always: every container gets a session of its own, and any terminal
   -- among the standard fds is replaced by a pty.
   { "pflask.terminal", function() return true end },
+  -- Before the mounts: the child's 0, 1, 2 are the host's files first.
+  { STDIO, function(_, plan) return next(plan.stdio) ~= nil end },
   -- Second: the record names the supervisor that stays (after --detach).
   { "pflask.registry", function() return true end },
   { "pflask.userns", function(_, plan) return plan.namespaces.user end },
@@ -319,7 +397,7 @@ end
 ---@param spec pflask.Spec
 ---@param env table<string, string> the command's environment (changed)
 ---@return integer[] fds sorted
-local function plan_pass_fds(spec, env)
+local function plan_pass_fds(spec, env, stdio)
   local set = {}
   local fds = spec.pass_fds or {}
   if type(fds) ~= "table" then fail("pass_fds", "must be a list of fd numbers") end
@@ -350,6 +428,7 @@ local function plan_pass_fds(spec, env)
   -- inside would be the host's directory, whatever the root.
   for fd, name in pairs({ [0] = "standard input", "standard output", "standard error" }) do
     local _, kind = core.fd_is_open(fd)
+    if stdio and stdio[fd] then kind = nil end -- replaced in the container
     if kind == "directory" then
       fail(name, "is a directory, which would lead out of the container's root")
     end
@@ -494,12 +573,12 @@ function M.plan(spec)
     child_setup = spec.child_setup, parent_setup = spec.parent_setup,
     groups = user and user.groups or nil,
     joins = joins, rlimits = plan_rlimits(spec), seccomp_bpf = plan_seccomp(spec),
-    start_fifo = plan_start_fifo(spec),
+    start_fifo = plan_start_fifo(spec), stdio = plan_stdio(spec),
   }
   -- Read the root's passwd once, for both the environment and the shell.
   local who = user or (root and users.lookup("root", root)) or nil
   plan.env = plan_environment(spec, root, user, who)
-  plan.pass_fds = plan_pass_fds(spec, plan.env)
+  plan.pass_fds = plan_pass_fds(spec, plan.env, plan.stdio)
   plan.argv, plan.file = plan_command(spec, root, user, who)
   plan.init = plan_init(spec, ns, plan.argv)
   -- An init as pid 1 of a root filesystem: booting an OS (pflask.boot).
@@ -849,6 +928,33 @@ end
 Container.__close = Container.close
 Container.__gc = function(c) pcall(Container.close, c) end
 
+--- Wait for the end (as wait(), and raising nothing more), then what
+--- the "capture" fds got: status, stdout, stderr (nil for one not
+--- captured). The captures are read once; the container is closed.
+---@param opts table|nil as for wait()
+---@return integer|nil status
+---@return string|nil stdout
+---@return string|nil stderr
+function Container:output(opts)
+  if not self.process then self:start() end
+  local status, why = self:wait(opts)
+  if not status then return nil, why end
+  local out = {}
+  for fd = 1, 2 do
+    local s = self.plan.stdio[fd]
+    if s and s.kind == "capture" and s.file then
+      if not self.captured then self.captured = {} end
+      if self.captured[fd] == nil and s.opened then
+        s.file:seek("set")
+        self.captured[fd] = s.file:read("a")
+        s.file:close(); s.opened = false
+      end
+      out[fd] = self.captured[fd]
+    end
+  end
+  return status, out[1], out[2]
+end
+
 --- start() then wait().
 ---@return integer status
 function Container:run()
@@ -952,6 +1058,23 @@ function M.start_fifo(fifo, timeout)
   return core.start_fifo(fifo, timeout and math.floor(timeout * 1000) or nil)
 end
 Container.start_fifo = M.start_fifo
+
+--- Run spec to its end with its stdout and stderr captured (unless the
+--- spec says otherwise): status, stdout, stderr. Output of any size, on
+--- both at once, never blocks the command (captures are memfds).
+---@param spec pflask.Spec
+---@return integer status
+---@return string|nil stdout
+---@return string|nil stderr
+function M.capture(spec)
+  if type(spec) ~= "table" then require("pflask.schema").check(spec) end
+  local s = {}
+  for k, v in pairs(spec) do s[k] = v end
+  if s.stdout == nil then s.stdout = "capture" end
+  if s.stderr == nil then s.stderr = "capture" end
+  local c <close> = M.new(s)
+  return c:output()
+end
 
 --- Run fn at exit (normal end, error, or a signal that ends pflask while
 --- it waits), after every container still running was closed; the last

@@ -30,6 +30,16 @@ function M.run(spec)
   return M.container(spec):run()
 end
 
+--- Run a container to its end with stdout and stderr captured: status,
+--- stdout, stderr (see Container:output).
+---@param spec pflask.Spec
+---@return integer status
+---@return string|nil stdout
+---@return string|nil stderr
+function M.capture(spec)
+  return require("pflask.container").capture(spec)
+end
+
 --- Wait for the first of list (started containers) to end: returns it and
 --- its exit status, after its cleanup; the others keep running. With
 --- timeout (seconds) passing first: nil, "timeout".

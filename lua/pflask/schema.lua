@@ -74,6 +74,7 @@ M.SPEC = record{
   limits = record{ memory = "integer|string", pids = "integer|string", cpus = "number|string" },
   name = "string",
   register = "boolean",
+  stdin = "string|userdata", stdout = "string|userdata", stderr = "string|userdata",
 }
 
 do
