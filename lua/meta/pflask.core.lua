@@ -714,6 +714,21 @@ function core.write_id_map(pid, uid, ranges) end
 ---@return any ...
 function core.write_in_root(root, path, data) end
 
+--- A pipe as two Lua io files, close-on-exec: a spec's stdin/stdout/stderr.
+---@return file*|nil read_end
+---@return file*|string write_end, or the message
+function core.pipe() end
+
+--- An anonymous file in memory (memfd, close-on-exec), read and write.
+---@param name? string
+---@return file*|nil
+function core.memfd(name) end
+
+--- The fd of an open Lua io file.
+---@param file file*
+---@return integer
+function core.fileno(file) end
+
 -- In the pflask executable only (src/main.c), not in core.so:
 
 ---@type string[] the bundled recipes' names

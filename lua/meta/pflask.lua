@@ -102,14 +102,17 @@
 ---@field limits? pflask.Limits
 ---@field name? string
 ---@field register? boolean
+---@field stdin? "inherit"|"null"|string|file* a path is opened outside; a file: a core.pipe() end
+---@field stdout? "inherit"|"null"|"capture"|string|file*
+---@field stderr? "inherit"|"null"|"capture"|string|file*
 
 ---@class pflask.ExecOptions
 ---@field user? string|integer
 ---@field cwd? string
 ---@field env? table<string, string>
----@field stdin? string "inherit", "null" or a path
----@field stdout? string
----@field stderr? string
+---@field stdin? string|file* "inherit", "null", a path or an open file
+---@field stdout? string|file*
+---@field stderr? string|file*
 
 ---@class pflask.Container
 ---@field plan table the resolved plan
@@ -140,6 +143,13 @@ function Container:kill(sig) end
 ---@param opts? pflask.ExecOptions
 ---@return integer status
 function Container:exec(argv, opts) end
+
+--- Wait, then status and what stdout/stderr = "capture" got.
+---@param opts? {timeout?: number}
+---@return integer|nil status
+---@return string|nil stdout
+---@return string|nil stderr
+function Container:output(opts) end
 
 --- Kill if running, reap, clean up (also __close and __gc).
 function Container:close() end
@@ -174,6 +184,13 @@ function pflask.kill_all(sig) end
 
 ---@param fn fun()
 function pflask.defer(fn) end
+
+--- Run spec with stdout and stderr captured.
+---@param spec pflask.Spec
+---@return integer status
+---@return string|nil stdout
+---@return string|nil stderr
+function pflask.capture(spec) end
 
 ---@param seconds number
 ---@return number left
