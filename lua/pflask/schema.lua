@@ -164,9 +164,24 @@ end
 
 local check
 
+--- The keys of t, names first, in a fixed order: the first error reported
+--- is the same on every run.
+local function keys_of(t)
+  local ks = {}
+  for k in pairs(t) do ks[#ks + 1] = k end
+  table.sort(ks, function(a, b)
+    local ta, tb = type(a) == "string", type(b) == "string"
+    if ta ~= tb then return ta end
+    if type(a) == type(b) and (type(a) == "string" or type(a) == "number") then return a < b end
+    return tostring(a) < tostring(b)
+  end)
+  return ks
+end
+
 local function check_record(desc, v, where)
   local known
-  for k, fv in pairs(v) do
+  for _, k in ipairs(keys_of(v)) do
+    local fv = v[k]
     local fd = type(k) == "string" and desc.fields[k]
     if not fd then
       known = known or sorted_keys(desc.fields)
@@ -178,7 +193,7 @@ end
 
 local function check_list(desc, v, where)
   local n = #v
-  for k in pairs(v) do
+  for _, k in ipairs(keys_of(v)) do
     if math.type(k) ~= "integer" or k < 1 or k > n then
       fail(where, "must be a list (an array), not a table with key '%s'", tostring(k))
     end
@@ -192,7 +207,8 @@ local function check_map(desc, v, where)
     set = {}
     for _, k in ipairs(desc.keys) do set[k] = true end
   end
-  for k, fv in pairs(v) do
+  for _, k in ipairs(keys_of(v)) do
+    local fv = v[k]
     if type(k) ~= "string" or (set and not set[k]) then
       if not set then fail(where, "unexpected key %s (only names)", tostring(k)) end
       local known = {}

@@ -44,7 +44,7 @@ describe("strict specs", function()
       message{ mounts = { { type = "tmp", target = "/tmp" }, { type = "bind", source = "/", target = "/mnt", readonly = "yes" } } })
     assert.equal("command[2]: must be string, not an integer", message{ command = { "echo", 1 } })
     assert.equal("command: must be a list, not a string", message{ command = "echo hi" })
-    assert.equal("mounts: must be a list (an array), not a table with key 'type'",
+    assert.equal("mounts: must be a list (an array), not a table with key 'target'",
       message{ mounts = { type = "tmp", target = "/tmp" } })
     assert.equal("uid_map: must be string or a list, not an integer", message{ uid_map = 0 })
     assert.equal("uid_map[1].count: must be integer, not a string",
