@@ -304,11 +304,50 @@ local function plan_root(spec)
   return root
 end
 
+-- The largest user database file read from the host for a lookup.
+local MAX_DB_FILE = 16 * 1024 * 1024
+
+--- What spec.mounts puts at /etc/passwd and /etc/group, so that `user` is
+--- looked up in the files the command will see (a root built from
+--- nothing, a passwd file mounted over the root's): the last entry that
+--- provides each, a `file` (content, or a host source) or a `bind` of the
+--- file or of /etc. nil when the mounts provide no passwd.
+---@param spec pflask.Spec
+---@return {passwd: string, group: string|nil, where: string}|nil
+local function mounted_user_db(spec)
+  local found = {}
+  for _, m in ipairs(type(spec.mounts) == "table" and spec.mounts or {}) do
+    local target = type(m) == "table" and type(m.target) == "string"
+      and ("/" .. m.target):gsub("/+", "/"):gsub("(.)/$", "%1") or nil
+    for _, name in ipairs({ "passwd", "group" }) do
+      local file = "/etc/" .. name
+      if m.type == "file" and target == file then
+        found[name] = { content = m.content, source = m.source }
+      elseif m.type == "bind" and type(m.source) == "string" then
+        if target == file then found[name] = { source = m.source }
+        elseif target == "/etc" then found[name] = { source = m.source .. "/" .. name } end
+      end
+    end
+  end
+  if not found.passwd then return nil end
+  local function text(f, what)
+    if f.content then return f.content end
+    local st = core.stat(f.source)
+    if not st or st.type ~= "file" or st.size > MAX_DB_FILE then
+      fail("user", "cannot read %s from mounts (%s)", what, f.source)
+    end
+    return path.read_file(f.source) or fail("user", "cannot read %s from mounts (%s)", what, f.source)
+  end
+  return { passwd = text(found.passwd, "/etc/passwd"),
+           group = found.group and text(found.group, "/etc/group") or nil,
+           where = "the /etc/passwd of mounts" }
+end
+
 --- The user the command runs as, or nil to keep the identity it starts
 --- with inside (root in a user namespace, the caller otherwise).
 local function plan_user(spec, root)
   if not spec.user then return nil end
-  local user, why = users.lookup(spec.user, root)
+  local user, why = users.lookup(spec.user, root, mounted_user_db(spec))
   if not user then
     fail("user", "'%s' is not a user%s", spec.user,
          why and (": " .. why) or "")
@@ -326,7 +365,9 @@ local function plan_environment(spec, root, user, who)
     env.USER, env.LOGNAME, env.HOME = who.name, who.name, who.home
   else
     env = core.environ()
-    if user then
+    -- keepenv keeps the caller's HOME and USER too (pflask 0.2's
+    -- --keepenv: the whole environment, as it is).
+    if user and not spec.keepenv then
       env.USER, env.LOGNAME, env.HOME = user.name, user.name, user.home
     end
   end
