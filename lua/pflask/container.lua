@@ -175,7 +175,7 @@ M.CONCERNS = {
   -- (pflask.cgroups.needs_device_policy, same test).
   { "pflask.cgroups", function(spec, plan)
       return nonempty(spec.cgroups) or nonempty(spec.limits) or plan.delegate_cgroup or spec.devices ~= nil
-        or (plan.root ~= nil and core.geteuid() == 0) end },
+        or (plan.root ~= nil and plan.host.euid == 0) end },
   { "pflask.mounts", function() return true end },
   { "pflask.boot", function(_, plan) return plan.boot end },
   { "pflask.network", function(spec, plan) return plan.namespaces.net or nonempty(spec.netifs) end },
@@ -185,10 +185,33 @@ M.CONCERNS = {
   { START_FIFO, function(spec) return spec.start_fifo ~= nil end },
   -- Last: it registers the container once the others placed it. In auto
   -- mode a host without systemd costs one stat.
-  { "pflask.machined", function(spec)
-      return spec.register == true or (spec.register == nil and core.geteuid() == 0
+  { "pflask.machined", function(spec, plan)
+      return spec.register == true or (spec.register == nil and plan.host.euid == 0
         and core.stat("/run/systemd/system") ~= nil) end },
 }
+
+---@class pflask.HostFacts
+---@field euid integer
+---@field egid integer
+---@field uid integer
+---@field pid integer
+---@field isatty fun(fd: integer): boolean
+---@field fd_is_open fun(fd: integer): boolean, string|nil
+---@field getpwnam fun(key: string|integer): table|nil
+---@field environ fun(): table<string, string>
+
+--- What plan() asks the host, as one table: unit specs pass a fake one
+--- (plan(spec, host)) to test the decisions without root or a terminal.
+--- The concerns read plan.host too (terminal, userns); what they look at
+--- on disk (a root, a mount source) is still read from the disk.
+---@return pflask.HostFacts
+function M.host_facts()
+  return {
+    euid = core.geteuid(), egid = core.getegid(), uid = core.getuid(), pid = core.getpid(),
+    isatty = core.isatty, fd_is_open = core.fd_is_open, getpwnam = core.getpwnam,
+    environ = core.environ,
+  }
+end
 
 local function concern_modules(spec, plan)
   local mods = {}
@@ -357,14 +380,14 @@ end
 
 --- The command's environment, as the classic pflask builds it. who is
 --- the user inside a root (user, else the root's own root), if known.
-local function plan_environment(spec, root, user, who)
+local function plan_environment(spec, root, user, who, host)
   local env
   if root and not spec.keepenv then
     env = { TERM = os.getenv("TERM"), PATH = M.DEFAULT_PATH }
     who = who or { name = "root", home = "/root" }
     env.USER, env.LOGNAME, env.HOME = who.name, who.name, who.home
   else
-    env = core.environ()
+    env = host.environ()
     -- keepenv keeps the caller's HOME and USER too (pflask 0.2's
     -- --keepenv: the whole environment, as it is).
     if user and not spec.keepenv then
@@ -381,7 +404,7 @@ end
 --- it, so that it reads the profile.
 ---@return string[] argv
 ---@return string|nil file what to exec when it is not argv[1]
-local function plan_command(spec, root, user, who)
+local function plan_command(spec, root, user, who, host)
   if spec.command and #spec.command > 0 then
     for i, a in ipairs(spec.command) do
       if type(a) ~= "string" then fail("command", "argument %d is not a string", i) end
@@ -394,7 +417,7 @@ local function plan_command(spec, root, user, who)
   else
     shell = os.getenv("SHELL")
     if not shell or shell == "" then
-      local me = core.getpwnam(core.getuid())
+      local me = host.getpwnam(host.uid)
       shell = me and me.shell
     end
   end
@@ -422,9 +445,9 @@ end
 
 --- One fd to pass: open, and not a terminal (no terminal of the host
 --- ever enters the container: TIOCSTI would type into it).
-local function check_pass_fd(field, fd)
-  if not core.fd_is_open(fd) then fail(field, "fd %d is not open", fd) end
-  if core.isatty(fd) then
+local function check_pass_fd(field, fd, host)
+  if not host.fd_is_open(fd) then fail(field, "fd %d is not open", fd) end
+  if host.isatty(fd) then
     fail(field, "fd %d is a terminal (a terminal of the host never enters the container)", fd)
   end
 end
@@ -438,7 +461,7 @@ end
 ---@param spec pflask.Spec
 ---@param env table<string, string> the command's environment (changed)
 ---@return integer[] fds sorted
-local function plan_pass_fds(spec, env, stdio)
+local function plan_pass_fds(spec, env, stdio, host)
   local set = {}
   local fds = spec.pass_fds or {}
   if type(fds) ~= "table" then fail("pass_fds", "must be a list of fd numbers") end
@@ -448,16 +471,16 @@ local function plan_pass_fds(spec, env, stdio)
     if not fd or fd < 3 or fd > M.MAX_PASS_FD then
       fail("pass_fds", "'%s' is not a file descriptor number (3 to %d)", tostring(v), M.MAX_PASS_FD)
     end
-    check_pass_fd("pass_fds", fd)
+    check_pass_fd("pass_fds", fd, host)
     set[fd] = true
   end
   if env.LISTEN_FDS or env.LISTEN_PID then
     local n = env.LISTEN_FDS and env.LISTEN_FDS:match("^%d+$") and #env.LISTEN_FDS <= 5
       and tonumber(env.LISTEN_FDS)
-    if env.LISTEN_PID == tostring(core.getpid()) and n and n > 0 then
+    if env.LISTEN_PID == tostring(host.pid) and n and n > 0 then
       if 3 + n - 1 > M.MAX_PASS_FD then fail("LISTEN_FDS", "%d fds are too many", n) end
       for fd = 3, 3 + n - 1 do
-        check_pass_fd("LISTEN_FDS", fd)
+        check_pass_fd("LISTEN_FDS", fd, host)
         set[fd] = true
       end
       env.LISTEN_PID = "" -- the command's own pid, set right before exec
@@ -468,7 +491,7 @@ local function plan_pass_fds(spec, env, stdio)
   -- Standard fds pass as they are, except a directory: /proc/self/fd/0/
   -- inside would be the host's directory, whatever the root.
   for fd, name in pairs({ [0] = "standard input", "standard output", "standard error" }) do
-    local _, kind = core.fd_is_open(fd)
+    local _, kind = host.fd_is_open(fd)
     if stdio and stdio[fd] then kind = nil end -- replaced in the container
     if kind == "directory" then
       fail(name, "is a directory, which would lead out of the container's root")
@@ -592,12 +615,14 @@ end
 --- Resolve a spec into a plan, or raise a pflask.Error naming the option
 --- at fault. Creates nothing.
 ---@param spec pflask.Spec
+---@param host pflask.HostFacts|nil the host's facts (M.host_facts() by default)
 ---@return pflask.Plan
-function M.plan(spec)
+function M.plan(spec, host)
   -- Names and types first (pflask.schema): every later check may rely
   -- on them.
   require("pflask.schema").check(spec)
-  local euid = core.geteuid()
+  host = host or M.host_facts()
+  local euid = host.euid
   local joins = {}
   local ns = plan_namespaces(spec, euid, joins)
   local root = plan_root(spec)
@@ -614,13 +639,13 @@ function M.plan(spec)
     child_setup = spec.child_setup, parent_setup = spec.parent_setup,
     groups = user and user.groups or nil,
     joins = joins, rlimits = plan_rlimits(spec), seccomp_bpf = plan_seccomp(spec),
-    start_fifo = plan_start_fifo(spec), stdio = plan_stdio(spec),
+    start_fifo = plan_start_fifo(spec), stdio = plan_stdio(spec), host = host,
   }
   -- Read the root's passwd once, for both the environment and the shell.
   local who = user or (root and users.lookup("root", root)) or nil
-  plan.env = plan_environment(spec, root, user, who)
-  plan.pass_fds = plan_pass_fds(spec, plan.env, plan.stdio)
-  plan.argv, plan.file = plan_command(spec, root, user, who)
+  plan.env = plan_environment(spec, root, user, who, host)
+  plan.pass_fds = plan_pass_fds(spec, plan.env, plan.stdio, host)
+  plan.argv, plan.file = plan_command(spec, root, user, who, host)
   plan.init = plan_init(spec, ns, plan.argv)
   -- An init as pid 1 of a root filesystem: booting an OS (pflask.boot).
   plan.boot = plan.init == "pid1" and root ~= nil
