@@ -18,6 +18,7 @@ M.DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 local OPTION = {
   root = "--chroot", chdir = "--chdir", hostname = "--hostname", user = "--user",
   uid_map = "--user-map", gid_map = "--user-map", command = "command", pass_fds = "--keep-fd",
+  setenv = "--setenv",
 }
 
 -- The highest fd --keep-fd / pass_fds accepts: far above what a caller
@@ -395,7 +396,12 @@ local function plan_environment(spec, root, user, who, host)
     end
   end
   env.container = "pflask"
-  for _, var in ipairs(spec.setenv or {}) do env[var.name] = var.value end
+  for i, var in ipairs(spec.setenv or {}) do
+    if type(var.name) ~= "string" or not var.name:match("^[%a_][%w_]*$") or type(var.value) ~= "string" then
+      fail("setenv", "entry %d needs a name (letters, digits and _, not starting with a digit) and a string value", i)
+    end
+    env[var.name] = var.value
+  end
   return env
 end
 

@@ -65,6 +65,11 @@ describe("strict specs", function()
     assert.has_no.errors(function() schema.check(spec) end)
   end)
 
+  it("refuses a setenv entry without a name or a value", function()
+    assert.matches("^%-%-setenv: entry 1 needs a name", message{ setenv = { { value = "x" } } })
+    assert.matches("^%-%-setenv: entry 2 needs a name", message{ setenv = { { name = "A", value = "b" }, { name = "1x", value = "b" } } })
+  end)
+
   it("suggests only close names", function()
     assert.equal("readonly", schema.closest("readOnly", { "readonly", "nosuid" }))
     assert.equal("hostname", schema.closest("hostnam", { "hostname", "root" }))
