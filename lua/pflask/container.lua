@@ -785,8 +785,8 @@ M.GRACE = 10
 --- reached pflask during a wait and the recipe deferred something.
 function M.check_interrupted()
   local sig = M.interrupted
+  M.interrupted = nil -- one wait's signal, never a later wait's
   if sig and #deferred > 0 then
-    M.interrupted = nil
     M.interrupted_by = sig
     perr.raise(128 + sig, "interrupted by %s", M.INTERRUPTS[sig])
   end
