@@ -226,8 +226,15 @@ local function outer_type_ok(d, v)
   return type(v) == "table"
 end
 
+local ARTICLE = { string = "a string", boolean = "a boolean", integer = "an integer", number = "a number",
+                  ["function"] = "a function", table = "a table", userdata = "an open file" }
+
 local function expected(d)
-  if type(d) == "string" then return d:gsub("|", " or ") end
+  if type(d) == "string" then
+    local parts = {}
+    for t in d:gmatch("[^|]+") do parts[#parts + 1] = ARTICLE[t] or t end
+    return table.concat(parts, " or ")
+  end
   if d.kind == "list" then return "a list" end
   if d.kind == "either" then
     local parts = {}

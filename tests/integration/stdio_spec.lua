@@ -94,7 +94,7 @@ io.write(tostring(e), "\n")
     assert.equal(0, r.status, r.stderr)
     local lines = {}
     for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
-    assert.equal("stdout: must be string or userdata, not an integer", lines[1])
+    assert.equal("stdout: must be a string or an open file, not an integer", lines[1])
     assert.equal('stdin: cannot be "capture"', lines[2])
     assert.matches("^stdout: /nonexistent/dir/x: No such file or directory$", lines[3])
     assert.matches("^stdout: '/dev/pts/%d+' is a terminal", lines[4])

@@ -39,18 +39,18 @@ describe("strict specs", function()
   end)
 
   it("names wrong types at plan time, not as a raw error later", function()
-    assert.equal("namespaces.net: must be boolean or string, not an integer", message{ namespaces = { net = 1 } })
-    assert.equal("mounts[2].readonly: must be boolean, not a string",
+    assert.equal("namespaces.net: must be a boolean or a string, not an integer", message{ namespaces = { net = 1 } })
+    assert.equal("mounts[2].readonly: must be a boolean, not a string",
       message{ mounts = { { type = "tmp", target = "/tmp" }, { type = "bind", source = "/", target = "/mnt", readonly = "yes" } } })
-    assert.equal("command[2]: must be string, not an integer", message{ command = { "echo", 1 } })
+    assert.equal("command[2]: must be a string, not an integer", message{ command = { "echo", 1 } })
     assert.equal("command: must be a list, not a string", message{ command = "echo hi" })
     assert.equal("mounts: must be a list (an array), not a table with key 'target'",
       message{ mounts = { type = "tmp", target = "/tmp" } })
-    assert.equal("uid_map: must be string or a list, not an integer", message{ uid_map = 0 })
-    assert.equal("uid_map[1].count: must be integer, not a string",
+    assert.equal("uid_map: must be a string or a list, not an integer", message{ uid_map = 0 })
+    assert.equal("uid_map[1].count: must be an integer, not a string",
       message{ uid_map = { { inside = 0, outside = 1000, count = "1" } } })
-    assert.equal("rlimits.nofile: must be integer or string or a table, not a boolean", message{ rlimits = { nofile = true } })
-    assert.equal("child_setup: must be function, not a string", message{ child_setup = "x" })
+    assert.equal("rlimits.nofile: must be an integer or a string or a table, not a boolean", message{ rlimits = { nofile = true } })
+    assert.equal("child_setup: must be a function, not a string", message{ child_setup = "x" })
     assert.equal("spec: must be a table, not a string", message("hostname"))
     assert.equal("spec: unexpected key 1 (only named fields)", message{ "true" })
   end)
