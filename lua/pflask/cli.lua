@@ -413,8 +413,11 @@ local function new_spec()
   }
 end
 
---- Cross-option rules, applied once every option is known so that the
---- message does not depend on the order the user wrote them in.
+--- The namespaces the flags ask for, and the rules that only the command
+--- line can break (options that exclude each other, actions other than
+--- running a container). Every rule about the container itself lives in
+--- container.plan(), which names the classic option in its message, so
+--- that a recipe's spec and the command line get the same one.
 ---@param spec pflask.Spec
 ---@param flags table<string, boolean>
 local function finish(spec, flags)
@@ -423,26 +426,15 @@ local function finish(spec, flags)
   ns.ipc = not flags["no-ipcns"]
   ns.uts = not flags["no-utsns"]
   ns.pid = not flags["no-pidns"]
-  ns.net = #spec.netifs > 0
+  -- false with --netif entries: plan() says why.
+  ns.net = not flags["no-netns"] and #spec.netifs > 0
   if flags["no-userns"] then
     ns.user = false
   elseif spec.user or spec.uid_map then
     ns.user = true
   end
 
-  if spec.root and not ns.mount then
-    error_.option("--chroot", "needs a mount namespace (drop --no-mountns)")
-  elseif #spec.mounts > 0 and not ns.mount then
-    error_.option("--mount", "needs a mount namespace (drop --no-mountns)")
-  elseif spec.ephemeral and not spec.root then
-    error_.option("--ephemeral", "needs --chroot")
-  elseif ns.net and flags["no-netns"] then
-    error_.option("--netif", "cannot be used with --no-netns")
-  elseif spec.hostname and not ns.uts then
-    error_.option("--hostname", "needs a UTS namespace (drop --no-utsns)")
-  elseif spec.uid_map and ns.user == false then
-    error_.option("--user-map", "needs a user namespace (drop --no-userns)")
-  elseif spec.exec and (spec.detach or spec.attach) then
+  if spec.exec and (spec.detach or spec.attach) then
     error_.option("--exec", "cannot be used with %s", spec.detach and "--detach" or "--attach")
   elseif spec.exec and not spec.command then
     error_.option("--exec", "needs a command (pflask --exec=%s -- COMMAND)", tostring(spec.exec))
@@ -450,8 +442,6 @@ local function finish(spec, flags)
     error_.option("--attach", "cannot be used with --detach")
   elseif flags["as-pid1"] and flags["as-pid2"] then
     error_.option("--as-pid1", "cannot be used with --as-pid2")
-  elseif (flags["as-pid1"] or flags["as-pid2"]) and not ns.pid then
-    error_.option(flags["as-pid1"] and "--as-pid1" or "--as-pid2", "needs a PID namespace (drop --no-pidns)")
   end
   spec.init = flags["as-pid1"] and "pid1" or flags["as-pid2"] and "reaper" or "auto"
   if flags.json and not flags.list then

@@ -98,7 +98,11 @@ local STDIO = { "stdin", "stdout", "stderr" }
 local function open_stdio(opts, fd)
   local what = opts[STDIO[fd + 1]]
   if what == nil or what == "inherit" then return nil end
-  if type(what) ~= "string" then fail("%s must be \"inherit\", \"null\" or a path", STDIO[fd + 1]) end
+  if io.type(what) == "file" then -- a pipe end of core.pipe(), the caller's own
+    if core.isatty(core.fileno(what)) then fail("%s: the file is a terminal", STDIO[fd + 1]) end
+    return what
+  end
+  if type(what) ~= "string" then fail("%s must be \"inherit\", \"null\", a path or an open file", STDIO[fd + 1]) end
   local p = what == "null" and "/dev/null" or what
   local f, msg = io.open(p, fd == 0 and "rb" or "ab")
   if not f then fail("%s: %s", STDIO[fd + 1], msg) end
@@ -194,7 +198,10 @@ function M.run(t, argv, opts)
     local _, msg, errnum, status = core.exec(argv[1], argv, env, x, ch)
     error(perr.new(status, msg, errnum), 0)
   end)
-  for fd = 0, 2 do if files[fd] then files[fd]:close() end end
+  -- The child has its copies; a file of the caller's stays the caller's.
+  for fd = 0, 2 do
+    if files[fd] and files[fd] ~= opts[STDIO[fd + 1]] then files[fd]:close() end
+  end
   if not proc then
     if pty then pty:close() end
     fail("%s", chan)
