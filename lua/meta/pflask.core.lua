@@ -729,6 +729,60 @@ function core.memfd(name) end
 ---@return integer
 function core.fileno(file) end
 
+--- A seccomp filter table (spec.seccomp, OCI's linux.seccomp converted).
+---@class pflask.SeccompRule
+---@field action "allow"|"errno"|"kill"|"kill_process"|"trap"|"log"
+---@field errno? integer
+---@field syscalls string[]
+---@field args? {index: integer, op: "eq"|"ne"|"lt"|"le"|"gt"|"ge"|"masked_eq", value: integer, value2?: integer}[]
+
+---@class pflask.Seccomp
+---@field default "allow"|"errno"|"kill"|"kill_process"|"trap"|"log"
+---@field errno? integer
+---@field arch? string[]
+---@field rules? pflask.SeccompRule[]
+
+--- Compile a filter with libseccomp into a BPF program (a `struct
+--- sock_filter` array as a string) for `exec_plan`'s `seccomp` /
+--- `spec.seccomp_bpf`; loads nothing. Never raises on a bad table.
+---@param t pflask.Seccomp
+---@return string|nil bpf
+---@return string|nil message
+function core.seccomp_compile(t) end
+
+--- Load a compiled filter into the calling process now (needs
+--- no_new_privs or CAP_SYS_ADMIN).
+---@param bpf string
+---@return true|nil
+---@return string|nil message
+---@return integer|nil errno
+function core.seccomp_load(bpf) end
+
+--- Whether libseccomp knows a system call name (on any architecture).
+---@param name string
+---@return boolean
+function core.seccomp_syscall_known(name) end
+
+--- Whether libseccomp knows an architecture name.
+---@param name string
+---@return boolean
+function core.seccomp_arch_known(name) end
+
+--- Pin pid (0: the caller) to these CPUs.
+---@param pid integer
+---@param cpus integer[]
+---@return true|nil
+---@return string|nil message
+---@return integer|nil errno
+function core.sched_setaffinity(pid, cpus) end
+
+--- setdomainname(2).
+---@param name string
+---@return true|nil
+---@return string|nil message
+---@return integer|nil errno
+function core.setdomainname(name) end
+
 -- In the pflask executable only (src/main.c), not in core.so:
 
 ---@type string[] the bundled recipes' names

@@ -96,6 +96,11 @@
 ---@field no_new_privs? boolean
 ---@field rlimits? table<string, integer|string|{soft: integer|string, hard: integer|string}>
 ---@field seccomp_bpf? string
+---@field seccomp? boolean|pflask.Seccomp absent or true: the default filter; false: none
+---@field syscalls? string[] edits of the default filter: "-name", "+name", "@group"
+---@field timeout? number|{seconds: number, grace?: number}
+---@field cpuset? string|integer[]
+---@field sysctls? table<string, string|number> namespaced sysctls only
 ---@field start_fifo? string
 ---@field cgroups? string[]
 ---@field devices? string[]

@@ -39,6 +39,15 @@ M.MOUNT = record{
 
 M.ROUTE = record{ dst = "string", gateway = "string", metric = "integer" }
 
+-- core.seccomp_compile's table (doc/lua-api.md, spec.seccomp).
+M.SECCOMP = record{
+  default = "string", errno = "integer", arch = list("string"),
+  rules = list(record{
+    action = "string", errno = "integer", syscalls = list("string"),
+    args = list(record{ index = "integer", op = "string", value = "integer", value2 = "integer" }),
+  }),
+}
+
 local ADDRESSES = either("string", list("string"))
 
 M.NETIF = record{
@@ -68,6 +77,10 @@ M.SPEC = record{
   no_new_privs = "boolean",
   rlimits = "rlimits", -- filled in below from core.rlimit_names
   seccomp_bpf = "string",
+  seccomp = either("boolean", M.SECCOMP), syscalls = list("string"),
+  timeout = either("number", record{ seconds = "number", grace = "number" }),
+  cpuset = either("string", list("integer")),
+  sysctls = map(nil, "string|number"),
   start_fifo = "string",
   cgroups = list("string"),
   devices = list("string"),

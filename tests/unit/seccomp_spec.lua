@@ -90,13 +90,17 @@ describe("spec.seccomp in plan()", function()
       assert.is_false(ok)
       return tostring(e.message or e)
     end
-    assert.truthy(err{ command = { "true" }, seccomp = "yes" }:find("--seccomp", 1, true))
+    -- Wrong types are the spec schema's (pflask.schema), by field name.
+    assert.are.equal("seccomp: must be a boolean or a table, not a string",
+                     err{ command = { "true" }, seccomp = "yes" })
     assert.truthy(err{ command = { "true" }, seccomp = { rules = { { action = "x", syscalls = { "read" } } } } }
       :find("--seccomp: 'x' is not an action", 1, true))
     assert.truthy(err{ command = { "true" }, syscalls = { "@nope" } }:find("--syscalls: '@nope' is not a group", 1, true))
     assert.truthy(err{ command = { "true" }, seccomp = false, syscalls = { "-keyctl" } }:find("--syscalls", 1, true))
     assert.truthy(err{ command = { "true" }, timeout = -1 }:find("--timeout", 1, true))
-    assert.truthy(err{ command = { "true" }, timeout = { seconds = 1, grace = "x" } }:find("--timeout: grace", 1, true))
+    assert.are.equal("timeout.grace: must be a number, not a string",
+                     err{ command = { "true" }, timeout = { seconds = 1, grace = "x" } })
+    assert.truthy(err{ command = { "true" }, timeout = { seconds = 1, grace = -1 } }:find("--timeout: grace", 1, true))
   end)
 
   it("loads the filter before the user switch for a command without CAP_SYS_ADMIN, never adds no_new_privs", function()
