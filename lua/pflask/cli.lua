@@ -178,8 +178,9 @@ local function add_user_map(spec, value)
 end
 
 --- Parse an --rlimit value, NAME=SOFT[:HARD], into spec.rlimits. Names
---- as prlimit(1) (nofile) or nspawn (NOFILE, RLIMIT_NOFILE) spell them;
---- plan() checks the names and values.
+--- as prlimit(1) (nofile) or nspawn (NOFILE, RLIMIT_NOFILE) spell them
+--- (a word that is none of them is not this option's grammar); plan()
+--- checks the values.
 ---@param spec pflask.Spec
 ---@param value string
 local function parse_rlimit(spec, value)
@@ -188,6 +189,12 @@ local function parse_rlimit(spec, value)
     error_.option("--rlimit", "'%s' is not NAME=SOFT[:HARD]", value)
   end
   name = name:lower():gsub("^rlimit_", "")
+  local names = require("pflask.core").rlimit_names
+  local known = false
+  for _, n in ipairs(names) do known = known or n == name end
+  if not known then
+    error_.option("--rlimit", "'%s' is not a resource (%s)", name, table.concat(names, ", "))
+  end
   local function limit(v)
     if v == "infinity" or v == "unlimited" then return "infinity" end
     return math.tointeger(tonumber(v:match("^%d+$") or "")) or v
