@@ -49,9 +49,9 @@ local function report(i)
   local rss = read("/proc/self/status"):match("VmRSS:%s*(%d+)")
   local mi = read("/proc/meminfo")
   local used = tonumber(mi:match("MemTotal:%s*(%d+)")) - tonumber(mi:match("MemAvailable:%s*(%d+)"))
+  check_records()
   -- Lua's own heap, after a full collection: what the state holds on to.
   collectgarbage()
-  check_records()
   io.stdout:write(string.format("soak: %d containers fds %d rss_kb %s lua_kb %d host_used_kb %d records_left %d\n",
     i, fds(), rss, math.floor(collectgarbage("count")), used, left))
   io.stdout:flush()
