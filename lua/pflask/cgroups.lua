@@ -497,11 +497,19 @@ local function step_aside(host, plan, dir)
 end
 
 --- Remove the empty cgroups of pflask supervisors that are gone (killed
---- with SIGKILL, say) from `parent`.
-local function remove_stale(host, parent)
+--- with SIGKILL, say) from `parent`. `known` remembers, across the parents
+--- of one start, which supervisors are alive: every running container
+--- has a cgroup in each v1 hierarchy, and asking /proc about each of
+--- them once per hierarchy made a start cost 9 reads per container
+--- already running.
+local function remove_stale(host, parent, known)
   for _, entry in ipairs(host.fs.children(parent) or {}) do
     local pid = entry:match("^pflask%.(%d+)%.%d+$")
-    if pid and not host.alive(pid) then host.fs.remove(parent .. "/" .. entry, false) end
+    if pid then
+      local live = known[pid]
+      if live == nil then live = host.alive(pid); known[pid] = live end
+      if not live then host.fs.remove(parent .. "/" .. entry, false) end
+    end
   end
 end
 
@@ -564,10 +572,11 @@ function M.prepare(plan)
   end
   plan.cgroups_made = {}
   plan.cgroup_parents = {}
+  local known = {}
   for _, cg in ipairs(plan.cgroups) do
     local option = "--cgroup"
     local parent = parent_of(cg.dir)
-    remove_stale(host, parent)
+    remove_stale(host, parent, known)
     undo_enables(host, parent)
     plan.cgroup_parents[#plan.cgroup_parents + 1] = parent
     local enabled = #cg.enable > 0 and set_of(words(fs.read(parent .. "/cgroup.subtree_control"))) or {}
