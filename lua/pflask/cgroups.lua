@@ -577,8 +577,12 @@ function M.prepare(plan)
     local option = "--cgroup"
     local parent = parent_of(cg.dir)
     remove_stale(host, parent, known)
-    undo_enables(host, parent)
-    plan.cgroup_parents[#plan.cgroup_parents + 1] = parent
+    -- Only v2 has subtree_control (and so pflask's marks): listing a v1
+    -- parent for them, twice per start, cost a read of every sibling.
+    if cg.version == 2 then
+      undo_enables(host, parent)
+      plan.cgroup_parents[#plan.cgroup_parents + 1] = parent
+    end
     local enabled = #cg.enable > 0 and set_of(words(fs.read(parent .. "/cgroup.subtree_control"))) or {}
     for _, c in ipairs(cg.enable) do
       -- Checked again now, not at plan time: another pflask may have
