@@ -151,7 +151,7 @@ end
 ---@field own table the supervisor's cgroups, see parse_proc_cgroup
 ---@field alive fun(pid: string): boolean
 ---@field mount_cgroup2 (fun(): table|nil, table|string|nil, integer|nil)|nil see M.plan: mounts cgroup2, returns the hierarchies and own cgroups then seen, or fail
----@field fs table file operations: read(file), create(dir), write(dir, file, value), attach(dir, pid), remove(dir, kill), children(dir), devices_attach(dir, rules), owner(dir), device(path)
+---@field fs table file operations: read(file), create(dir), write(dir, file, value), attach(dir, pid), remove(dir, kill), children(dir), stale(dir, known) (optional: children named after gone supervisors), devices_attach(dir, rules), owner(dir), device(path)
 
 --- The real host's facts.
 ---@return pflask.CgroupHost
@@ -188,6 +188,7 @@ function M.facts()
       attach = core.cgroup_attach,
       remove = core.cgroup_remove,
       children = core.cgroup_children,
+      stale = core.cgroup_stale,
       devices_attach = core.devices_attach,
       owner = function(dir)
         local st = core.stat(dir)
@@ -503,6 +504,12 @@ end
 --- them once per hierarchy made a start cost 9 reads per container
 --- already running.
 local function remove_stale(host, parent, known)
+  if host.fs.stale then
+    for _, entry in ipairs(host.fs.stale(parent, known) or {}) do
+      host.fs.remove(parent .. "/" .. entry, false)
+    end
+    return
+  end
   for _, entry in ipairs(host.fs.children(parent) or {}) do
     local pid = entry:match("^pflask%.(%d+)%.%d+$")
     if pid then
