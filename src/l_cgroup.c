@@ -2,6 +2,11 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -31,6 +36,81 @@ static int l_cgroup_children(lua_State *L)
 		 * d, which is acceptable for an out-of-memory abort. */
 		lua_pushstring(L, e->d_name);
 		lua_rawseti(L, -2, i++);
+	}
+	closedir(d);
+	return 1;
+}
+
+/* Is process pid gone (no such process, or a zombie: a SIGKILLed pflask
+ * whose parent does not reap)? */
+static bool gone(long pid)
+{
+	if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+		return true;
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	const char *paren = strrchr(buf, ')');
+	return paren && paren[1] == ' ' && paren[2] == 'Z';
+}
+
+/* core.cgroup_stale(path, known) -> {name, ...} | fail: the cgroups
+ * pflask.PID.N directly below path whose supervisor PID is gone. known
+ * (a table, pid string -> alive boolean) is read and filled, so that the
+ * parents of one start ask about each supervisor once. In C because every
+ * start sweeps every parent: listing a thousand running containers'
+ * cgroups into Lua strings cost ~3,000 instructions each. */
+static int l_cgroup_stale(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	DIR *d = opendir(path);
+	if (!d) {
+		struct pf_error err = { 0 };
+		pf_error_errno(&err, errno, "open %s", path);
+		return pf_l_fail(L, &err);
+	}
+	lua_newtable(L);
+	int i = 1;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_type != DT_DIR || strncmp(e->d_name, "pflask.", 7) != 0)
+			continue;
+		char *end;
+		const char *digits = e->d_name + 7;
+		if (*digits < '0' || *digits > '9')
+			continue;
+		long pid = strtol(digits, &end, 10);
+		if (end == digits || *end != '.' || end[1] < '0' || end[1] > '9')
+			continue;
+		const char *q = end + 1;
+		while (*q >= '0' && *q <= '9')
+			q++;
+		if (*q != '\0')
+			continue;
+		lua_pushlstring(L, digits, (size_t)(end - digits));
+		int known = lua_rawget(L, 2);
+		bool alive;
+		if (known == LUA_TNIL) {
+			alive = !gone(pid);
+			lua_pushlstring(L, digits, (size_t)(end - digits));
+			lua_pushboolean(L, alive);
+			lua_rawset(L, 2);
+		} else {
+			alive = lua_toboolean(L, -1);
+		}
+		lua_pop(L, 1);
+		if (!alive) {
+			lua_pushstring(L, e->d_name);
+			lua_rawseti(L, -2, i++);
+		}
 	}
 	closedir(d);
 	return 1;
@@ -147,6 +227,7 @@ void pf_l_open_cgroup(lua_State *L)
 {
 	static const luaL_Reg funcs[] = {
 		{ "cgroup_children", l_cgroup_children },
+		{ "cgroup_stale", l_cgroup_stale },
 		{ "cgroup_create", l_cgroup_create },
 		{ "cgroup_write", l_cgroup_write },
 		{ "cgroup_attach", l_cgroup_attach },

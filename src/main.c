@@ -19,6 +19,7 @@
 
 #include "embedded.h"
 #include "l_util.h"
+#include "process.h"
 
 #define EXIT_PFLASK_FAILURE 125
 #define DEFAULT_RECIPE "pflask"
@@ -273,6 +274,7 @@ static void run_at_exit(lua_State *L)
 
 int main(int argc, char **argv)
 {
+	pf_process_note_heap_start();
 	lua_State *L = luaL_newstate();
 	if (!L) {
 		fputs("pflask: cannot create Lua state: not enough memory\n", stderr);

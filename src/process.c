@@ -11,6 +11,8 @@
 #include <sched.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/signalfd.h>
@@ -429,6 +431,34 @@ static bool sent_by_a_process(const struct signalfd_siginfo *si)
 	return (int)si->ssi_code <= 0;
 }
 
+static char *heap_start;
+
+void pf_process_note_heap_start(void)
+{
+	/* Not sbrk(0): malloc's first extension of the heap may predate
+	 * main() and hold what it allocates next. Where the next allocation
+	 * lands is the start of what is ours. */
+	void *p = malloc(1);
+	heap_start = p;
+	free(p);
+}
+
+/* Init never goes back to Lua and never calls malloc again: the heap it
+ * inherited from the supervisor (the whole Lua state) is dead weight in
+ * every running container, copied page by page as the supervisor writes
+ * its own. Give those pages back. Only what malloc took after main()
+ * started: anything allocated before (the loader's, libc's) stays. */
+static void shed_heap(void)
+{
+	if (!heap_start)
+		return;
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t start = ((uintptr_t)heap_start + page - 1) & ~(page - 1);
+	uintptr_t end = (uintptr_t)sbrk(0) & ~(page - 1);
+	if (end > start)
+		madvise((void *)start, end - start, MADV_DONTNEED);
+}
+
 static void __attribute__((noreturn)) reap_until_exit(pid_t command, int sfd)
 {
 	for (;;) {
@@ -482,6 +512,7 @@ pid_t pf_process_fork_reaper(int fd_to_close, struct pf_error *err)
 	forget_parent();
 	close_fds_except(&sfd, 1, NULL, 0);
 	prctl(PR_SET_NAME, "pflask-init", 0, 0, 0);
+	shed_heap();
 	reap_until_exit(pid, sfd);
 }
 
@@ -557,5 +588,6 @@ int pf_process_exec_reaped(const char *file, char *const argv[], char *const env
 	/* The command has its copy of what it inherits on purpose (passed
 	 * fds): init holds nothing of it. */
 	close_fds_except(&sfd, 1, NULL, 0);
+	shed_heap();
 	reap_until_exit(pid, sfd);
 }

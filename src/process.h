@@ -100,6 +100,12 @@ int pf_process_exit_status(int wstatus);
  * own signalfd. Returns -1 only if fork fails. */
 pid_t pf_process_fork_reaper(int fd_to_close, struct pf_error *err);
 
+/* Note where the heap ends when main() starts: init (the two functions
+ * around this one) then gives back the heap pages malloc took later, the
+ * Lua state it will never use. Without it (pflask.core loaded by another
+ * program) init keeps them. */
+void pf_process_note_heap_start(void);
+
 /* Child, as pid 1 of a pid namespace, once everything else is set up (user,
  * capabilities, working directory): start the command, which runs plan
  * (the exec plan: in the command only, never in init) and execs file as

@@ -151,7 +151,7 @@ end
 ---@field own table the supervisor's cgroups, see parse_proc_cgroup
 ---@field alive fun(pid: string): boolean
 ---@field mount_cgroup2 (fun(): table|nil, table|string|nil, integer|nil)|nil see M.plan: mounts cgroup2, returns the hierarchies and own cgroups then seen, or fail
----@field fs table file operations: read(file), create(dir), write(dir, file, value), attach(dir, pid), remove(dir, kill), children(dir), devices_attach(dir, rules), owner(dir), device(path)
+---@field fs table file operations: read(file), create(dir), write(dir, file, value), attach(dir, pid), remove(dir, kill), children(dir), stale(dir, known) (optional: children named after gone supervisors), devices_attach(dir, rules), owner(dir), device(path)
 
 --- The real host's facts.
 ---@return pflask.CgroupHost
@@ -188,6 +188,7 @@ function M.facts()
       attach = core.cgroup_attach,
       remove = core.cgroup_remove,
       children = core.cgroup_children,
+      stale = core.cgroup_stale,
       devices_attach = core.devices_attach,
       owner = function(dir)
         local st = core.stat(dir)
@@ -514,11 +515,25 @@ local function step_aside(host, plan, dir)
 end
 
 --- Remove the empty cgroups of pflask supervisors that are gone (killed
---- with SIGKILL, say) from `parent`.
-local function remove_stale(host, parent)
+--- with SIGKILL, say) from `parent`. `known` remembers, across the parents
+--- of one start, which supervisors are alive: every running container
+--- has a cgroup in each v1 hierarchy, and asking /proc about each of
+--- them once per hierarchy made a start cost 9 reads per container
+--- already running.
+local function remove_stale(host, parent, known)
+  if host.fs.stale then
+    for _, entry in ipairs(host.fs.stale(parent, known) or {}) do
+      host.fs.remove(parent .. "/" .. entry, false)
+    end
+    return
+  end
   for _, entry in ipairs(host.fs.children(parent) or {}) do
     local pid = entry:match("^pflask%.(%d+)%.%d+$")
-    if pid and not host.alive(pid) then host.fs.remove(parent .. "/" .. entry, false) end
+    if pid then
+      local live = known[pid]
+      if live == nil then live = host.alive(pid); known[pid] = live end
+      if not live then host.fs.remove(parent .. "/" .. entry, false) end
+    end
   end
 end
 
@@ -581,12 +596,17 @@ function M.prepare(plan)
   end
   plan.cgroups_made = {}
   plan.cgroup_parents = {}
+  local known = {}
   for _, cg in ipairs(plan.cgroups) do
     local option = "--cgroup"
     local parent = parent_of(cg.dir)
-    remove_stale(host, parent)
-    undo_enables(host, parent)
-    plan.cgroup_parents[#plan.cgroup_parents + 1] = parent
+    remove_stale(host, parent, known)
+    -- Only v2 has subtree_control (and so pflask's marks): listing a v1
+    -- parent for them, twice per start, cost a read of every sibling.
+    if cg.version == 2 then
+      undo_enables(host, parent)
+      plan.cgroup_parents[#plan.cgroup_parents + 1] = parent
+    end
     local enabled = #cg.enable > 0 and set_of(words(fs.read(parent .. "/cgroup.subtree_control"))) or {}
     for _, c in ipairs(cg.enable) do
       -- Checked again now, not at plan time: another pflask may have

@@ -28,6 +28,12 @@ M.NOT_FOUND = 127      -- the command does not exist
 ---@param errno integer|nil
 ---@return pflask.Error
 function M.new(status, message, errno)
+  -- Messages quote what the user (or a hostile spec) wrote: a newline or
+  -- an escape sequence in it would forge lines or drive the terminal, and
+  -- the message must stay one line.
+  message = tostring(message):gsub("%c", function(c)
+    return c == "\n" and "\\n" or c == "\t" and "\\t" or string.format("\\x%02x", c:byte())
+  end)
   return setmetatable({ status = status, message = message, errno = errno }, Error)
 end
 

@@ -164,7 +164,7 @@ describe("spec.netif", function()
     fails("--netif: interface name 'a,b' contains ','", parse, "eth0:a,b")
     fails("--netif: interface name 'a:b' contains ':'", parse, "eth0,a:b")
     fails("--netif: interface name 'a b' contains whitespace", parse, "eth0:a b")
-    fails("--netif: interface name 'a\tb' contains whitespace", parse, "veth:x:a\tb")
+    fails("--netif: interface name 'a\\tb' contains whitespace", parse, "veth:x:a\tb")
   end)
 
   it("checks names on their own", function()
