@@ -70,6 +70,16 @@ function core.cgroup_attach(dir, pid) end
 ---@return any ...
 function core.cgroup_children(dir) end
 
+--- parent. The cgroups pflask.PID.N directly below path whose supervisor
+--- PID is gone; known (pid string -> alive) is read and filled, so the
+--- parents of one start ask about each supervisor once.
+---@param path string
+---@param known table<string, boolean>
+---@return string[]|nil names
+---@return string|nil message
+---@return integer|nil errno
+function core.cgroup_stale(path, known) end
+
 --- parent. mkdir (EEXIST is an error), one write(2), move a process, names
 --- of sub-cgroups.
 ---@param dir any
