@@ -136,6 +136,9 @@ static int l_exec_plan(lua_State *L)
 	lua_getfield(L, 1, "no_new_privs");
 	ud->plan.no_new_privs = lua_toboolean(L, -1);
 	lua_pop(L, 1);
+	lua_getfield(L, 1, "orphan");
+	ud->plan.orphan = lua_toboolean(L, -1);
+	lua_pop(L, 1);
 
 	if (lua_getfield(L, 1, "start_fifo") != LUA_TNIL) {
 		const char *path = luaL_checkstring(L, -1);

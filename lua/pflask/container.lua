@@ -455,6 +455,7 @@ end
 ---@field rlimits table[] {name, soft, hard}, set in the command
 ---@field seccomp_bpf string|nil a compiled seccomp filter, loaded in the command last
 ---@field start_fifo string|nil the FIFO whose opening lets the command start
+---@field start_orphan boolean with start_fifo: the command survives the supervisor once created
 ---@field ns pflask.NsPlan clone, late, join, fork (M.namespace_plan)
 
 --- Resolve a spec into a plan, or raise a pflask.Error naming the option
@@ -480,6 +481,8 @@ function M.plan(spec)
     groups = user and user.groups or nil,
     joins = joins, rlimits = plan_rlimits(spec), seccomp_bpf = plan_seccomp(spec),
     start_fifo = plan_start_fifo(spec),
+    -- OCI create: the command outlives the supervisor once created.
+    start_orphan = spec.start_fifo ~= nil and spec.start_orphan == true,
   }
   -- Read the root's passwd once, for both the environment and the shell.
   local who = user or (root and users.lookup("root", root)) or nil
@@ -487,8 +490,9 @@ function M.plan(spec)
   plan.pass_fds = plan_pass_fds(spec, plan.env)
   plan.argv, plan.file = plan_command(spec, root, user, who)
   plan.init = plan_init(spec, ns, plan.argv)
-  -- An init as pid 1 of a root filesystem: booting an OS (pflask.boot).
-  plan.boot = plan.init == "pid1" and root ~= nil
+  -- An init as pid 1 of a root filesystem: booting an OS (pflask.boot),
+  -- unless the spec says it is not one (OCI: any command is pid 1).
+  plan.boot = plan.init == "pid1" and root ~= nil and spec.boot ~= false
   plan.delegate_cgroup = plan.boot
   plan.concerns = concern_modules(spec, plan)
   for _, concern in ipairs(plan.concerns) do
@@ -523,6 +527,7 @@ M.CHILD_STAGES = {
       state.exec_plan = perr.check("start the command", core.exec_plan{
         pass_fds = plan.pass_fds, rlimits = plan.rlimits, no_new_privs = plan.no_new_privs,
         seccomp = plan.seccomp_bpf, start_fifo = plan.start_fifo,
+        orphan = plan.start_orphan,
       })
     end },
   { "private", function(plan)
