@@ -1,0 +1,330 @@
+-- pflask-oci (recipes/oci.lua), driven as podman and containerd drive a
+-- runtime: the lifecycle (create leaves the command waiting, orphaned, for
+-- start; state created → running → stopped), every operation in a wrong
+-- state, bad input (one clear error, in the JSON log too, nothing left
+-- behind), checked from outside (processes, state directory, cgroups,
+-- mounts) and inside (pid 1, hostname).
+local pft = require "pftest"
+
+local PFLASK = pft.PFLASK
+if PFLASK:sub(1, 1) ~= "/" then PFLASK = (pft.capture("pwd")) .. "/" .. PFLASK end
+local OCI = PFLASK:gsub("pflask$", "pflask-oci")
+
+local cjson_ok, cjson = pcall(require, "cjson")
+
+describe("pflask-oci", function()
+  local tmp, bundle, root, mounts_before
+
+  local function oci(args, opts)
+    local argv = { "--root", root }
+    for _, a in ipairs(args) do argv[#argv + 1] = a end
+    opts = opts or {}
+    opts.pflask = OCI
+    return pft.pflask(argv, opts)
+  end
+
+  local function config(process, extra)
+    local cfg = {
+      ociVersion = "1.0.2",
+      process = process or { args = { "sleep", "600" }, cwd = "/", env = { "PATH=/bin" } },
+      root = { path = "rootfs" },
+      hostname = "ocibox",
+      mounts = {
+        { destination = "/proc", type = "proc", source = "proc" },
+        { destination = "/tmp", type = "tmpfs", source = "tmpfs", options = { "nosuid", "mode=1777" } },
+      },
+      linux = { namespaces = { { type = "pid" }, { type = "mount" }, { type = "uts" }, { type = "ipc" } } },
+    }
+    for k, v in pairs(extra or {}) do cfg[k] = v end
+    pft.write_file(bundle .. "/config.json", cjson.encode(cfg))
+  end
+
+  local function state(id)
+    local r = oci({ "state", id })
+    if r.status ~= 0 then return nil, r end
+    return cjson.decode(r.stdout)
+  end
+
+  local function private_state(id)
+    local data = pft.read_file(root .. "/" .. id .. "/state.json")
+    return data and cjson.decode(data)
+  end
+
+  local function alive(pid)
+    local stat = pft.read_file("/proc/" .. math.tointeger(pid) .. "/stat")
+    return stat ~= nil and not stat:match("%) [ZX]")
+  end
+
+  local function wait_until(what, check)
+    for _ = 1, 200 do
+      if check() then return end
+      pft.sh("sleep 0.05")
+    end
+    error("timeout waiting for " .. what)
+  end
+
+  --- Nothing of container id is left: no state, no process of this
+  --- bundle, none of its cgroups, no mount.
+  local function assert_gone(id, cgroups)
+    assert.is_nil(pft.read_file(root .. "/" .. id .. "/state.json"))
+    assert.are.equal(1, pft.sh("test -e " .. pft.quote(root .. "/" .. id)))
+    assert.are.equal(0, pft.count_processes(bundle))
+    for _, dir in ipairs(cgroups or {}) do
+      assert.are.equal(1, pft.sh("test -e " .. pft.quote(dir)), dir .. " is left")
+    end
+    assert.are.equal(mounts_before, pft.mounts())
+  end
+
+  setup(function()
+    if not cjson_ok then return end
+    tmp = pft.tempdir("oci")
+    -- The bundle's path is the marker of its processes (pgrep -f): the
+    -- created command's command line is create's until it execs.
+    bundle = tmp .. "/bundle"
+    root = tmp .. "/state"
+    pft.make_rootfs(bundle .. "/rootfs")
+    mounts_before = pft.mounts()
+  end)
+
+  teardown(function()
+    if not cjson_ok then return end
+    local ids = pft.capture(pft.quote(OCI) .. " --root " .. pft.quote(root) .. " list -q")
+    for id in ids:gmatch("%S+") do oci({ "delete", "--force", id }) end
+    pft.rm_rf(tmp)
+  end)
+
+  before_each(function()
+    if not cjson_ok then pending("lua-cjson is not installed (tools/setup-debian.sh installs it)") end
+  end)
+
+  it("prints its version and writes a default config.json", function()
+    local r = oci({ "--version" })
+    assert.are.equal(0, r.status)
+    assert.matches("pflask%-oci version", r.stdout)
+    assert.matches("spec: 1%.", r.stdout)
+    local dir = tmp .. "/specdir"
+    pft.sh("mkdir -p " .. dir)
+    r = oci({ "spec", "--bundle", dir })
+    assert.are.equal(0, r.status, r.stderr)
+    local cfg = cjson.decode(pft.read_file(dir .. "/config.json"))
+    assert.are.equal("rootfs", cfg.root.path)
+    -- Never overwrites one.
+    r = oci({ "spec", "--bundle", dir })
+    assert.are.equal(125, r.status)
+    assert.matches("already exists", r.stderr)
+  end)
+
+  it("goes through create, start, exec, ps, pause, resume, kill, delete", function()
+    config()
+    local pidfile = tmp .. "/pid"
+    local r = oci({ "create", "--bundle", bundle, "--pid-file", pidfile, "life" })
+    assert.are.equal(0, r.status, r.stderr)
+    -- create returned: the command waits, orphaned, for start.
+    local pid = tonumber(pft.read_file(pidfile))
+    assert.truthy(alive(pid))
+    local s = state("life")
+    assert.are.equal("created", s.status)
+    assert.are.equal(pid, math.tointeger(s.pid))
+    assert.are.equal(bundle, s.bundle)
+    assert.are.equal("1.0.2", s.ociVersion)
+    local ppid = pft.read_file("/proc/" .. pid .. "/stat"):match("%) %a (%d+)")
+    assert.are_not.equal(tostring(pft.capture("echo $PPID")), ppid)
+    local cgroups = private_state("life").cgroup_dirs
+
+    -- list shows it
+    r = oci({ "list", "--format", "json" })
+    assert.are.equal(0, r.status, r.stderr)
+    local list = cjson.decode(r.stdout)
+    assert.are.equal("life", list[1].id)
+    assert.are.equal("created", list[1].status)
+
+    r = oci({ "start", "life" })
+    assert.are.equal(0, r.status, r.stderr)
+    s = state("life")
+    assert.are.equal("running", s.status)
+    -- Inside: the command is pid 1, the hostname is the config's.
+    r = oci({ "exec", "life", "sh", "-c", "cat /proc/1/cmdline; echo; hostname" })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("^sleep%z600%z?\nocibox\n", r.stdout)
+    r = oci({ "exec", "life", "sh", "-c", "exit 3" })
+    assert.are.equal(3, r.status)
+    -- exec --process
+    pft.write_file(tmp .. "/process.json", cjson.encode{ args = { "sh", "-c", "echo $FOO; pwd" }, env = { "FOO=bar" }, cwd = "/tmp" })
+    r = oci({ "exec", "--process", tmp .. "/process.json", "life" })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.are.equal("bar\n/tmp\n", r.stdout)
+
+    r = oci({ "ps", "--format", "json", "life" })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.are.same({ pid }, cjson.decode(r.stdout))
+
+    r = oci({ "pause", "life" })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.are.equal("paused", state("life").status)
+    local st = pft.read_file("/proc/" .. pid .. "/status")
+    assert.truthy(st) -- still there, frozen
+    r = oci({ "resume", "life" })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.are.equal("running", state("life").status)
+
+    r = oci({ "kill", "life", "SIGTERM" })
+    assert.are.equal(0, r.status, r.stderr)
+    -- pid 1 ignores what it has no handler for: TERM does nothing; KILL by
+    -- number does.
+    r = oci({ "kill", "life", "9" })
+    assert.are.equal(0, r.status, r.stderr)
+    wait_until("the container to stop", function() return state("life").status == "stopped" end)
+    assert.is_nil(state("life").pid)
+
+    r = oci({ "delete", "life" })
+    assert.are.equal(0, r.status, r.stderr)
+    assert_gone("life", cgroups)
+  end)
+
+  it("runs a container to its end with run: output and exit status", function()
+    config({ args = { "sh", "-c", "echo hello from $(hostname); exit 7" }, cwd = "/", env = { "PATH=/bin" } })
+    local r = oci({ "run", "--bundle", bundle, "runner" })
+    assert.are.equal(7, r.status, r.stderr)
+    assert.are.equal("hello from ocibox\n", r.stdout)
+    assert_gone("runner")
+  end)
+
+  it("refuses every operation in a wrong state, and on an unknown ID", function()
+    config()
+    local r = oci({ "create", "--bundle", bundle, "ws" })
+    assert.are.equal(0, r.status, r.stderr)
+    local cgroups = private_state("ws").cgroup_dirs
+    -- created: no exec, pause, resume
+    for _, args in ipairs{ { "exec", "ws", "true" }, { "pause", "ws" }, { "resume", "ws" } } do
+      r = oci(args)
+      assert.are.equal(125, r.status, args[1])
+      assert.matches("is created", r.stderr)
+    end
+    assert.are.equal(0, oci({ "start", "ws" }).status)
+    -- running: no second start, no resume, no delete without --force
+    r = oci({ "start", "ws" })
+    assert.are.equal(125, r.status)
+    assert.matches("'ws' is running, not created", r.stderr)
+    r = oci({ "resume", "ws" })
+    assert.matches("is running, not paused", r.stderr)
+    r = oci({ "delete", "ws" })
+    assert.are.equal(125, r.status)
+    assert.matches("is running: stop it first", r.stderr)
+    assert.are.equal("running", state("ws").status)
+    -- stopped: no start, kill, exec, pause
+    assert.are.equal(0, oci({ "kill", "ws", "KILL" }).status)
+    wait_until("the container to stop", function() return state("ws").status == "stopped" end)
+    for _, args in ipairs{ { "start", "ws" }, { "kill", "ws", "TERM" }, { "exec", "ws", "true" }, { "pause", "ws" } } do
+      r = oci(args)
+      assert.are.equal(125, r.status, args[1])
+      assert.matches("is stopped", r.stderr)
+    end
+    assert.are.equal(0, oci({ "delete", "ws" }).status)
+    assert_gone("ws", cgroups)
+    -- unknown ID, for every command that takes one
+    for _, cmd in ipairs{ "start", "state", "kill", "delete", "ps", "pause", "resume", "exec" } do
+      local args = { cmd, "nosuch" }
+      if cmd == "exec" then args[3] = "true" end
+      r = oci(args)
+      assert.are.equal(125, r.status, cmd)
+      assert.matches("container 'nosuch' does not exist", r.stderr)
+    end
+  end)
+
+  it("deletes a created container (its waiting process killed) and cleans with --force", function()
+    config()
+    assert.are.equal(0, oci({ "create", "--bundle", bundle, "dc" }).status)
+    local cgroups = private_state("dc").cgroup_dirs
+    local pid = math.tointeger(state("dc").pid)
+    local r = oci({ "delete", "dc" })
+    assert.are.equal(0, r.status, r.stderr)
+    wait_until("the waiting process to go", function() return not alive(pid) end)
+    assert_gone("dc", cgroups)
+    -- running, with --force
+    assert.are.equal(0, oci({ "create", "--bundle", bundle, "df" }).status)
+    cgroups = private_state("df").cgroup_dirs
+    assert.are.equal(0, oci({ "start", "df" }).status)
+    r = oci({ "delete", "--force", "df" })
+    assert.are.equal(0, r.status, r.stderr)
+    assert_gone("df", cgroups)
+    -- a crash right after the directory was made: --force cleans it
+    pft.sh("mkdir -p " .. pft.quote(root .. "/crashed"))
+    r = oci({ "delete", "--force", "crashed" })
+    assert.are.equal(0, r.status, r.stderr)
+    assert_gone("crashed")
+  end)
+
+  describe("bad input", function()
+    local function refused(id, pattern, args)
+      local log = tmp .. "/log.json"
+      os.remove(log)
+      local argv = { "--log", log, "--log-format", "json", "create", "--bundle", bundle, id }
+      if args then argv = args end
+      local r = oci(argv)
+      assert.are_not.equal(0, r.status)
+      local lines = {}
+      for l in r.stderr:gmatch("[^\n]+") do lines[#lines + 1] = l end
+      assert.are.equal(1, #lines, r.stderr)
+      assert.matches(pattern, lines[1])
+      if not args then
+        local entry = cjson.decode((assert(pft.read_file(log), "no log")))
+        assert.are.equal("error", entry.level)
+        assert.matches(pattern, entry.msg)
+        assert.truthy(entry.time)
+        assert_gone(id)
+      end
+    end
+
+    it("a missing config.json", function()
+      os.remove(bundle .. "/config.json")
+      refused("b1", "config%.json: cannot be read")
+    end)
+
+    it("a malformed config.json", function()
+      pft.write_file(bundle .. "/config.json", "{ \"process\": ")
+      refused("b2", "config%.json: not valid JSON")
+    end)
+
+    it("a field of the wrong type", function()
+      config({ args = "sleep 600", cwd = "/" })
+      refused("b3", "process%.args: must be an array")
+      config(nil, { hostname = 42 })
+      refused("b3", "hostname: must be a string, not number")
+      config(nil, { linux = { namespaces = { { type = "bogus" } } } })
+      refused("b3", "linux%.namespaces%[0%]%.type: 'bogus' is not a namespace")
+      config(nil, { mounts = { { destination = "/x", type = "nfs", source = "a:b" } } })
+      refused("b3", "mount type 'nfs' at /x is not supported")
+    end)
+
+    it("a bundle without a rootfs", function()
+      config(nil, { root = { path = "norootfs" } })
+      refused("b4", "root%.path: '.*/norootfs' is not a directory")
+    end)
+
+    it("an ID in use", function()
+      config()
+      assert.are.equal(0, oci({ "create", "--bundle", bundle, "inuse" }).status)
+      local pid = math.tointeger(state("inuse").pid)
+      local r = oci({ "create", "--bundle", bundle, "inuse" })
+      assert.are.equal(125, r.status)
+      assert.matches("container 'inuse' already exists", r.stderr)
+      -- the first one is untouched
+      assert.are.equal("created", state("inuse").status)
+      assert.truthy(alive(pid))
+      assert.are.equal(0, oci({ "delete", "inuse" }).status)
+      assert_gone("inuse")
+    end)
+
+    it("an invalid ID, an unknown command or option, a bad signal", function()
+      config()
+      refused("../x", "'%.%./x' is not a valid container ID")
+      refused(nil, "'frobnicate' is not a command", { "frobnicate" })
+      refused(nil, "%-%-bogus: unknown option", { "create", "--bogus", "x" })
+      refused(nil, "%-%-log%-format: 'xml' is not text or json", { "--log-format", "xml", "list" })
+      assert.are.equal(0, oci({ "create", "--bundle", bundle, "sig" }).status)
+      refused(nil, "'SIGNOPE' is not a signal", { "kill", "sig", "SIGNOPE" })
+      assert.are.equal(0, oci({ "delete", "sig" }).status)
+      assert_gone("sig")
+    end)
+  end)
+end)
