@@ -312,9 +312,14 @@ function M.spec_from_config(cfg, bundle)
   end
   spec.chdir = want(p.cwd, "string", "process.cwd")
   if want(p.terminal, "boolean", "process.terminal") then
-    fail("config.json: process.terminal: not supported yet (run without a terminal)")
+    -- A pty whose master goes to --console-socket (create sets it).
+    spec.terminal = true
+    local size = want(p.consoleSize, "table", "process.consoleSize")
+    if size then
+      spec.console_size = { width = integer(size.width, "process.consoleSize.width"),
+                            height = integer(size.height, "process.consoleSize.height") }
+    end
   end
-  want(p.consoleSize, "table", "process.consoleSize")
   local user = want(p.user, "table", "process.user") or {}
   local uid = integer(user.uid, "process.user.uid") or 0
   local gid = integer(user.gid, "process.user.gid") or 0
@@ -520,12 +525,17 @@ end
 --- and its state; everything made is undone if any step fails.
 local function create(S, id, bundle, opts, orphan)
   valid_id(id)
-  bundle = require("pflask.path").absolute(bundle or ".")
-  if opts["--console-socket"] then
-    fail("--console-socket: terminals are not supported yet")
-  end
+  bundle = require("pflask.path").absolute(bundle or "."):gsub("/%.$", "")
   local cfg = load_config(bundle)
   local spec = M.spec_from_config(cfg, bundle)
+  if spec.terminal then
+    if not opts["--console-socket"] then
+      fail("--console-socket: needed when process.terminal is true")
+    end
+    spec.console_socket = require("pflask.path").absolute(opts["--console-socket"])
+  elseif opts["--console-socket"] then
+    fail("--console-socket: only with process.terminal true")
+  end
   local oom = integer((cfg.process or {}).oomScoreAdj, "process.oomScoreAdj")
   local annotations = want(cfg.annotations, "table", "annotations")
   local hooks = want(cfg.hooks, "table", "hooks")

@@ -228,6 +228,23 @@ static int pty_serve(lua_State *L)
 	return wait_in_loop(L, 2, 4);
 }
 
+/* pty:send_master(socket_path [, cols, rows]) -> true | fail: OCI's
+ * --console-socket, the master sent with SCM_RIGHTS (see pf_pty_send_fd).
+ * The pty keeps its own master: close it with the pty. */
+static int pty_send_master(lua_State *L)
+{
+	struct pty *p = check_open_pty(L, 1);
+	const char *path = luaL_checkstring(L, 2);
+	lua_Integer cols = luaL_optinteger(L, 3, 0), rows = luaL_optinteger(L, 4, 0);
+	luaL_argcheck(L, cols >= 0 && cols <= 65535, 3, "out of range");
+	luaL_argcheck(L, rows >= 0 && rows <= 65535, 4, "out of range");
+	struct pf_error err = { 0 };
+	if (pf_pty_send_fd(path, p->p.master, "/dev/ptmx", (unsigned short)cols, (unsigned short)rows, &err) < 0)
+		return pf_l_fail(L, &err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 static int pty_close(lua_State *L)
 {
 	struct pty *p = check_pty(L, 1);
@@ -462,6 +479,7 @@ void pf_l_open_pty(lua_State *L)
 		{ "name", pty_name },
 		{ "close_slave", pty_close_slave },
 		{ "make_controlling", pty_make_controlling },
+		{ "send_master", pty_send_master },
 		{ "relay", pty_relay },
 		{ "serve", pty_serve },
 		{ "start_relay", pty_start_relay },

@@ -73,6 +73,49 @@ int pf_pty_make_controlling(int slave, int master, unsigned fds, struct pf_error
 	return 0;
 }
 
+int pf_pty_send_fd(const char *path, int fd, const char *name, unsigned short cols,
+		   unsigned short rows, struct pf_error *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return pf_error_set(err, ENAMETOOLONG, "console socket %s: path too long", path);
+	strcpy(sa.sun_path, path);
+	if (cols > 0 && rows > 0) {
+		struct winsize ws = { .ws_row = rows, .ws_col = cols };
+		if (ioctl(fd, TIOCSWINSZ, &ws) < 0)
+			return pf_error_errno(err, errno, "console size");
+	}
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return pf_error_errno(err, errno, "console socket");
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(s);
+		return pf_error_errno(err, e, "console socket %s: connect", path);
+	}
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} control = { 0 };
+	struct iovec iov = { .iov_base = (void *)name, .iov_len = strlen(name) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = control.buf, .msg_controllen = sizeof(control.buf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	ssize_t n;
+	do
+		n = sendmsg(s, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	int e = errno;
+	close(s);
+	if (n < 0)
+		return pf_error_errno(err, e, "console socket %s: send the terminal", path);
+	return 0;
+}
+
 int pf_pty_new_session(struct pf_error *err)
 {
 	if (setsid() < 0)

@@ -189,6 +189,57 @@ describe("pflask-oci", function()
     assert_gone("runner")
   end)
 
+  it("sends the pty master to --console-socket (SCM_RIGHTS) for process.terminal", function()
+    config({ args = { "sh", "-c", "test -t 0 && test -t 1 && test -t 2 && echo on-a-tty; stty size" },
+             cwd = "/", env = { "PATH=/bin" }, terminal = true, consoleSize = { width = 100, height = 40 } })
+    -- The client side, as conmon does it: accept, take the fd, read the
+    -- container's output from it until the container is gone.
+    local sock, out = tmp .. "/console.sock", tmp .. "/console.out"
+    pft.write_file(tmp .. "/recv.py", [[
+import socket, sys, os
+path, out = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path); s.listen(1)
+open(path + ".ready", "w").close()
+c, _ = s.accept()
+msg, fds, flags, addr = socket.recv_fds(c, 1024, 1)
+data = b""
+while True:
+    try:
+        b = os.read(fds[0], 4096)
+    except OSError:
+        break
+    if not b:
+        break
+    data += b
+open(out + ".tmp", "wb").write(msg + b"\n" + data)
+os.rename(out + ".tmp", out)
+]])
+    pft.sh("timeout 60 python3 " .. tmp .. "/recv.py " .. sock .. " " .. out .. " >/dev/null 2>&1 &")
+    wait_until("the console socket", function() return pft.read_file(sock .. ".ready") ~= nil end)
+    local r = oci({ "create", "--bundle", bundle, "--console-socket", sock, "tty" })
+    assert.are.equal(0, r.status, r.stderr)
+    local cgroups = private_state("tty").cgroup_dirs
+    assert.are.equal(0, oci({ "start", "tty" }).status)
+    wait_until("the console output", function() return pft.read_file(out) ~= nil end)
+    local text = pft.read_file(out)
+    assert.matches("^/dev/ptmx\n", text)
+    assert.matches("on%-a%-tty", text)
+    assert.matches("40 100", text)
+    wait_until("the container to stop", function() return state("tty").status == "stopped" end)
+    assert.are.equal(0, oci({ "delete", "tty" }).status)
+    assert_gone("tty", cgroups)
+    -- terminal without a socket, and a socket without a terminal: refused
+    r = oci({ "create", "--bundle", bundle, "tty2" })
+    assert.are.equal(125, r.status)
+    assert.matches("%-%-console%-socket: needed when process%.terminal is true", r.stderr)
+    assert_gone("tty2")
+    config()
+    r = oci({ "create", "--bundle", bundle, "--console-socket", sock, "tty3" })
+    assert.matches("%-%-console%-socket: only with process%.terminal true", r.stderr)
+    assert_gone("tty3")
+  end)
+
   it("refuses every operation in a wrong state, and on an unknown ID", function()
     config()
     local r = oci({ "create", "--bundle", bundle, "ws" })
