@@ -223,11 +223,29 @@ end
 --- The user the command runs as, or nil to keep the identity it starts
 --- with inside (root in a user namespace, the caller otherwise).
 local function plan_user(spec, root)
-  if not spec.user then return nil end
+  if not spec.user then
+    if spec.gid ~= nil or spec.groups ~= nil then fail("user", "gid and groups need a user") end
+    return nil
+  end
   local user, why = users.lookup(spec.user, root)
   if not user then
     fail("user", "'%s' is not a user%s", spec.user,
          why and (": " .. why) or "")
+  end
+  -- Numeric ids as given (OCI's process.user gid and additionalGids),
+  -- instead of the user's entries in the root's /etc/passwd and /etc/group.
+  local function gid(v, what)
+    if math.type(v) ~= "integer" or v < 0 or v > 0xfffffffe then
+      fail("user", "%s: '%s' is not a gid", what, tostring(v))
+    end
+    return v
+  end
+  if spec.gid ~= nil then user.gid = gid(spec.gid, "gid") end
+  if spec.groups ~= nil then
+    if type(spec.groups) ~= "table" then fail("user", "groups: must be an array of gids") end
+    local groups = {}
+    for i, g in ipairs(spec.groups) do groups[i] = gid(g, "groups") end
+    user.groups = groups
   end
   return user
 end

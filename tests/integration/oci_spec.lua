@@ -240,6 +240,61 @@ os.rename(out + ".tmp", out)
     assert_gone("tty3")
   end)
 
+  it("applies config.json: user ids, capabilities, rlimits, noNewPrivileges, env, cwd, mounts, readonly root, oomScoreAdj, resources", function()
+    local hostdir = tmp .. "/shared"
+    pft.sh("mkdir -p " .. hostdir .. " && echo from-host > " .. hostdir .. "/f")
+    config({
+      args = { "sh", "-c", table.concat({
+        "id -u; id -g; id -G",
+        "grep -E '^(CapBnd|CapEff|NoNewPrivs)' /proc/self/status",
+        "ulimit -n",
+        "cat /proc/self/oom_score_adj",
+        "echo FOO=$FOO; pwd",
+        "cat /data/f; touch /data/x 2>/dev/null && echo data-writable || echo data-ro",
+        "touch /bin/x 2>/dev/null && echo root-writable || echo root-ro",
+        "touch /tmp/x && echo tmp-writable",
+      }, "; ") },
+      cwd = "/tmp", env = { "PATH=/bin", "FOO=bar baz" },
+      user = { uid = 1000, gid = 1001, additionalGids = { 5, 7 } },
+      capabilities = { bounding = { "CAP_KILL", "CAP_CHOWN" }, effective = { "CAP_KILL", "CAP_CHOWN" },
+                       permitted = { "CAP_KILL", "CAP_CHOWN" } },
+      rlimits = { { type = "RLIMIT_NOFILE", soft = 123, hard = 456 } },
+      noNewPrivileges = true,
+      oomScoreAdj = 321,
+    }, {
+      root = { path = "rootfs", readonly = true },
+      mounts = {
+        { destination = "/proc", type = "proc", source = "proc" },
+        { destination = "/tmp", type = "tmpfs", source = "tmpfs", options = { "nosuid", "mode=1777" } },
+        { destination = "/data", type = "bind", source = hostdir, options = { "rbind", "ro" } },
+      },
+      linux = { namespaces = { { type = "pid" }, { type = "mount" }, { type = "uts" }, { type = "ipc" } },
+                resources = { pids = { limit = 50 }, memory = { limit = 64 * 1024 * 1024 } } },
+    })
+    local r = oci({ "run", "--bundle", bundle, "cfg" })
+    assert.are.equal(0, r.status, r.stderr)
+    local lines = {}
+    for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    assert.are.equal("1000", lines[1])
+    assert.are.equal("1001", lines[2])
+    assert.are.same({ "1001", "5", "7" }, (function(t) table.sort(t) return t end)({ lines[3]:match("(%d+) (%d+) (%d+)") }))
+    -- CAP_CHOWN (0) and CAP_KILL (5): 0x21, bounding and effective, as
+    -- runc gives them to a command of uid 1000 too; nothing else.
+    assert.are.equal("CapEff:\t0000000000000021", lines[4])
+    assert.are.equal("CapBnd:\t0000000000000021", lines[5])
+    assert.are.equal("NoNewPrivs:\t1", lines[6])
+    assert.are.equal("123", lines[7])
+    assert.are.equal("321", lines[8])
+    assert.are.equal("FOO=bar baz", lines[9])
+    assert.are.equal("/tmp", lines[10])
+    assert.are.equal("from-host", lines[11])
+    assert.are.equal("data-ro", lines[12])
+    assert.are.equal("root-ro", lines[13])
+    assert.are.equal("tmp-writable", lines[14])
+    assert.is_nil(pft.read_file(hostdir .. "/x"))
+    assert_gone("cfg")
+  end)
+
   it("refuses every operation in a wrong state, and on an unknown ID", function()
     config()
     local r = oci({ "create", "--bundle", bundle, "ws" })
@@ -283,9 +338,22 @@ os.rename(out + ".tmp", out)
   end)
 
   it("deletes a created container (its waiting process killed) and cleans with --force", function()
-    config()
+    config(nil, { linux = { namespaces = { { type = "pid" }, { type = "mount" } },
+                            resources = { pids = { limit = 50 }, memory = { limit = 64 * 1024 * 1024 },
+                                          cpu = { quota = 50000, period = 100000 } } } })
     assert.are.equal(0, oci({ "create", "--bundle", bundle, "dc" }).status)
     local cgroups = private_state("dc").cgroup_dirs
+    -- linux.resources, in the container's cgroups (v1 or v2)
+    local seen = {}
+    for _, dir in ipairs(cgroups) do
+      for file, want in pairs{ ["pids.max"] = "50", ["memory.limit_in_bytes"] = "67108864",
+                               ["memory.max"] = "67108864", ["cpu.cfs_quota_us"] = "50000",
+                               ["cpu.max"] = "50000 100000" } do
+        local v = pft.read_file(dir .. "/" .. file)
+        if v then seen[file:match("^(%a+)")] = true; assert.are.equal(want, v:gsub("%s+$", ""), dir .. "/" .. file) end
+      end
+    end
+    assert.are.same({ pids = true, memory = true, cpu = true }, seen)
     local pid = math.tointeger(state("dc").pid)
     local r = oci({ "delete", "dc" })
     assert.are.equal(0, r.status, r.stderr)
