@@ -176,26 +176,22 @@ end
 
 -- Hooks ------------------------------------------------------------------------
 
---- Run one OCI hook with the state JSON on its stdin; raises when it
---- fails (or times out, as the hook's own timeout says).
+--- Run one OCI hook, in the runtime's namespaces, with the state JSON on
+--- its stdin and exactly its own environment (`env`); raises when it
+--- fails, or outlives its `timeout` (seconds). argv[0] is `path`: args[1]
+--- is not passed as a different argv[0] (sh has no exec -a).
 local function run_hook(kind, h, st)
   local input = os.tmpname()
   local f = assert(io.open(input, "w"))
   f:write(state_json(st))
   f:close()
   local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-  local argv = {}
-  for i, a in ipairs(h.args or { h.path }) do argv[i] = q(a) end
-  local cmd = {}
-  for _, e in ipairs(h.env or {}) do cmd[#cmd + 1] = q(e) end
-  -- exec -a: argv[0] as the hook says, the file from path.
-  local line = string.format("%s%s exec -a %s %s %s < %s",
-    #cmd > 0 and "env -i " or "", table.concat(cmd, " "), argv[1], q(h.path),
-    table.concat(argv, " ", 2), q(input))
-  if #cmd > 0 then line = "env -i " .. table.concat(cmd, " ") .. " sh -c " ..
-      q(string.format("exec -a %s %s %s", argv[1], q(h.path), table.concat(argv, " ", 2))) .. " < " .. q(input) end
-  if h.timeout then line = "timeout " .. math.floor(h.timeout) .. " " .. "sh -c " .. q(line) end
-  local ok, how, code = os.execute(line)
+  local line = { "env -i" }
+  for _, e in ipairs(h.env or {}) do line[#line + 1] = q(e) end
+  if h.timeout then line[#line + 1] = "timeout -k 1 " .. math.floor(h.timeout) end
+  line[#line + 1] = q(h.path)
+  for i = 2, #(h.args or {}) do line[#line + 1] = q(h.args[i]) end
+  local ok, how, code = os.execute(table.concat(line, " ") .. " < " .. q(input))
   os.remove(input)
   if not ok then fail("%s hook %s: %s %s", kind, h.path, tostring(how), tostring(code)) end
 end
@@ -561,7 +557,6 @@ local function create(S, id, bundle, opts, orphan)
     spec.start_fifo = d .. "/exec.fifo"
     spec.start_orphan = orphan
     c = pflask.container(spec)
-    run_hooks(st, "createRuntime")
     c:start()
     st.pid = c:pid()
     st.start = core.start_time(st.pid)
@@ -588,6 +583,8 @@ local function create(S, id, bundle, opts, orphan)
     end
     S:save(st)
     write_pid_file(opts["--pid-file"], st.pid)
+    -- Once the container exists (its pid in the state they read).
+    run_hooks(st, "createRuntime")
     run_hooks(st, "createContainer")
   end)
   if not ok2 then

@@ -295,6 +295,41 @@ os.rename(out + ".tmp", out)
     assert_gone("cfg")
   end)
 
+  it("runs the hooks with the state on their stdin, and a failing one undoes create", function()
+    local function hook(name)
+      return { { path = "/bin/sh", args = { "sh", "-c", "cat > " .. tmp .. "/hook." .. name .. "; echo >> " .. tmp .. "/hook." .. name .. "; echo $HOOKVAR >> " .. tmp .. "/hook." .. name },
+                 env = { "HOOKVAR=set-" .. name } } }
+    end
+    config(nil, { hooks = { createRuntime = hook("createRuntime"), createContainer = hook("createContainer"),
+                            startContainer = hook("startContainer"), prestart = hook("prestart"),
+                            poststart = hook("poststart"), poststop = hook("poststop") } })
+    assert.are.equal(0, oci({ "create", "--bundle", bundle, "hooked" }).status)
+    local pid = math.tointeger(state("hooked").pid)
+    for _, name in ipairs{ "createRuntime", "createContainer" } do
+      local text = assert(pft.read_file(tmp .. "/hook." .. name), name)
+      local st = cjson.decode(text:match("^[^\n]+"))
+      assert.are.equal("hooked", st.id)
+      assert.are.equal("created", st.status)
+      assert.are.equal(pid, math.tointeger(st.pid))
+      assert.matches("\nset%-" .. name .. "\n$", text)
+    end
+    assert.is_nil(pft.read_file(tmp .. "/hook.poststart"))
+    assert.are.equal(0, oci({ "start", "hooked" }).status)
+    for _, name in ipairs{ "prestart", "startContainer", "poststart" } do
+      assert.truthy(pft.read_file(tmp .. "/hook." .. name), name)
+    end
+    assert.are.equal(0, oci({ "delete", "--force", "hooked" }).status)
+    local text = assert(pft.read_file(tmp .. "/hook.poststop"))
+    assert.are.equal("stopped", cjson.decode(text:match("^[^\n]+")).status)
+    assert_gone("hooked")
+    -- A createRuntime hook that fails: create fails, nothing is left.
+    config(nil, { hooks = { createRuntime = { { path = "/bin/false" } } } })
+    local r = oci({ "create", "--bundle", bundle, "badhook" })
+    assert.are.equal(125, r.status)
+    assert.matches("createRuntime hook /bin/false", r.stderr)
+    assert_gone("badhook")
+  end)
+
   it("refuses every operation in a wrong state, and on an unknown ID", function()
     config()
     local r = oci({ "create", "--bundle", bundle, "ws" })
