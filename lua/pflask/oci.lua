@@ -416,10 +416,13 @@ function M.spec_from_config(cfg, bundle)
     local e = mount_entry(m, i, rpath)
     if e then spec.mounts[#spec.mounts + 1] = e end
   end
-  -- maskedPaths and readonlyPaths: pflask masks its own list of /proc
-  -- and /sys paths, which covers runc's defaults (see pflask-oci(1)).
-  strings(linux.maskedPaths, "linux.maskedPaths")
-  strings(linux.readonlyPaths, "linux.readonlyPaths")
+  -- On top of pflask's own masked /proc and /sys paths.
+  spec.masked_paths = strings(linux.maskedPaths, "linux.maskedPaths")
+  spec.readonly_paths = strings(linux.readonlyPaths, "linux.readonlyPaths")
+  local prop = want(linux.rootfsPropagation, "string", "linux.rootfsPropagation")
+  if prop and prop ~= "private" and prop ~= "rprivate" then
+    fail("config.json: linux.rootfsPropagation: '%s' is not supported (pflask's mounts are private)", prop)
+  end
   local hooks = want(cfg.hooks, "table", "hooks") or {}
   for k, list in pairs(hooks) do
     for i, h in ipairs(want_array(list, "hooks." .. k)) do

@@ -295,6 +295,26 @@ os.rename(out + ".tmp", out)
     assert_gone("cfg")
   end)
 
+  it("masks maskedPaths and freezes readonlyPaths, resolved inside the root (attack: a symlink to the host)", function()
+    local rf = bundle .. "/rootfs"
+    local hostonly = tmp .. "/hostonly"
+    pft.sh("mkdir -p " .. hostonly .. " " .. rf .. "/srvdir " .. rf .. "/frozen && echo s3cret > " .. rf .. "/secret"
+      .. " && echo inside > " .. rf .. "/srvdir/f && echo hostfile > " .. hostonly .. "/f && ln -sfn " .. hostonly .. " " .. rf .. "/evil")
+    config({ args = { "sh", "-c", "cat /secret; echo [$(ls /srvdir)]; touch /frozen/x 2>/dev/null && echo frozen-writable || echo frozen-ro;"
+                        .. " touch /tmp/x && echo tmp-writable; cat /evil/f 2>/dev/null || echo no-evil" },
+             cwd = "/", env = { "PATH=/bin" } },
+           { linux = { namespaces = { { type = "pid" }, { type = "mount" } },
+                       maskedPaths = { "/secret", "/srvdir", "/evil", "/nonexistent" },
+                       readonlyPaths = { "/frozen", "/evil" } } })
+    local r = oci({ "run", "--bundle", bundle, "masked" })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.are.equal("[]\nfrozen-ro\ntmp-writable\nno-evil\n", r.stdout)
+    -- the host's directory the link names is untouched
+    assert.are.equal("hostfile\n", pft.read_file(hostonly .. "/f"))
+    pft.sh("rm -rf " .. rf .. "/srvdir " .. rf .. "/frozen " .. rf .. "/secret " .. rf .. "/evil")
+    assert_gone("masked")
+  end)
+
   it("runs the hooks with the state on their stdin, and a failing one undoes create", function()
     local function hook(name)
       return { { path = "/bin/sh", args = { "sh", "-c", "cat > " .. tmp .. "/hook." .. name .. "; echo >> " .. tmp .. "/hook." .. name .. "; echo $HOOKVAR >> " .. tmp .. "/hook." .. name },
