@@ -399,6 +399,28 @@ function M.spec_from_config(cfg, bundle)
       limits.cpus = cpu.quota / (cpu.period and cpu.period > 0 and cpu.period or 100000)
     end
     if next(limits) then spec.limits = limits end
+    -- The device cgroup: pflask's policy denies every device but the
+    -- standard ones and those bound in; allow rules add to it.
+    for i, d in ipairs(want_array(res.devices, "linux.resources.devices")) do
+      local f = "linux.resources.devices[" .. (i - 1) .. "]"
+      want(d, "table", f)
+      local dtype = want(d.type, "string", f .. ".type") or "a"
+      local access = want(d.access, "string", f .. ".access") or "rwm"
+      if not access:match("^[rwm]+$") then fail("config.json: %s.access: '%s' is not r, w, m", f, access) end
+      if d.allow == false then
+        if dtype ~= "a" or d.major or d.minor then
+          fail("config.json: %s: a deny rule other than deny-all is not supported", f)
+        end
+        if i ~= 1 then fail("config.json: %s: deny-all must come first", f) end
+      elseif d.allow == true then
+        if dtype ~= "a" and dtype ~= "c" and dtype ~= "b" then fail("config.json: %s.type: '%s' is not a, c, b", f, dtype) end
+        local function n(v, what) return v == nil and "*" or tostring(integer(v, f .. "." .. what)) end
+        spec.devices = spec.devices or {}
+        spec.devices[#spec.devices + 1] = dtype == "a" and "a" or string.format("%s %s:%s %s", dtype, n(d.major, "major"), n(d.minor, "minor"), access)
+      else
+        fail("config.json: %s.allow: must be true or false", f)
+      end
+    end
   end
   if linux.sysctl and next(want(linux.sysctl, "table", "linux.sysctl")) then
     fail("config.json: linux.sysctl: not supported yet")
@@ -408,10 +430,25 @@ function M.spec_from_config(cfg, bundle)
     if not core.seccomp_compile then fail("config.json: linux.seccomp: this pflask has no seccomp compiler yet") end
     spec.seccomp_bpf = perr.check("linux.seccomp", core.seccomp_compile(M.seccomp_table(linux.seccomp)))
   end
-  if #want_array(linux.devices, "linux.devices") > 0 then
-    fail("config.json: linux.devices: extra device nodes are not supported yet")
-  end
   spec.mounts = {}
+  -- Device nodes: the host's own node of that number, bound in (a bound
+  -- device is allowed by the device policy); none is made.
+  for i, dev in ipairs(want_array(linux.devices, "linux.devices")) do
+    local f = "linux.devices[" .. (i - 1) .. "]"
+    want(dev, "table", f)
+    local dpath = want(dev.path, "string", f .. ".path")
+    local dtype = want(dev.type, "string", f .. ".type")
+    local major, minor = integer(dev.major, f .. ".major"), integer(dev.minor, f .. ".minor")
+    if not dpath or dpath:sub(1, 5) ~= "/dev/" then fail("config.json: %s.path: must be under /dev", f) end
+    local kind, hmaj, hmin = core.device_number(dpath)
+    local want_kind = (dtype == "c" or dtype == "u") and "char" or dtype == "b" and "block" or nil
+    if not want_kind then fail("config.json: %s.type: '%s' is not supported (c, u, b)", f, tostring(dtype)) end
+    if kind ~= want_kind or hmaj ~= major or hmin ~= minor then
+      fail("config.json: %s: the host has no %s device %s:%s at %s (pflask binds the host's node, it makes none)",
+           f, want_kind, tostring(major), tostring(minor), dpath)
+    end
+    spec.mounts[#spec.mounts + 1] = { type = "bind", source = dpath, target = dpath }
+  end
   for i, m in ipairs(want_array(cfg.mounts, "mounts")) do
     local e = mount_entry(m, i, rpath)
     if e then spec.mounts[#spec.mounts + 1] = e end

@@ -56,6 +56,14 @@ describe("pflask.oci", function()
     assert.are.same({ "-all", "+kill", "+chown" }, spec.caps)
     assert.are.same({ { inside = 0, outside = 100000, count = 65536 } }, spec.uid_map)
     assert.are.same({ memory = 1048576, pids = 7, cpus = 1.5 }, spec.limits)
+    cfg.linux.resources.devices = { { allow = false, access = "rwm" }, { allow = true, type = "c", major = 10, minor = 200, access = "rw" },
+                                    { allow = true, type = "b", major = 8, access = "r" } }
+    cfg.linux.devices = { { path = "/dev/null", type = "c", major = 1, minor = 3 } }
+    local spec2 = oci.spec_from_config(cfg, bundle)
+    assert.are.same({ "c 10:200 rw", "b 8:* r" }, spec2.devices)
+    assert.are.same({ type = "bind", source = "/dev/null", target = "/dev/null" }, spec2.mounts[1])
+    cfg.linux.resources.devices = nil
+    cfg.linux.devices = nil
     assert.are.same({
       { type = "bind", source = "/srv", target = "/data", readonly = true, nosuid = true },
       { type = "tmp", target = "/run", options = "mode=755,size=1m" },
@@ -79,8 +87,10 @@ describe("pflask.oci", function()
     refused(cfg, "process%.rlimits%[0%]%.type: 'NOFILE' is not an rlimit")
     cfg = base(); cfg.linux.sysctl = { ["net.ipv4.ip_forward"] = "1" }
     refused(cfg, "linux%.sysctl")
-    cfg = base(); cfg.linux.devices = { { path = "/dev/fuse", type = "c", major = 10, minor = 229 } }
-    refused(cfg, "linux%.devices")
+    cfg = base(); cfg.linux.devices = { { path = "/dev/null", type = "c", major = 10, minor = 229 } }
+    refused(cfg, "linux%.devices%[0%]: the host has no char device 10:229 at /dev/null")
+    cfg = base(); cfg.linux.resources = { devices = { { allow = false, type = "c", major = 1, minor = 3, access = "rwm" } } }
+    refused(cfg, "a deny rule other than deny%-all is not supported")
     cfg = base(); cfg.process.user = { uid = 1.5 }
     refused(cfg, "process%.user%.uid: must be an integer")
   end)
