@@ -809,7 +809,11 @@ function M.main(args)
     if s ~= "created" then run_hooks(st, "poststop", true) end
   elseif cmd == "list" then
     local opts = parse(rest, { ["--format"] = "value", ["--quiet"] = "flag" }, { ["-f"] = "--format", ["-q"] = "--quiet" })
-    local names = core.dir_entries(S.root) or {}
+    local names, msg, errno = core.dir_entries(S.root)
+    if not names then
+      if errno ~= ENOENT then fail("list: %s", msg) end
+      names = {}
+    end
     table.sort(names)
     local out = {}
     for _, id in ipairs(names) do

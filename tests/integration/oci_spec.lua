@@ -501,4 +501,78 @@ os.rename(out + ".tmp", out)
       assert_gone("sig")
     end)
   end)
+
+  describe("rootless", function()
+    local user, uid, gid, exe, rbundle, xdg
+
+    setup(function()
+      if not cjson_ok then return end
+      user, uid, gid = pft.create_user()
+      local bin
+      exe, bin = pft.public_pflask()
+      assert.are.equal(0, pft.sh("ln -s pflask " .. bin .. "/pflask-oci"))
+      exe = bin .. "/pflask-oci"
+      rbundle = pft.tempdir("ocirl")
+      pft.make_rootfs(rbundle .. "/rootfs", { uid = uid, gid = gid })
+      xdg = rbundle .. "/xdg"
+      pft.sh("mkdir -p " .. xdg .. " && chown -R " .. uid .. ":" .. gid .. " " .. rbundle)
+    end)
+
+    teardown(function()
+      if not cjson_ok then return end
+      pft.remove_user(user)
+      pft.rm_rf(rbundle)
+    end)
+
+    local function as_user(args)
+      local argv = { exe }
+      for _, a in ipairs(args) do argv[#argv + 1] = a end
+      return pft.run(argv, { user = user, env = { XDG_RUNTIME_DIR = xdg } })
+    end
+
+    local function rconfig(args)
+      pft.write_file(rbundle .. "/config.json", cjson.encode{
+        process = { args = args, cwd = "/", env = { "PATH=/bin" } },
+        root = { path = "rootfs" }, hostname = "rl",
+        linux = { namespaces = { { type = "user" }, { type = "pid" }, { type = "mount" }, { type = "uts" }, { type = "ipc" } },
+                  uidMappings = { { containerID = 0, hostID = uid, size = 1 } },
+                  gidMappings = { { containerID = 0, hostID = gid, size = 1 } } },
+      })
+      pft.sh("chown " .. uid .. " " .. rbundle .. "/config.json")
+    end
+
+    it("goes through the lifecycle as an unprivileged user, state under $XDG_RUNTIME_DIR", function()
+      rconfig({ "sleep", "600" })
+      local r = as_user({ "create", "--bundle", rbundle, "rl" })
+      assert.are.equal(0, r.status, r.stderr)
+      local st = cjson.decode((assert(pft.read_file(xdg .. "/pflask-oci/rl/state.json"))))
+      local pid = math.tointeger(st.pid)
+      -- the waiting process is the user's, outside
+      assert.are.equal(uid, tonumber(pft.read_file("/proc/" .. pid .. "/status"):match("\nUid:%s+(%d+)")))
+      r = as_user({ "state", "rl" })
+      assert.are.equal("created", cjson.decode(r.stdout).status)
+      assert.are.equal(0, as_user({ "start", "rl" }).status)
+      r = as_user({ "exec", "rl", "sh", "-c", "id -u; cat /proc/self/uid_map; hostname" })
+      assert.are.equal(0, r.status, r.stderr)
+      assert.matches("^0\n%s+0%s+" .. uid .. "%s+1\nrl\n$", r.stdout)
+      -- root's own containers are not the user's to see
+      r = as_user({ "--root", root, "list" })
+      assert.are_not.equal(0, r.status)
+      assert.are.equal(0, as_user({ "kill", "rl", "KILL" }).status)
+      wait_until("the container to stop", function()
+        return cjson.decode(as_user({ "state", "rl" }).stdout).status == "stopped"
+      end)
+      assert.are.equal(0, as_user({ "delete", "rl" }).status)
+      assert.are.equal(1, pft.sh("test -e " .. xdg .. "/pflask-oci/rl"))
+      assert.are.equal(0, pft.count_processes(rbundle))
+    end)
+
+    it("runs to the end with run, with the exit status", function()
+      rconfig({ "sh", "-c", "echo $$; exit 5" })
+      local r = as_user({ "run", "--bundle", rbundle, "rlrun" })
+      assert.are.equal(5, r.status, r.stderr)
+      assert.are.equal("1\n", r.stdout)
+      assert.are.equal(1, pft.sh("test -e " .. xdg .. "/pflask-oci/rlrun"))
+    end)
+  end)
 end)
