@@ -249,6 +249,16 @@ static int l_mkdir(lua_State *L)
 	return 1;
 }
 
+/* core.umask(mask) -> the previous mask: what the container's processes
+ * inherit through clone (OCI process.user.umask). */
+static int l_umask(lua_State *L)
+{
+	lua_Integer m = luaL_checkinteger(L, 1);
+	luaL_argcheck(L, m >= 0 && m <= 0777, 1, "must be a mode mask (0 to 0777)");
+	lua_pushinteger(L, (lua_Integer)umask((mode_t)m));
+	return 1;
+}
+
 /* core.kill(pid, sig) -> true | fail: kill(2) of a process this one did not
  * start (OCI kill of a container whose creator is gone). pid must be > 0:
  * never a process group or every process. */
@@ -305,6 +315,7 @@ void pf_l_open_system(lua_State *L)
 		{ "chown", l_chown },
 		{ "mkdir", l_mkdir },
 		{ "kill", l_kill },
+		{ "umask", l_umask },
 		{ NULL, NULL },
 	};
 	pf_l_register(L, funcs);

@@ -33,6 +33,8 @@ local M = {}
 ---@field stdin string|nil "inherit" (default), "null" or a path (opened outside)
 ---@field stdout string|nil likewise
 ---@field stderr string|nil likewise
+---@field detach boolean|nil return at once, `0, pid`: pid is the command's reaper (exits with its status), which outlives the caller (OCI exec --detach); needs a pid namespace
+---@field console_socket string|nil a pty on the three fds, its master sent to this unix socket (SCM_RIGHTS), not relayed (OCI --console-socket)
 
 local function fail(fmt, ...)
   perr.raise(perr.FAILURE, "exec: " .. fmt, ...)
@@ -150,8 +152,16 @@ function M.run(t, argv, opts)
       for i = #tplan.pty_fds, 1, -1 do if tplan.pty_fds[i] == fd then table.remove(tplan.pty_fds, i) end end
     end
   end
+  -- OCI exec --tty --console-socket: a pty on all three, its master sent
+  -- to the socket's client instead of relayed here.
+  if opts.console_socket then tplan.pty_fds, tplan.relay_in = { 0, 1, 2 }, -1 end
+  if opts.detach and not opts.console_socket and #tplan.pty_fds > 0 then
+    fail("detach: the caller's terminal cannot be relayed by a process that is gone")
+  end
   local pty
-  if #tplan.pty_fds > 0 then
+  if opts.console_socket then
+    pty = perr.check("exec: terminal", core.open_pty())
+  elseif #tplan.pty_fds > 0 then
     local src
     for fd = 0, 2 do if core.isatty(fd) then src = fd; break end end
     pty = perr.check("exec: terminal", core.open_pty(src))
@@ -173,6 +183,13 @@ function M.run(t, argv, opts)
     for _, n in ipairs(joined) do if n == "pid" then pidns = true end end
     -- In the container's pid namespace only once forked: this process
     -- stays between, passes signals on and exits with the command's status.
+    if opts.detach then
+      -- This process stays between as the command's reaper, adopted by
+      -- whoever adopts orphans of the caller (conmon): it must outlive
+      -- the caller, and be in the pid namespace's parent to do so.
+      if not pidns then fail("detach: needs a container with a pid namespace of its own") end
+      perr.check("exec: detach", core.keep_after_parent())
+    end
     if pidns then perr.check("exec: fork", core.fork_reaper(ch)) end
     if pty then
       perr.check("exec: terminal", pty:make_controlling(tplan.pty_fds))
@@ -215,8 +232,25 @@ function M.run(t, argv, opts)
     if started == nil then perr.raise(perr.FAILURE, "exec: %s", tostring(msg)) end
     error(perr.new(status, msg, child_errno), 0)
   end
+  if opts.detach then
+    -- The reaper's pid, which exits with the command's status.
+    if pty then
+      local sent, why = pty:send_master(opts.console_socket)
+      pty:close()
+      if not sent then
+        proc:kill(core.signals.KILL)
+        perr.raise(perr.FAILURE, "exec: %s", tostring(why))
+      end
+    end
+    return 0, proc:pid()
+  end
   local how
-  if pty then
+  if pty and opts.console_socket then
+    local sent, why = pty:send_master(opts.console_socket)
+    pty:close()
+    if not sent then proc:kill(core.signals.KILL); proc:wait(); perr.raise(perr.FAILURE, "exec: %s", tostring(why)) end
+    status, how = proc:wait()
+  elseif pty then
     local saved = (tplan.relay_in == 0 and core.isatty(0)) and core.tty_raw(0) or nil
     status, how = pty:relay(proc, nil, tplan.relay_in, tplan.relay_out)
     if saved then saved:restore() end

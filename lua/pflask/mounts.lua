@@ -433,7 +433,11 @@ local function protect_proc(root, plan, at)
   local function here(p) return at .. p:sub(6) end
   local sys, net = here("/proc/sys"), here("/proc/sys/net")
   perr.check(sys, core.bind{ root = root, target = sys, readonly = true, recursive = false })
-  if plan.namespaces.net and exists(root, net) then
+  -- A network namespace joined by path (OCI's namespaces[].path) is the
+  -- container's own as much as a new one.
+  local own_net = plan.namespaces.net
+  for _, j in ipairs(plan.joins or {}) do if j.name == "net" then own_net = true end end
+  if own_net and exists(root, net) then
     -- A bind inherits the read-only flag of the mount it copies.
     perr.check(net, core.bind{ root = root, target = net, recursive = false })
     perr.check(net, core.set_readonly{ root = root, target = net, readonly = false })

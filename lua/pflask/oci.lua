@@ -328,8 +328,11 @@ function M.spec_from_config(cfg, bundle)
     spec.groups = {}
     for i, g in ipairs(extra) do spec.groups[i] = integer(g, "process.user.additionalGids[" .. (i - 1) .. "]") end
   end
-  if user.username ~= nil or user.umask ~= nil then
-    fail("config.json: process.user.username/umask: not supported yet")
+  if user.username ~= nil then fail("config.json: process.user.username: Windows only") end
+  if user.umask ~= nil then
+    local m = integer(user.umask, "process.user.umask")
+    if m < 0 or m > tonumber("0777", 8) then fail("config.json: process.user.umask: %d is not a mask", m) end
+    spec.umask = m -- set by create, inherited through clone
   end
   spec.no_new_privs = want(p.noNewPrivileges, "boolean", "process.noNewPrivileges") or nil
   if p.rlimits then
@@ -422,8 +425,44 @@ function M.spec_from_config(cfg, bundle)
       end
     end
   end
-  if linux.sysctl and next(want(linux.sysctl, "table", "linux.sysctl")) then
-    fail("config.json: linux.sysctl: not supported yet")
+  -- sysctl: only the network namespace's own (net.*), and only with a
+  -- network namespace of the container's (its /proc/sys/net is writable
+  -- there); written in the child once its /proc is mounted.
+  local sysctls = {}
+  for k, v in pairs(want(linux.sysctl, "table", "linux.sysctl") or {}) do
+    if type(k) ~= "string" or not k:match("^net%.[%w_.-]+$") or k:match("%.%.") then
+      fail("config.json: linux.sysctl: '%s': only net.* is supported yet", tostring(k))
+    end
+    want(v, "string", "linux.sysctl." .. k)
+    sysctls[#sysctls + 1] = { "/proc/sys/" .. k:gsub("%.", "/"), v }
+  end
+  if #sysctls > 0 then
+    if not spec.namespaces.net then fail("config.json: linux.sysctl: net.* needs a network namespace") end
+    table.sort(sysctls, function(a, b) return a[1] < b[1] end)
+    -- readonlyPaths' /proc/sys would freeze them first: frozen after.
+    local freeze = false
+    local ro = strings(linux.readonlyPaths, "linux.readonlyPaths")
+    linux.readonlyPaths = {}
+    for _, p in ipairs(ro) do
+      if p == "/proc/sys" then freeze = true else linux.readonlyPaths[#linux.readonlyPaths + 1] = p end
+    end
+    spec.child_setup = function()
+      for _, kv in ipairs(sysctls) do
+        local f, err = io.open(kv[1], "w")
+        if not f then fail("linux.sysctl: %s", tostring(err)) end
+        local ok, werr = f:write(kv[2])
+        local cok, cerr = f:close()
+        if not ok or not cok then fail("linux.sysctl: %s: %s", kv[1], tostring(werr or cerr)) end
+      end
+      if freeze then perr.check("/proc/sys", core.bind{ root = "/", target = "/proc/sys", readonly = true }) end
+    end
+  end
+  local cpath = want(linux.cgroupsPath, "string", "linux.cgroupsPath")
+  if cpath then
+    if cpath:match("^[^/]*:[^/]*:[^/]*$") then
+      fail("config.json: linux.cgroupsPath: '%s': systemd cgroup paths are not supported (use cgroupfs)", cpath)
+    end
+    spec.cgroup_path = cpath
   end
   if linux.seccomp then
     want(linux.seccomp, "table", "linux.seccomp")
@@ -596,7 +635,11 @@ local function create(S, id, bundle, opts, orphan)
     S:save(st)
     spec.start_fifo = d .. "/exec.fifo"
     spec.start_orphan = orphan
+    local umask = spec.umask
+    spec.umask = nil
     c = pflask.container(spec)
+    -- Inherited through clone by the container's process.
+    if umask then core.umask(umask) end
     c:start()
     st.pid = c:pid()
     st.start = core.start_time(st.pid)
@@ -860,8 +903,8 @@ function M.main(args)
                     _stop_at_positional = true }
     local opts, pos = parse(rest, known, { ["-p"] = "--process", ["-d"] = "--detach", ["-t"] = "--tty",
                                            ["-e"] = "--env", ["-u"] = "--user" })
-    if opts["--detach"] or opts["--tty"] or opts["--console-socket"] or opts["--pid-file"] then
-      fail("exec: --detach, --tty, --console-socket and --pid-file are not supported yet")
+    if opts["--pid-file"] and not opts["--detach"] then
+      fail("exec: --pid-file: only with --detach")
     end
     local id = table.remove(pos, 1)
     if not id then fail("exec: needs a container ID") end
@@ -881,7 +924,7 @@ function M.main(args)
       end
       xo.cwd = want(p.cwd, "string", "process.cwd")
       if p.user and p.user.uid then xo.user = tostring(integer(p.user.uid, "process.user.uid")) end
-      if p.terminal then fail("--process: terminal is not supported yet") end
+      if want(p.terminal, "boolean", "process.terminal") then opts["--tty"] = true end
     end
     if #argv == 0 then fail("exec: needs a command") end
     for _, e in ipairs(opts["--env"] or {}) do
@@ -891,9 +934,23 @@ function M.main(args)
     end
     xo.cwd = opts["--cwd"] or xo.cwd
     xo.user = opts["--user"] or xo.user
+    if opts["--tty"] then
+      if not opts["--console-socket"] then fail("exec: --tty: needs --console-socket") end
+      xo.console_socket = require("pflask.path").absolute(opts["--console-socket"])
+    elseif opts["--console-socket"] then
+      fail("exec: --console-socket: only with --tty")
+    end
+    xo.detach = opts["--detach"] or nil
     local registry = require "pflask.registry"
     local target = registry.target(registry.decode(st.record))
-    return require("pflask.exec").run(target, argv, xo)
+    local status, pid = require("pflask.exec").run(target, argv, xo)
+    if opts["--detach"] then
+      write_pid_file(opts["--pid-file"], pid)
+      -- The command's reaper outlives us: leave without collecting it.
+      io.stdout:flush()
+      os.exit(0, false)
+    end
+    return status
   elseif cmd == "spec" then
     local opts = parse(rest, { ["--bundle"] = "value", ["--rootless"] = "flag" }, { ["-b"] = "--bundle" })
     if opts["--rootless"] then fail("spec --rootless: not supported yet") end

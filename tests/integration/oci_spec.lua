@@ -315,6 +315,43 @@ os.rename(out + ".tmp", out)
     assert_gone("masked")
   end)
 
+  it("puts the container in linux.cgroupsPath and writes net.* sysctls in its network namespace", function()
+    local top = "pftest-oci-" .. math.random(100000, 999999)
+    config({ args = { "sleep", "600" }, cwd = "/", env = { "PATH=/bin" } },
+           { linux = { namespaces = { { type = "pid" }, { type = "mount" }, { type = "network" } },
+                       cgroupsPath = "/" .. top .. "/c1", resources = { pids = { limit = 20 } },
+                       sysctl = { ["net.ipv4.ping_group_range"] = "0 5" },
+                       readonlyPaths = { "/proc/sys" } } })
+    local r = oci({ "create", "--bundle", bundle, "cgp" })
+    assert.are.equal(0, r.status, r.stderr)
+    local dirs = private_state("cgp").cgroup_dirs
+    finally(function()
+      oci({ "delete", "--force", "cgp" })
+      for _, dir in ipairs(dirs) do pft.sh("rmdir " .. pft.quote(dir) .. " " .. pft.quote(dir:match("^(.*)/c1$")) .. " 2>/dev/null") end
+    end)
+    local pid = math.tointeger(state("cgp").pid)
+    local found = false
+    for _, dir in ipairs(dirs) do
+      local suffix = "/" .. top .. "/c1"
+      assert.are.equal(suffix, dir:sub(-#suffix))
+      if pft.read_file(dir .. "/pids.max") then
+        found = true
+        assert.are.equal("20", (pft.read_file(dir .. "/pids.max"):gsub("%s+$", "")))
+        assert.matches("%f[%d]" .. pid .. "%f[%D]", pft.read_file(dir .. "/" .. "payload/cgroup.procs"))
+      end
+    end
+    assert.is_true(found)
+    assert.are.equal(0, oci({ "start", "cgp" }).status)
+    r = oci({ "exec", "cgp", "cat", "/proc/sys/net/ipv4/ping_group_range" })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("^0%s+5\n$", r.stdout)
+    -- /proc/sys stays read-only, net included, once they are written
+    r = oci({ "exec", "cgp", "sh", "-c", "echo '0 1' > /proc/sys/net/ipv4/ping_group_range" })
+    assert.are_not.equal(0, r.status)
+    assert.are.equal(0, oci({ "delete", "--force", "cgp" }).status)
+    assert_gone("cgp", dirs)
+  end)
+
   it("runs the hooks with the state on their stdin, and a failing one undoes create", function()
     local function hook(name)
       return { { path = "/bin/sh", args = { "sh", "-c", "cat > " .. tmp .. "/hook." .. name .. "; echo >> " .. tmp .. "/hook." .. name .. "; echo $HOOKVAR >> " .. tmp .. "/hook." .. name },

@@ -59,7 +59,13 @@ describe("pflask.oci", function()
     cfg.linux.resources.devices = { { allow = false, access = "rwm" }, { allow = true, type = "c", major = 10, minor = 200, access = "rw" },
                                     { allow = true, type = "b", major = 8, access = "r" } }
     cfg.linux.devices = { { path = "/dev/null", type = "c", major = 1, minor = 3 } }
+    cfg.linux.cgroupsPath = "/oci/x"
+    cfg.linux.sysctl = { ["net.ipv4.ping_group_range"] = "0 0" }
+    cfg.process.user.umask = 18
     local spec2 = oci.spec_from_config(cfg, bundle)
+    assert.are.equal("/oci/x", spec2.cgroup_path)
+    assert.are.equal(18, spec2.umask)
+    assert.is_function(spec2.child_setup)
     assert.are.same({ "c 10:200 rw", "b 8:* r" }, spec2.devices)
     assert.are.same({ type = "bind", source = "/dev/null", target = "/dev/null" }, spec2.mounts[1])
     cfg.linux.resources.devices = nil
@@ -85,8 +91,14 @@ describe("pflask.oci", function()
     refused(cfg, "'huge=always' is not supported for tmpfs")
     cfg = base(); cfg.process.rlimits = { { type = "NOFILE", soft = 1, hard = 1 } }
     refused(cfg, "process%.rlimits%[0%]%.type: 'NOFILE' is not an rlimit")
-    cfg = base(); cfg.linux.sysctl = { ["net.ipv4.ip_forward"] = "1" }
-    refused(cfg, "linux%.sysctl")
+    cfg = base(); cfg.linux.sysctl = { ["kernel.shmmax"] = "1" }
+    refused(cfg, "linux%.sysctl: 'kernel%.shmmax': only net%.%* is supported yet")
+    cfg = base(); cfg.linux.namespaces = { { type = "pid" } }; cfg.linux.sysctl = { ["net.ipv4.ip_forward"] = "1" }
+    refused(cfg, "linux%.sysctl: net%.%* needs a network namespace")
+    cfg = base(); cfg.linux.cgroupsPath = "machine.slice:libpod:abc"
+    refused(cfg, "systemd cgroup paths are not supported")
+    cfg = base(); cfg.process.user = { uid = 0, umask = 1024 }
+    refused(cfg, "process%.user%.umask: 1024 is not a mask")
     cfg = base(); cfg.linux.devices = { { path = "/dev/null", type = "c", major = 10, minor = 229 } }
     refused(cfg, "linux%.devices%[0%]: the host has no char device 10:229 at /dev/null")
     cfg = base(); cfg.linux.resources = { devices = { { allow = false, type = "c", major = 1, minor = 3, access = "rwm" } } }
