@@ -11,7 +11,7 @@ packages="
   bubblewrap tmux python3 perl
   debootstrap systemd-container git
   libsystemd-dev bash-completion zsh
-  lua-cjson runc
+  lua-cjson runc crun podman containerd
 "
 missing=""
 for p in $packages; do

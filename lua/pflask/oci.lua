@@ -620,8 +620,14 @@ local function create(S, id, bundle, opts, orphan)
   local annotations = want(cfg.annotations, "table", "annotations")
   local hooks = want(cfg.hooks, "table", "hooks")
   local pflask = require "pflask"
-  local rok, rmsg, rerr = core.mkdir(S.root, tonumber("0711", 8))
-  if not rok and rerr ~= EEXIST then fail("--root: %s", rmsg) end
+  -- The state root and its parents, as runc makes them (containerd's
+  -- shim names /run/containerd/runc/NAMESPACE).
+  local acc = ""
+  for part in S.root:gmatch("[^/]+") do
+    acc = acc .. "/" .. part
+    local rok, rmsg, rerr = core.mkdir(acc, tonumber("0711", 8))
+    if not rok and rerr ~= EEXIST then fail("--root: %s", rmsg) end
+  end
   local d = S:dir(id)
   local ok, msg, errno = core.mkdir(d, tonumber("0711", 8))
   if not ok then
@@ -836,7 +842,11 @@ function M.main(args)
     local ok, st = pcall(S.load, S, id)
     if not ok then
       -- A crash between mkdir and the first state write: --force cleans.
-      if opts["--force"] and core.lstat(S:dir(id)) then core.remove_tree(S:dir(id)); return 0 end
+      -- runc's --force: a container that is not there is deleted.
+      if opts["--force"] then
+        if core.lstat(S:dir(id)) then core.remove_tree(S:dir(id)) end
+        return 0
+      end
       error(st, 0)
     end
     local s = status(st)

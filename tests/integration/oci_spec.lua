@@ -460,6 +460,7 @@ os.rename(out + ".tmp", out)
     assert_gone("df", cgroups)
     -- a crash right after the directory was made: --force cleans it
     pft.sh("mkdir -p " .. pft.quote(root .. "/crashed"))
+    assert.are.equal(0, oci({ "delete", "--force", "nosuch" }).status)
     r = oci({ "delete", "--force", "crashed" })
     assert.are.equal(0, r.status, r.stderr)
     assert_gone("crashed")
