@@ -644,6 +644,14 @@ local function create(S, id, bundle, opts, orphan)
     local umask = spec.umask
     spec.umask = nil
     c = pflask.container(spec)
+    -- The cgroups are known once planned: in the state before any exists,
+    -- so that delete --force finds them (and the processes in them)
+    -- whenever create dies.
+    if c.plan.cgroups then
+      st.cgroup_dirs, st.cgroups = {}, {}
+      for i, cg in ipairs(c.plan.cgroups) do st.cgroup_dirs[i], st.cgroups[i] = cg.dir, cg.procs or cg.dir end
+      S:save(st)
+    end
     -- Inherited through clone by the container's process.
     if umask then core.umask(umask) end
     c:start()
@@ -663,12 +671,7 @@ local function create(S, id, bundle, opts, orphan)
       -- kept here, with the container, not in pflask's own list.
       local registry = require "pflask.registry"
       st.record = registry.encode(reg.record)
-      st.cgroups = reg.record.cgroup
       if reg.file then core.state_remove(reg.dir, reg.file); reg.file = nil end
-    end
-    if c.plan.cgroups then
-      st.cgroup_dirs = {}
-      for i, cg in ipairs(c.plan.cgroups) do st.cgroup_dirs[i] = cg.dir end
     end
     S:save(st)
     write_pid_file(opts["--pid-file"], st.pid)
@@ -718,7 +721,8 @@ end
 
 local function pids(st)
   local out, seen = {}, {}
-  for _, dir in ipairs(st.cgroup_dirs or {}) do
+  -- Where the processes are: the payload leaves (st.cgroups).
+  for _, dir in ipairs(st.cgroups or st.cgroup_dirs or {}) do
     local data = read_file(dir .. "/cgroup.procs")
     for p in (data or ""):gmatch("%d+") do
       p = tonumber(p)
@@ -853,10 +857,12 @@ function M.main(args)
     if s == "running" or s == "paused" then
       if not opts["--force"] then fail("container '%s' is %s: stop it first, or delete --force", id, s) end
     end
-    if s ~= "stopped" and st.pid then
+    if s ~= "stopped" then
+      -- (creating: create died before it saved the pid; its processes
+      -- are in the cgroups it saved.)
       if s == "paused" then pcall(freeze, st, false) end
       for _, p in ipairs(pids(st)) do core.kill(p, core.signals.KILL) end
-      if alive(st.pid, st.start) then core.kill(st.pid, core.signals.KILL) end
+      if st.pid and alive(st.pid, st.start) then core.kill(st.pid, core.signals.KILL) end
     end
     remove_container(S, st)
     if s ~= "created" then run_hooks(st, "poststop", true) end

@@ -387,6 +387,24 @@ os.rename(out + ".tmp", out)
     assert_gone("badhook")
   end)
 
+  it("leaves a state delete --force cleans when create is killed (SIGKILL) half-way", function()
+    -- A createRuntime hook kills create itself: the container exists, its
+    -- process waits on the FIFO, nothing was undone.
+    local killer = "kill -KILL $(cut -d' ' -f4 /proc/$PPID/stat)"
+    config(nil, { hooks = { createRuntime = { { path = "/bin/sh", args = { "sh", "-c", killer } } } } })
+    local r = oci({ "create", "--bundle", bundle, "crash" })
+    assert.are.equal(137, r.status, r.stderr)
+    local st = private_state("crash")
+    assert.truthy(st.cgroup_dirs and #st.cgroup_dirs > 0)
+    assert.are.equal("created", state("crash").status)
+    local pid = math.tointeger(st.pid)
+    assert.truthy(alive(pid))
+    r = oci({ "delete", "--force", "crash" })
+    assert.are.equal(0, r.status, r.stderr)
+    wait_until("the process to go", function() return not alive(pid) end)
+    assert_gone("crash", st.cgroup_dirs)
+  end)
+
   it("refuses every operation in a wrong state, and on an unknown ID", function()
     config()
     local r = oci({ "create", "--bundle", bundle, "ws" })
