@@ -615,6 +615,15 @@ local function create(S, id, bundle, opts, orphan)
     spec.console_socket = require("pflask.path").absolute(opts["--console-socket"])
   elseif opts["--console-socket"] then
     fail("--console-socket: only with process.terminal true")
+  elseif orphan then
+    -- pflask never lets a terminal of the host into a container: it
+    -- would relay it through a pty, but nobody stays to relay.
+    for fd = 0, 2 do
+      if core.isatty(fd) then
+        fail("create: standard %s is a terminal and process.terminal is false: pflask lets no terminal of the host into a container (redirect it, or use process.terminal with --console-socket)",
+             ({ [0] = "input", "output", "error" })[fd])
+      end
+    end
   end
   local oom = integer((cfg.process or {}).oomScoreAdj, "process.oomScoreAdj")
   local annotations = want(cfg.annotations, "table", "annotations")

@@ -531,6 +531,15 @@ os.rename(out + ".tmp", out)
       refused("b4", "root%.path: '.*/norootfs' is not a directory")
     end)
 
+    it("a terminal on create's stdio without process.terminal (attack: the host's terminal)", function()
+      if pft.sh("command -v script >/dev/null") ~= 0 then pending("script(1) is not installed") end
+      config()
+      local out = pft.capture("script -qec " .. pft.quote(pft.quote(OCI) .. " --root " .. pft.quote(root)
+        .. " create --bundle " .. pft.quote(bundle) .. " ttyin") .. " /dev/null 2>&1")
+      assert.matches("standard input is a terminal and process%.terminal is false", out)
+      assert_gone("ttyin")
+    end)
+
     it("an ID in use", function()
       config()
       assert.are.equal(0, oci({ "create", "--bundle", bundle, "inuse" }).status)
