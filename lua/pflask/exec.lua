@@ -152,16 +152,19 @@ function M.run(t, argv, opts)
       for i = #tplan.pty_fds, 1, -1 do if tplan.pty_fds[i] == fd then table.remove(tplan.pty_fds, i) end end
     end
   end
-  -- OCI exec --tty --console-socket: a pty on all three, its master sent
-  -- to the socket's client instead of relayed here.
-  if opts.console_socket then tplan.pty_fds, tplan.relay_in = { 0, 1, 2 }, -1 end
-  if opts.detach and not opts.console_socket and #tplan.pty_fds > 0 then
+  -- OCI exec --tty --console-socket: a pty the command opens inside the
+  -- container (its own devpts: the tty has a name there), its master
+  -- sent on a socket connected now, while the path is in sight.
+  local console
+  if opts.console_socket then
+    tplan.pty_fds = {}
+    console = perr.check("exec: console socket", core.console_connect(opts.console_socket))
+  end
+  if opts.detach and #tplan.pty_fds > 0 then
     fail("detach: the caller's terminal cannot be relayed by a process that is gone")
   end
   local pty
-  if opts.console_socket then
-    pty = perr.check("exec: terminal", core.open_pty())
-  elseif #tplan.pty_fds > 0 then
+  if #tplan.pty_fds > 0 then
     local src
     for fd = 0, 2 do if core.isatty(fd) then src = fd; break end end
     pty = perr.check("exec: terminal", core.open_pty(src))
@@ -191,7 +194,9 @@ function M.run(t, argv, opts)
       perr.check("exec: detach", core.keep_after_parent())
     end
     if pidns then perr.check("exec: fork", core.fork_reaper(ch)) end
-    if pty then
+    if console then
+      perr.check("exec: terminal", console:attach())
+    elseif pty then
       perr.check("exec: terminal", pty:make_controlling(tplan.pty_fds))
     else
       perr.check("exec: session", core.setsid())
@@ -207,6 +212,7 @@ function M.run(t, argv, opts)
     error(perr.new(status, msg, errnum), 0)
   end)
   for fd = 0, 2 do if files[fd] then files[fd]:close() end end
+  if console then console:close() end
   if not proc then
     if pty then pty:close() end
     fail("%s", chan)
@@ -232,25 +238,10 @@ function M.run(t, argv, opts)
     if started == nil then perr.raise(perr.FAILURE, "exec: %s", tostring(msg)) end
     error(perr.new(status, msg, child_errno), 0)
   end
-  if opts.detach then
-    -- The reaper's pid, which exits with the command's status.
-    if pty then
-      local sent, why = pty:send_master(opts.console_socket)
-      pty:close()
-      if not sent then
-        proc:kill(core.signals.KILL)
-        perr.raise(perr.FAILURE, "exec: %s", tostring(why))
-      end
-    end
-    return 0, proc:pid()
-  end
+  -- The reaper's pid, which exits with the command's status.
+  if opts.detach then return 0, proc:pid() end
   local how
-  if pty and opts.console_socket then
-    local sent, why = pty:send_master(opts.console_socket)
-    pty:close()
-    if not sent then proc:kill(core.signals.KILL); proc:wait(); perr.raise(perr.FAILURE, "exec: %s", tostring(why)) end
-    status, how = proc:wait()
-  elseif pty then
+  if pty then
     local saved = (tplan.relay_in == 0 and core.isatty(0)) and core.tty_raw(0) or nil
     status, how = pty:relay(proc, nil, tplan.relay_in, tplan.relay_out)
     if saved then saved:restore() end

@@ -4,8 +4,9 @@
 --
 -- M.spec_from_config(cfg, bundle) turns a parsed config.json into a pflask
 -- spec; M.seccomp_table(linux_seccomp) gives what core.seccomp_compile
--- takes; M.main(args) runs one command line. See pflask-oci(1). A container is a directory ROOT/ID holding
--- state.json (written atomically), the start FIFO (exec.fifo, runc's) and
+-- takes; M.main(args) runs one command line. See pflask-oci(1).
+--
+-- A container is a directory ROOT/ID holding state.json (written atomically), the start FIFO (exec.fifo, runc's) and
 -- the engine's registry record (what `exec` joins). `create` plans and
 -- starts the container with spec.start_fifo and spec.start_orphan: the
 -- command waits on the FIFO right before exec, having dropped its parent
@@ -16,7 +17,7 @@ local perr = require "pflask.error"
 
 local PROGRAM = "pflask-oci"
 local OCI_VERSION = "1.0.2"
-local EEXIST, ENOENT, ESRCH = 17, 2, 3
+local EEXIST, ENOENT = 17, 2
 
 local USAGE = [[
 Usage: pflask-oci [GLOBAL OPTIONS] COMMAND [OPTIONS] [ARGS]
@@ -167,10 +168,10 @@ end
 local function state_json(st)
   local cjson = json_lib()
   local s = status(st)
-  local t = { ociVersion = OCI_VERSION, id = st.id, status = s, bundle = st.bundle,
-              annotations = st.annotations or setmetatable({}, cjson.empty_array_mt and nil) }
+  local t = { ociVersion = OCI_VERSION, id = st.id, status = s, bundle = st.bundle }
+  -- Only when there are some: an empty Lua table would encode as [].
+  if st.annotations and next(st.annotations) then t.annotations = st.annotations end
   if s ~= "stopped" then t.pid = st.pid end
-  if next(t.annotations) == nil then t.annotations = nil end
   return cjson.encode(t)
 end
 

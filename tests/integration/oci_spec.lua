@@ -63,6 +63,33 @@ describe("pflask-oci", function()
     error("timeout waiting for " .. what)
   end
 
+  --- A console socket's client, as conmon is: accept, take the fd, read
+  --- the terminal's output until nobody holds it, write it to out.
+  local function console_receiver(sock, out)
+    pft.write_file(tmp .. "/recv.py", [[
+import socket, sys, os
+path, out = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path); s.listen(1)
+open(path + ".ready", "w").close()
+c, _ = s.accept()
+msg, fds, flags, addr = socket.recv_fds(c, 1024, 1)
+data = b""
+while True:
+    try:
+        b = os.read(fds[0], 4096)
+    except OSError:
+        break
+    if not b:
+        break
+    data += b
+open(out + ".tmp", "wb").write(msg + b"\n" + data)
+os.rename(out + ".tmp", out)
+]])
+    pft.sh("timeout 60 python3 " .. tmp .. "/recv.py " .. sock .. " " .. out .. " >/dev/null 2>&1 &")
+    wait_until("the console socket", function() return pft.read_file(sock .. ".ready") ~= nil end)
+  end
+
   --- Nothing of container id is left: no state, no process of this
   --- bundle, none of its cgroups, no mount.
   local function assert_gone(id, cgroups)
@@ -195,28 +222,7 @@ describe("pflask-oci", function()
     -- The client side, as conmon does it: accept, take the fd, read the
     -- container's output from it until the container is gone.
     local sock, out = tmp .. "/console.sock", tmp .. "/console.out"
-    pft.write_file(tmp .. "/recv.py", [[
-import socket, sys, os
-path, out = sys.argv[1], sys.argv[2]
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.bind(path); s.listen(1)
-open(path + ".ready", "w").close()
-c, _ = s.accept()
-msg, fds, flags, addr = socket.recv_fds(c, 1024, 1)
-data = b""
-while True:
-    try:
-        b = os.read(fds[0], 4096)
-    except OSError:
-        break
-    if not b:
-        break
-    data += b
-open(out + ".tmp", "wb").write(msg + b"\n" + data)
-os.rename(out + ".tmp", out)
-]])
-    pft.sh("timeout 60 python3 " .. tmp .. "/recv.py " .. sock .. " " .. out .. " >/dev/null 2>&1 &")
-    wait_until("the console socket", function() return pft.read_file(sock .. ".ready") ~= nil end)
+    console_receiver(sock, out)
     local r = oci({ "create", "--bundle", bundle, "--console-socket", sock, "tty" })
     assert.are.equal(0, r.status, r.stderr)
     local cgroups = private_state("tty").cgroup_dirs
@@ -403,6 +409,32 @@ os.rename(out + ".tmp", out)
     assert.are.equal(0, r.status, r.stderr)
     wait_until("the process to go", function() return not alive(pid) end)
     assert_gone("crash", st.cgroup_dirs)
+  end)
+
+  it("exec --tty --console-socket --detach: a pty of the container's own, the reaper's pid in the pid file", function()
+    config()
+    assert.are.equal(0, oci({ "create", "--bundle", bundle, "xt" }).status)
+    local cgroups = private_state("xt").cgroup_dirs
+    assert.are.equal(0, oci({ "start", "xt" }).status)
+    local sock, out, pidfile = tmp .. "/xt.sock", tmp .. "/xt.out", tmp .. "/xt.pid"
+    console_receiver(sock, out)
+    local r = oci({ "exec", "--tty", "--console-socket", sock, "--detach", "--pid-file", pidfile, "xt",
+                    "sh", "-c", "tty; test -t 0 && test -t 1 && test -t 2 && echo all-tty; sleep 0.2; exit 3" })
+    assert.are.equal(0, r.status, r.stderr)
+    local pid = tonumber(pft.read_file(pidfile))
+    assert.truthy(pid)
+    wait_until("the console output", function() return pft.read_file(out) ~= nil end)
+    local text = pft.read_file(out)
+    -- the tty is named inside: the container's devpts
+    assert.matches("\n/dev/pts/%d+\r?\nall%-tty", text)
+    wait_until("the reaper to end", function() return not alive(pid) end)
+    -- without --tty, --console-socket is refused; --tty needs it
+    r = oci({ "exec", "--console-socket", sock, "xt", "true" })
+    assert.matches("%-%-console%-socket: only with %-%-tty", r.stderr)
+    r = oci({ "exec", "--tty", "xt", "true" })
+    assert.matches("%-%-tty: needs %-%-console%-socket", r.stderr)
+    assert.are.equal(0, oci({ "delete", "--force", "xt" }).status)
+    assert_gone("xt", cgroups)
   end)
 
   it("refuses every operation in a wrong state, and on an unknown ID", function()
