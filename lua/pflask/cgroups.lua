@@ -605,7 +605,9 @@ function M.prepare(plan)
         if not d or d == "" then break end
       end
       for _, m in ipairs(missing) do
-        local ok, msg, errno = fs.create(m)
+        -- Enabled in the parent first: the child's controllers are those.
+        for _, c in ipairs(cg.enable) do fs.write(parent_of(m), "cgroup.subtree_control", "+" .. c) end
+        local ok, _, errno = fs.create(m)
         if not ok and errno ~= 17 then create(host, m, "cgroup_path") end
         -- v1 cpuset: a new cgroup has no CPUs and no memory nodes until
         -- given its parent's (the leaf gets them from limit_writes).
@@ -613,7 +615,6 @@ function M.prepare(plan)
           local v = fs.read(m .. "/" .. f)
           if v and not v:match("%S") then fs.write(m, f, (fs.read(parent_of(m) .. "/" .. f) or ""):gsub("%s+$", "")) end
         end
-        for _, c in ipairs(cg.enable) do fs.write(parent_of(m), "cgroup.subtree_control", "+" .. c) end
       end
     end
     remove_stale(host, parent)
