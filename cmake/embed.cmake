@@ -1,5 +1,8 @@
 # Turn precompiled Lua chunks into C arrays (see src/embedded.h).
-# Called as: cmake -DOUTPUT=file.c -DMODULES="name=file;..." -DRECIPES="..." -P embed.cmake
+# Called as: cmake -DOUTPUT=file.c -DMODULES="name=file;..." -DRECIPES="..."
+#   -DRECIPE_DIR=dir -P embed.cmake
+# A recipe's description is the first line of its source (RECIPE_DIR/NAME.lua),
+# a comment: `pflask --recipe=list` prints it.
 # Kept in CMake so the build needs no xxd or other host tool.
 
 function(emit_array var file out_var)
@@ -13,6 +16,20 @@ function(emit_array var file out_var)
   set(${out_var}_size ${size} PARENT_SCOPE)
 endfunction()
 
+# The first line of a recipe, without its "-- " and a final ":", as a C
+# string literal.
+function(recipe_description name out_var)
+  set(text "")
+  if(DEFINED RECIPE_DIR AND EXISTS "${RECIPE_DIR}/${name}.lua")
+    file(STRINGS "${RECIPE_DIR}/${name}.lua" first LIMIT_COUNT 1)
+    string(REGEX REPLACE "^--+[ \t]*" "" text "${first}")
+    string(REGEX REPLACE "[: \t]+$" "" text "${text}")
+    string(REPLACE "\\" "\\\\" text "${text}")
+    string(REPLACE "\"" "\\\"" text "${text}")
+  endif()
+  set(${out_var} "\"${text}\"" PARENT_SCOPE)
+endfunction()
+
 function(emit_table table_name entries out_var)
   set(arrays "")
   set(rows "")
@@ -23,10 +40,14 @@ function(emit_table table_name entries out_var)
     list(GET parts 1 file)
     emit_array("${table_name}_${i}" "${file}" array)
     string(APPEND arrays "${array}")
-    string(APPEND rows "\t{ \"${name}\", ${table_name}_${i}, ${array_size} },\n")
+    set(description "0")
+    if(table_name STREQUAL "pf_embedded_recipes")
+      recipe_description("${name}" description)
+    endif()
+    string(APPEND rows "\t{ \"${name}\", ${table_name}_${i}, ${array_size}, ${description} },\n")
     math(EXPR i "${i} + 1")
   endforeach()
-  set(${out_var} "${arrays}\nconst struct pf_embedded_chunk ${table_name}[] = {\n${rows}\t{ 0, 0, 0 },\n};\n" PARENT_SCOPE)
+  set(${out_var} "${arrays}\nconst struct pf_embedded_chunk ${table_name}[] = {\n${rows}\t{ 0, 0, 0, 0 },\n};\n" PARENT_SCOPE)
 endfunction()
 
 emit_table(pf_embedded_modules "${MODULES}" modules_c)

@@ -9,6 +9,7 @@ struct pf_embedded_chunk {
 	const char *name;          /* module "pflask.cli" or recipe "pflask" */
 	const unsigned char *data; /* precompiled chunk */
 	size_t size;
+	const char *description;   /* recipes: the first line of the source */
 };
 
 /* Both arrays end with an entry whose name is NULL. */

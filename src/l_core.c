@@ -10,8 +10,8 @@
 
 /* core.features: what this build can do, in the order `pflask --version`
  * prints them, as systemd tools do: "+name" built in, "-name" not. netlink
- * (libnl), caps (libcap) and libmount are required by the build; seccomp
- * has no implementation yet and says so; machined needs sd-bus headers at
+ * (libnl), caps (libcap), libmount and seccomp (libseccomp) are required
+ * by the build; machined needs sd-bus headers at
  * build time (libsystemd itself is loaded only when a container registers). */
 static void push_features(lua_State *L)
 {
@@ -19,7 +19,7 @@ static void push_features(lua_State *L)
 		"+netlink",
 		"+libmount",
 		"+caps",
-		"-seccomp",
+		"+seccomp",
 		pf_machined_supported() ? "+machined" : "-machined",
 	};
 	size_t n = sizeof(features) / sizeof(features[0]);
@@ -48,6 +48,7 @@ LUAMOD_API int luaopen_pflask_core(lua_State *L)
 	pf_l_open_state(L);
 	pf_l_open_machined(L);
 	pf_l_open_exec(L);
+	pf_l_open_sandbox(L);
 	lua_pushliteral(L, PFLASK_VERSION);
 	lua_setfield(L, -2, "version");
 	push_features(L);

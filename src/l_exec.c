@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <linux/filter.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <stdio.h>
@@ -216,6 +217,84 @@ static int l_mkfifo(lua_State *L)
 
 /* core.dup2(from, to) -> true | fail: from (an fd number or an io file)
  * onto fd to, inheritable (a child's stdio before exec). */
+/* The __close of the io files made here: what io.open's do. */
+static int stream_close(lua_State *L)
+{
+	luaL_Stream *p = luaL_checkudata(L, 1, LUA_FILEHANDLE);
+	errno = 0;
+	return luaL_fileresult(L, fclose(p->f) == 0, NULL);
+}
+
+/* Push fd as a Lua io file (closing fd if that fails). */
+static int push_stream(lua_State *L, int fd, const char *mode)
+{
+	luaL_Stream *p = lua_newuserdatauv(L, sizeof(*p), 0);
+	p->closef = NULL;
+	luaL_setmetatable(L, LUA_FILEHANDLE);
+	p->f = fdopen(fd, mode);
+	if (!p->f) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	p->closef = stream_close;
+	return 0;
+}
+
+/* core.pipe() -> read_end, write_end | fail: a pipe as two Lua io files,
+ * close-on-exec: a spec's stdin, stdout or stderr makes one end the
+ * container command's fd 0, 1 or 2 (and only there). */
+static int l_pipe(lua_State *L)
+{
+	int fds[2];
+	struct pf_error err = { 0 };
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		pf_error_errno(&err, errno, "pipe");
+		return pf_l_fail(L, &err);
+	}
+	int e = push_stream(L, fds[0], "r"); /* closes fds[0] on failure */
+	if (e < 0) {
+		close(fds[1]);
+	} else if ((e = push_stream(L, fds[1], "w")) < 0) {
+		lua_pop(L, 2); /* the read end's file closes with the collector */
+	}
+	if (e < 0) {
+		pf_error_errno(&err, -e, "pipe");
+		return pf_l_fail(L, &err);
+	}
+	return 2;
+}
+
+/* core.memfd(name) -> file | fail: an anonymous file in memory (memfd,
+ * close-on-exec), read and write, as a Lua io file: what a container's
+ * captured output goes to (pflask.capture), which never blocks the
+ * command the way a full pipe would. */
+static int l_memfd(lua_State *L)
+{
+	const char *name = luaL_optstring(L, 1, "pflask");
+	struct pf_error err = { 0 };
+	int fd = memfd_create(name, MFD_CLOEXEC);
+	if (fd < 0) {
+		pf_error_errno(&err, errno, "memfd_create");
+		return pf_l_fail(L, &err);
+	}
+	int e = push_stream(L, fd, "w+");
+	if (e < 0) {
+		pf_error_errno(&err, -e, "memfd_create");
+		return pf_l_fail(L, &err);
+	}
+	return 1;
+}
+
+/* core.fileno(file) -> fd: the fd of an open Lua io file. */
+static int l_fileno(lua_State *L)
+{
+	luaL_Stream *stream = luaL_checkudata(L, 1, LUA_FILEHANDLE);
+	luaL_argcheck(L, stream->f != NULL && stream->closef != NULL, 1, "closed file");
+	lua_pushinteger(L, fileno(stream->f));
+	return 1;
+}
+
 static int l_dup2(lua_State *L)
 {
 	int from;
@@ -294,6 +373,9 @@ void pf_l_open_exec(lua_State *L)
 		{ "mkfifo", l_mkfifo },
 		{ "dup2", l_dup2 },
 		{ "keep_after_parent", l_keep_after_parent },
+		{ "pipe", l_pipe },
+		{ "memfd", l_memfd },
+		{ "fileno", l_fileno },
 		{ "set_dumpable", l_set_dumpable },
 		{ NULL, NULL },
 	};

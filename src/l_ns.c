@@ -263,17 +263,22 @@ static int l_ns_inodes(lua_State *L)
 	if (!lua_isnoneornil(L, 2))
 		flags = check_namespaces(L, 2);
 	lua_newtable(L);
+	/* One lookup of /proc/PID, then each entry relative to it. */
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/ns", (int)pid);
+	int dfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return 1;
 	for (const struct pf_namespace *ns = pf_namespaces; ns->name; ns++) {
 		if (!(flags & ns->flag))
 			continue;
-		char path[64];
-		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, ns->proc_name);
 		struct stat st;
-		if (stat(path, &st) < 0)
+		if (fstatat(dfd, ns->proc_name, &st, 0) < 0)
 			continue;
 		lua_pushinteger(L, (lua_Integer)st.st_ino);
 		lua_setfield(L, -2, ns->name);
 	}
+	close(dfd);
 	return 1;
 }
 

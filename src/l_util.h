@@ -37,6 +37,7 @@ void pf_l_open_state(lua_State *L);
 void pf_l_open_machined(lua_State *L);
 void pf_l_open_supervise(lua_State *L);
 void pf_l_open_exec(lua_State *L);
+void pf_l_open_sandbox(lua_State *L);
 
 /* From l_sync.c: a Channel userdata owning fd (pushed on the stack), and
  * the fd of the Channel at idx (-1 once closed). */

@@ -115,12 +115,33 @@ static void push_recipe_names(lua_State *L)
 	}
 }
 
+/* core.recipe_descriptions: name -> the first line of its source, for
+ * `pflask --recipe=list` (pflask.discover); core.examples_dir: where the
+ * example recipes are installed. */
+static void push_recipe_descriptions(lua_State *L)
+{
+	lua_newtable(L);
+	for (const struct pf_embedded_chunk *c = pf_embedded_recipes; c->name; c++) {
+		lua_pushstring(L, c->description ? c->description : "");
+		lua_setfield(L, -2, c->name);
+	}
+	lua_setfield(L, -2, "recipe_descriptions");
+	lua_pushstring(L, PFLASK_EXAMPLES_DIR);
+	lua_setfield(L, -2, "examples_dir");
+}
+
 /* Push the recipe's chunk or raise "--recipe: ...". */
 static void load_recipe(lua_State *L, const char *recipe)
 {
 	const struct pf_embedded_chunk *c = NULL;
 	if (!looks_like_path(recipe))
 		c = find_chunk(pf_embedded_recipes, recipe);
+	if (!c && strcmp(recipe, "list") == 0) {
+		/* Discovery: the bundled and example recipes, one line each. */
+		if (luaL_loadstring(L, "return require('pflask.discover').print()") != LUA_OK)
+			lua_error(L);
+		return;
+	}
 	if (c) {
 		if (luaL_loadbufferx(L, (const char *)c->data, c->size, recipe, "b") != LUA_OK)
 			lua_error(L);
@@ -190,6 +211,7 @@ static int pmain(lua_State *L)
 	luaL_requiref(L, "pflask.core", luaopen_pflask_core, 0);
 	push_recipe_names(L);
 	lua_setfield(L, -2, "recipes");
+	push_recipe_descriptions(L);
 	lua_pop(L, 1);
 	install_searcher(L);
 
@@ -233,6 +255,22 @@ static int report_error(lua_State *L)
 	return status;
 }
 
+/* However the recipe ended: close the containers it left running and run
+ * what it deferred (pflask.container's at_exit, when the recipe loaded
+ * that module at all). Its errors are reported, never change the status. */
+static void run_at_exit(lua_State *L)
+{
+	lua_settop(L, 0);
+	lua_pushcfunction(L, msghandler);
+	lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+	if (lua_getfield(L, -1, "pflask.container") != LUA_TTABLE)
+		return;
+	if (lua_getfield(L, -1, "at_exit") != LUA_TFUNCTION)
+		return;
+	if (lua_pcall(L, 0, 0, 1) != LUA_OK)
+		report_error(L);
+}
+
 int main(int argc, char **argv)
 {
 	lua_State *L = luaL_newstate();
@@ -249,6 +287,7 @@ int main(int argc, char **argv)
 		status = exit_status_of(L, -1);
 	else
 		status = report_error(L);
+	run_at_exit(L);
 	/* Closing the state collects every object, which matters only for a
 	 * container still running (its handle kills and reaps it); otherwise
 	 * skip the work: exit(3) flushes Lua's files like any stdio stream. */

@@ -2,6 +2,7 @@
 #include "pty.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 
 #include "cleanup.h"
 #include "process.h"
+#include "state.h"
 #include "supervise.h"
 
 /* Large enough that bulk output moves in few system calls; a pty hands
@@ -446,28 +448,11 @@ static void relay_ready(struct pf_pty_loop *l, int ep, struct pf_watch *w, uint3
 int pf_pty_socket_path(uid_t owner, pid_t pid, bool create, char *buf, size_t size,
 		       struct pf_error *err)
 {
-	char dir[64];
-	struct stat st;
-	if (owner == 0) {
-		snprintf(dir, sizeof(dir), "/run/pflask");
-	} else {
-		snprintf(dir, sizeof(dir), "/run/user/%u", (unsigned)owner);
-		if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == owner)
-			snprintf(dir, sizeof(dir), "/run/user/%u/pflask", (unsigned)owner);
-		else
-			snprintf(dir, sizeof(dir), "/tmp/pflask-%u", (unsigned)owner);
-	}
-	if (create) {
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-			return pf_error_errno(err, errno, "create %s", dir);
-		if (lstat(dir, &st) < 0)
-			return pf_error_errno(err, errno, "stat %s", dir);
-		/* Somebody else's directory in /tmp would let them replace our
-		 * socket with theirs. */
-		if (!S_ISDIR(st.st_mode) || st.st_uid != owner || (st.st_mode & 077))
-			return pf_error_set(err, EPERM, "%s: not a private directory of uid %u",
-					    dir, (unsigned)owner);
-	}
+	/* The registry's directory: a private one, since somebody else's
+	 * directory in /tmp would let them replace our socket with theirs. */
+	char dir[PATH_MAX];
+	if (pf_state_dir(owner, create, dir, sizeof(dir), err) < 0)
+		return -1;
 	if ((size_t)snprintf(buf, size, "%s/%d.sock", dir, (int)pid) >= size)
 		return pf_error_set(err, ENAMETOOLONG, "socket path too long");
 	return 0;

@@ -100,11 +100,9 @@ struct pf_watch;
 struct pf_pty_loop *pf_pty_relay_new(int master, int *slave, int in, int out, int winsize_from,
 				     struct pf_error *err);
 
-/* The directory of the detached containers' sockets of user owner:
- * /run/pflask for root, /run/user/UID/pflask when /run/user/UID belongs to
- * the user, else /tmp/pflask-UID. Fills buf with DIR/PID.sock. With create,
- * makes the directory (mode 0700) and refuses one that another user owns or
- * that others may enter. */
+/* The socket of detached container pid of user owner: DIR/PID.sock, DIR
+ * the user's runtime directory (pf_state_dir, with create made private and
+ * refused when another user owns it or others may enter). Fills buf. */
 int pf_pty_socket_path(uid_t owner, pid_t pid, bool create, char *buf, size_t size,
 		       struct pf_error *err);
 

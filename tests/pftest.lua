@@ -203,8 +203,12 @@ end
 -- Places where other test runs (other specs under `ctest -j`, other
 -- checkouts) mount and unmount at any time: /tmp (their tempdirs, and
 -- pflask's --ephemeral layers), /run/netns (`ip netns add`), the
--- debootstrap cache (debootstrap mounts /proc in its target).
-local SCRATCH = { "/tmp/", "/var/tmp/", "/run/netns/", "/var/cache/pflask-test/" }
+-- debootstrap cache (debootstrap mounts /proc in its target), and the
+-- container engines' storage (podman and containerd, which the OCI specs
+-- drive, mount their containers' roots and shm there).
+local SCRATCH = { "/tmp/", "/var/tmp/", "/run/netns/", "/var/cache/pflask-test/",
+                  "/run/containers/", "/var/lib/containers/", "/run/containerd/",
+                  "/var/lib/containerd/" }
 
 local function under(path, dir)
   if dir:sub(-1) ~= "/" then dir = dir .. "/" end

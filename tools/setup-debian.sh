@@ -5,7 +5,7 @@ set -eu
 export DEBIAN_FRONTEND=noninteractive
 packages="
   build-essential cmake pkg-config
-  lua5.4 liblua5.4-dev libcap-dev libnl-3-dev libnl-route-3-dev libmount-dev
+  lua5.4 liblua5.4-dev libcap-dev libseccomp-dev libnl-3-dev libnl-route-3-dev libmount-dev
   scdoc lua-busted
   util-linux bsdutils procps iproute2 uidmap passwd busybox-static
   bubblewrap tmux python3 perl

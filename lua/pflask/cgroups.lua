@@ -289,18 +289,22 @@ local function limit_writes(host, version, controller, lim, dir)
       w[#w + 1] = { "cpu.cfs_quota_us", tostring(lim.cpu) }
     end
   elseif controller == "cpuset" and version == 1 then
-    -- A v1 cpuset cgroup takes no task until it has cpus and mems.
+    -- A v1 cpuset cgroup takes no task until it has cpus and mems:
+    -- --cpuset's CPUs (pflask.sandbox), else the nearest ancestor's (a
+    -- cgroup_path's parents may not exist yet: prepare makes them, given
+    -- the same).
     for _, f in ipairs({ "cpuset.cpus", "cpuset.mems" }) do
-      -- The nearest ancestor that has them: a cgroup_path's parents may
-      -- not exist yet (made by prepare, given the same).
       local parent, v = parent_of(dir), ""
       while parent and parent ~= "" do
         v = (host.fs.read(parent .. "/" .. f) or ""):gsub("%s+$", "")
         if v ~= "" then break end
         parent = parent_of(parent)
       end
+      if f == "cpuset.cpus" and lim.cpuset then v = table.concat(lim.cpuset, ",") end
       if v ~= "" then w[#w + 1] = { f, v, payload = true } end
     end
+  elseif controller == "cpuset" and lim.cpuset then
+    w[#w + 1] = { "cpuset.cpus", table.concat(lim.cpuset, ",") }
   end
   return w
 end
@@ -382,6 +386,19 @@ function M.plan(spec, plan, host)
     end
   end
   host = host or M.facts()
+  -- --cpuset: a cpuset cgroup where the host gives pflask one (root, or
+  -- a delegated v2 cgroup with cpuset); else the affinity alone
+  -- (pflask.sandbox, which pins pid 1 in every case).
+  if spec.cpuset ~= nil and not option_of.cpuset then
+    local cpus = require("pflask.sandbox").cpu_list(spec.cpuset)
+    if pcall(locate, host, "cpuset", "--cpuset") then
+      lim.cpuset = cpus
+      wanted[#wanted + 1] = "cpuset"
+      option_of.cpuset = "--cpuset"
+    end
+  elseif spec.cpuset ~= nil then
+    lim.cpuset = require("pflask.sandbox").cpu_list(spec.cpuset)
+  end
   local h = host.hierarchies
   local policy = M.needs_device_policy(plan, host.euid)
   if not h.v2 and next(h.v1) == nil and host.euid == 0 and host.mount_cgroup2

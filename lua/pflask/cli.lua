@@ -63,6 +63,12 @@ local limits = lazy("pflask.spec.limits")
 ---@field pass_fds (integer|string)[]|nil --keep-fd: fds from 3 up passed on to the command (decimal strings from the command line)
 ---@field init "auto"|"pid1"|"reaper" who is pid 1: see PID 1 in pflask(1)
 ---@field register boolean|nil --register: true (yes), false (no), nil (auto: when the host runs machined)
+---@field seccomp false|table|nil --seccomp=none: false; a filter table (doc/lua-api.md); nil: the default filter
+---@field syscalls string[]|nil --syscalls: edits of the default filter ("-name", "+name", "@group")
+---@field rlimits table<string, integer|string|{soft: integer|string, hard: integer|string}>|nil --rlimit
+---@field timeout number|{seconds: number, grace: number}|nil --timeout
+---@field cpuset string|integer[]|nil --cpuset: "0-3,6" or {0, 1, 2, 3, 6}
+---@field sysctls table<string, string>|nil --sysctl: { ["net.ipv4.ip_forward"] = "1" }
 
 local M = {}
 
@@ -171,6 +177,33 @@ local function add_user_map(spec, value)
   spec.gid_map[#spec.gid_map + 1] = { inside = map.inside, outside = map.outside, count = map.count }
 end
 
+--- Parse an --rlimit value, NAME=SOFT[:HARD], into spec.rlimits. Names
+--- as prlimit(1) (nofile) or nspawn (NOFILE, RLIMIT_NOFILE) spell them
+--- (a word that is none of them is not this option's grammar); plan()
+--- checks the values.
+---@param spec pflask.Spec
+---@param value string
+local function parse_rlimit(spec, value)
+  local name, soft, hard = value:match("^([^=]+)=([^:]+):?(.*)$")
+  if not name then
+    error_.option("--rlimit", "'%s' is not NAME=SOFT[:HARD]", value)
+  end
+  name = name:lower():gsub("^rlimit_", "")
+  local names = require("pflask.core").rlimit_names
+  local known = false
+  for _, n in ipairs(names) do known = known or n == name end
+  if not known then
+    error_.option("--rlimit", "'%s' is not a resource (%s)", name, table.concat(names, ", "))
+  end
+  local function limit(v)
+    if v == "infinity" or v == "unlimited" then return "infinity" end
+    return math.tointeger(tonumber(v:match("^%d+$") or "")) or v
+  end
+  spec.rlimits = spec.rlimits or {}
+  if spec.rlimits[name] then error_.option("--rlimit", "'%s' given twice", name) end
+  spec.rlimits[name] = { soft = limit(soft), hard = hard ~= "" and limit(hard) or limit(soft) }
+end
+
 -- Every option, in --help order. arg: "none", "required" or "optional"
 -- (optional values only attached: --netif=SPEC, -nSPEC). once: the option
 -- sets a single value, so a second one is a mistake rather than an
@@ -245,6 +278,50 @@ local OPTIONS = {
   { long = "no-new-privs", arg = "none",
     help = "no privileges through setuid or file capabilities",
     apply = function(spec) spec.no_new_privs = true end },
+  { long = "seccomp", arg = "required", meta = "default|none", once = true,
+    help = "the command's seccomp filter: default, or none",
+    apply = function(spec, v)
+      if v == "none" then spec.seccomp = false
+      elseif v ~= "default" then error_.option("--seccomp", "'%s' is not default or none", v) end
+    end },
+  { long = "syscalls", arg = "required", meta = "LIST",
+    help = "edit the default filter: -name, +name, @group",
+    apply = function(spec, v)
+      nonempty("--syscalls", v, "LIST")
+      spec.syscalls = spec.syscalls or {}
+      for item in (v .. ","):gmatch("([^,]*),") do
+        if item == "" or item == "+" or item == "-" then error_.option("--syscalls", "empty entry in '%s'", v) end
+        spec.syscalls[#spec.syscalls + 1] = item
+      end
+    end },
+  { long = "rlimit", arg = "required", meta = "NAME=SOFT[:HARD]",
+    help = "resource limit: nofile=1024, as=1G",
+    apply = function(spec, v) parse_rlimit(spec, v) end },
+  { long = "timeout", arg = "required", meta = "SECONDS[:GRACE]", once = true,
+    help = "stop it after SECONDS (exit 124)",
+    apply = function(spec, v)
+      local s, g = v:match("^([^:]*):?(.*)$")
+      local seconds, grace = tonumber(s), g ~= "" and tonumber(g) or nil
+      if not s:match("^%d+%.?%d*$") or not seconds or seconds <= 0 then
+        error_.option("--timeout", "'%s' is not a number of seconds > 0", s)
+      elseif g ~= "" and (not g:match("^%d+%.?%d*$") or not grace) then
+        error_.option("--timeout", "grace '%s' is not a number of seconds >= 0", g)
+      end
+      spec.timeout = grace and { seconds = seconds, grace = grace } or seconds
+    end },
+  { long = "cpuset", arg = "required", meta = "LIST", once = true,
+    help = "run on these CPUs only (0-3,6)",
+    apply = function(spec, v) nonempty("--cpuset", v, "LIST"); spec.cpuset = v end },
+  { long = "sysctl", arg = "required", meta = "NAME=VALUE",
+    help = "set a namespaced sysctl inside (net.*, ipc, uts)",
+    apply = function(spec, v)
+      local name, value = v:match("^([^=]+)=(.*)$")
+      if not name then error_.option("--sysctl", "'%s' is not NAME=VALUE", v) end
+      name = name:gsub("/", ".")
+      spec.sysctls = spec.sysctls or {}
+      if spec.sysctls[name] then error_.option("--sysctl", "'%s' given twice", name) end
+      spec.sysctls[name] = value
+    end },
   { long = "memory", arg = "required", meta = "SIZE", once = true,
     help = "limit memory to SIZE (512M, 2G) in a memory cgroup",
     apply = function(spec, v) spec.limits.memory = limits.memory(v, "--memory") end },
@@ -343,8 +420,11 @@ local function new_spec()
   }
 end
 
---- Cross-option rules, applied once every option is known so that the
---- message does not depend on the order the user wrote them in.
+--- The namespaces the flags ask for, and the rules that only the command
+--- line can break (options that exclude each other, actions other than
+--- running a container). Every rule about the container itself lives in
+--- container.plan(), which names the classic option in its message, so
+--- that a recipe's spec and the command line get the same one.
 ---@param spec pflask.Spec
 ---@param flags table<string, boolean>
 local function finish(spec, flags)
@@ -353,26 +433,15 @@ local function finish(spec, flags)
   ns.ipc = not flags["no-ipcns"]
   ns.uts = not flags["no-utsns"]
   ns.pid = not flags["no-pidns"]
-  ns.net = #spec.netifs > 0
+  -- false with --netif entries: plan() says why.
+  ns.net = not flags["no-netns"] and #spec.netifs > 0
   if flags["no-userns"] then
     ns.user = false
   elseif spec.user or spec.uid_map then
     ns.user = true
   end
 
-  if spec.root and not ns.mount then
-    error_.option("--chroot", "needs a mount namespace (drop --no-mountns)")
-  elseif #spec.mounts > 0 and not ns.mount then
-    error_.option("--mount", "needs a mount namespace (drop --no-mountns)")
-  elseif spec.ephemeral and not spec.root then
-    error_.option("--ephemeral", "needs --chroot")
-  elseif ns.net and flags["no-netns"] then
-    error_.option("--netif", "cannot be used with --no-netns")
-  elseif spec.hostname and not ns.uts then
-    error_.option("--hostname", "needs a UTS namespace (drop --no-utsns)")
-  elseif spec.uid_map and ns.user == false then
-    error_.option("--user-map", "needs a user namespace (drop --no-userns)")
-  elseif spec.exec and (spec.detach or spec.attach) then
+  if spec.exec and (spec.detach or spec.attach) then
     error_.option("--exec", "cannot be used with %s", spec.detach and "--detach" or "--attach")
   elseif spec.exec and not spec.command then
     error_.option("--exec", "needs a command (pflask --exec=%s -- COMMAND)", tostring(spec.exec))
@@ -380,8 +449,6 @@ local function finish(spec, flags)
     error_.option("--attach", "cannot be used with --detach")
   elseif flags["as-pid1"] and flags["as-pid2"] then
     error_.option("--as-pid1", "cannot be used with --as-pid2")
-  elseif (flags["as-pid1"] or flags["as-pid2"]) and not ns.pid then
-    error_.option(flags["as-pid1"] and "--as-pid1" or "--as-pid2", "needs a PID namespace (drop --no-pidns)")
   end
   spec.init = flags["as-pid1"] and "pid1" or flags["as-pid2"] and "reaper" or "auto"
   if flags.json and not flags.list then

@@ -17,7 +17,8 @@ M.DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 -- name what the user typed.
 local OPTION = {
   root = "--chroot", chdir = "--chdir", hostname = "--hostname", user = "--user",
-  uid_map = "--user-map", command = "command", pass_fds = "--keep-fd",
+  uid_map = "--user-map", gid_map = "--user-map", command = "command", pass_fds = "--keep-fd",
+  setenv = "--setenv", rlimits = "--rlimit",
 }
 
 -- The highest fd --keep-fd / pass_fds accepts: far above what a caller
@@ -84,12 +85,90 @@ local START_FIFO = {
   end,
 }
 
+-- Standard I/O (spec.stdin, stdout, stderr; plan.stdio): "inherit"
+-- (nil), "null", a path (opened here, outside, with the caller's rights:
+-- never a path of the container's), a Lua io file (a pipe end of
+-- core.pipe(), or any open file) or "capture" (a memfd of pflask's, read
+-- back by Container:output()). The child puts them on 0, 1, 2 before its
+-- root exists; the supervisor keeps only what it must read back.
+local STDIO_NAMES = { [0] = "stdin", "stdout", "stderr" }
+
+local function stdio_fail(fd, fmt, ...)
+  perr.raise(perr.FAILURE, "%s: " .. fmt, STDIO_NAMES[fd], ...)
+end
+
+--- A file that is a terminal never enters the container as such (the
+--- terminal concern replaces the caller's own by a pty).
+local function check_not_tty(fd, f, what)
+  if core.isatty(core.fileno(f)) then
+    stdio_fail(fd, "%s is a terminal (a terminal of the host never enters the container; leave it \"inherit\" to get a pty)", what)
+  end
+end
+
+local function plan_stdio(spec)
+  local out = {}
+  for fd = 0, 2 do
+    local v = spec[STDIO_NAMES[fd]]
+    if v == nil or v == "inherit" then
+      -- inherited: the terminal concern deals with a terminal
+    elseif v == "null" or v == "capture" then
+      if v == "capture" and fd == 0 then stdio_fail(fd, "cannot be \"capture\"") end
+      out[fd] = { kind = v }
+    elseif type(v) == "string" then
+      if v == "" then stdio_fail(fd, "must be \"inherit\", \"null\", \"capture\", a path or a file") end
+      out[fd] = { kind = "path", path = path.absolute(v) }
+    elseif io.type(v) == "file" then
+      check_not_tty(fd, v, "the file")
+      out[fd] = { kind = "file", file = v }
+    else
+      stdio_fail(fd, "must be \"inherit\", \"null\", \"capture\", a path or an open file, not %s",
+                 io.type(v) or type(v))
+    end
+  end
+  return out
+end
+
+local STDIO = {
+  -- Supervisor, before clone: open what is named, outside.
+  prepare = function(plan)
+    for fd, s in pairs(plan.stdio) do
+      if s.kind == "null" or s.kind == "path" then
+        local p = s.kind == "null" and "/dev/null" or s.path
+        local f, msg = io.open(p, fd == 0 and "rb" or "ab")
+        if not f then stdio_fail(fd, "%s", msg) end
+        s.file, s.opened = f, true
+        if s.kind == "path" then check_not_tty(fd, f, "'" .. s.path .. "'") end
+      elseif s.kind == "capture" then
+        s.file = perr.check(STDIO_NAMES[fd], core.memfd("pflask-" .. STDIO_NAMES[fd]))
+        s.opened = true
+      end
+    end
+  end,
+  -- Child, first of the mounts: the host's files onto 0, 1, 2.
+  child_mounts = function(plan)
+    for fd, s in pairs(plan.stdio) do perr.check(STDIO_NAMES[fd], core.dup2(s.file, fd)) end
+  end,
+  -- Supervisor, the child has its copies: only a capture stays open.
+  parent = function(plan)
+    for _, s in pairs(plan.stdio) do
+      if s.opened and s.kind ~= "capture" then s.file:close(); s.opened = false end
+    end
+  end,
+  cleanup = function(plan)
+    for _, s in pairs(plan.stdio) do
+      if s.opened and s.kind ~= "capture" then pcall(s.file.close, s.file); s.opened = false end
+    end
+  end,
+}
+
 M.CONCERNS = {
   -- First: --detach forks the supervisor in its prepare, before any other
   -- concern creates something tied to the process that stays behind.
   -- Always: every container gets a session of its own, and any terminal
   -- among the standard fds is replaced by a pty.
   { "pflask.terminal", function() return true end },
+  -- Before the mounts: the child's 0, 1, 2 are the host's files first.
+  { STDIO, function(_, plan) return next(plan.stdio) ~= nil end },
   -- Second: the record names the supervisor that stays (after --detach).
   { "pflask.registry", function() return true end },
   { "pflask.userns", function(_, plan) return plan.namespaces.user end },
@@ -97,20 +176,47 @@ M.CONCERNS = {
   -- (pflask.cgroups.needs_device_policy, same test).
   { "pflask.cgroups", function(spec, plan)
       return nonempty(spec.cgroups) or nonempty(spec.limits) or plan.delegate_cgroup or spec.devices ~= nil
-        or (plan.root ~= nil and core.geteuid() == 0) end },
+        or spec.cpuset ~= nil
+        or (plan.root ~= nil and plan.host.euid == 0) end },
   { "pflask.mounts", function() return true end },
   { "pflask.boot", function(_, plan) return plan.boot end },
   { "pflask.network", function(spec, plan) return plan.namespaces.net or nonempty(spec.netifs) end },
   -- Always: every container drops the capabilities that act on the whole
   -- host (the module is small and precompiled into the executable).
   { "pflask.privileges", function() return true end },
+  -- After privileges (whether the command holds CAP_SYS_ADMIN to load
+  -- its seccomp filter): always, the default filter is on by default.
+  { "pflask.sandbox", function() return true end },
   { START_FIFO, function(spec) return spec.start_fifo ~= nil end },
   -- Last: it registers the container once the others placed it. In auto
   -- mode a host without systemd costs one stat.
-  { "pflask.machined", function(spec)
-      return spec.register == true or (spec.register == nil and core.geteuid() == 0
+  { "pflask.machined", function(spec, plan)
+      return spec.register == true or (spec.register == nil and plan.host.euid == 0
         and core.stat("/run/systemd/system") ~= nil) end },
 }
+
+---@class pflask.HostFacts
+---@field euid integer
+---@field egid integer
+---@field uid integer
+---@field pid integer
+---@field isatty fun(fd: integer): boolean
+---@field fd_is_open fun(fd: integer): boolean, string|nil
+---@field getpwnam fun(key: string|integer): table|nil
+---@field environ fun(): table<string, string>
+
+--- What plan() asks the host, as one table: unit specs pass a fake one
+--- (plan(spec, host)) to test the decisions without root or a terminal.
+--- The concerns read plan.host too (terminal, userns); what they look at
+--- on disk (a root, a mount source) is still read from the disk.
+---@return pflask.HostFacts
+function M.host_facts()
+  return {
+    euid = core.geteuid(), egid = core.getegid(), uid = core.getuid(), pid = core.getpid(),
+    isatty = core.isatty, fd_is_open = core.fd_is_open, getpwnam = core.getpwnam,
+    environ = core.environ,
+  }
+end
 
 local function concern_modules(spec, plan)
   local mods = {}
@@ -203,10 +309,16 @@ local function plan_namespaces(spec, euid, joins)
     end
   end
   if ns.user == nil then
-    ns.user = euid ~= 0 or spec.uid_map ~= nil
+    ns.user = euid ~= 0 or spec.uid_map ~= nil or spec.gid_map ~= nil
   end
   if spec.root and not ns.mount then
-    fail("root", "needs a mount namespace")
+    fail("root", "needs a mount namespace (drop --no-mountns)")
+  end
+  for _, f in ipairs({ "uid_map", "gid_map" }) do
+    local map = spec[f]
+    if map ~= nil and (type(map) ~= "table" or #map > 0) and not ns.user then
+      fail(f, "needs a user namespace (drop --no-userns)")
+    end
   end
   return ns
 end
@@ -220,6 +332,45 @@ local function plan_root(spec)
   return root
 end
 
+-- The largest user database file read from the host for a lookup.
+local MAX_DB_FILE = 16 * 1024 * 1024
+
+--- What spec.mounts puts at /etc/passwd and /etc/group, so that `user` is
+--- looked up in the files the command will see (a root built from
+--- nothing, a passwd file mounted over the root's): the last entry that
+--- provides each, a `file` (content, or a host source) or a `bind` of the
+--- file or of /etc. nil when the mounts provide no passwd.
+---@param spec pflask.Spec
+---@return {passwd: string, group: string|nil, where: string}|nil
+local function mounted_user_db(spec)
+  local found = {}
+  for _, m in ipairs(type(spec.mounts) == "table" and spec.mounts or {}) do
+    local target = type(m) == "table" and type(m.target) == "string"
+      and ("/" .. m.target):gsub("/+", "/"):gsub("(.)/$", "%1") or nil
+    for _, name in ipairs({ "passwd", "group" }) do
+      local file = "/etc/" .. name
+      if m.type == "file" and target == file then
+        found[name] = { content = m.content, source = m.source }
+      elseif m.type == "bind" and type(m.source) == "string" then
+        if target == file then found[name] = { source = m.source }
+        elseif target == "/etc" then found[name] = { source = m.source .. "/" .. name } end
+      end
+    end
+  end
+  if not found.passwd then return nil end
+  local function text(f, what)
+    if f.content then return f.content end
+    local st = core.stat(f.source)
+    if not st or st.type ~= "file" or st.size > MAX_DB_FILE then
+      fail("user", "cannot read %s from mounts (%s)", what, f.source)
+    end
+    return path.read_file(f.source) or fail("user", "cannot read %s from mounts (%s)", what, f.source)
+  end
+  return { passwd = text(found.passwd, "/etc/passwd"),
+           group = found.group and text(found.group, "/etc/group") or nil,
+           where = "the /etc/passwd of mounts" }
+end
+
 --- The user the command runs as, or nil to keep the identity it starts
 --- with inside (root in a user namespace, the caller otherwise).
 local function plan_user(spec, root)
@@ -227,7 +378,7 @@ local function plan_user(spec, root)
     if spec.gid ~= nil or spec.groups ~= nil then fail("user", "gid and groups need a user") end
     return nil
   end
-  local user, why = users.lookup(spec.user, root)
+  local user, why = users.lookup(spec.user, root, mounted_user_db(spec))
   if not user then
     fail("user", "'%s' is not a user%s", spec.user,
          why and (": " .. why) or "")
@@ -252,20 +403,27 @@ end
 
 --- The command's environment, as the classic pflask builds it. who is
 --- the user inside a root (user, else the root's own root), if known.
-local function plan_environment(spec, root, user, who)
+local function plan_environment(spec, root, user, who, host)
   local env
   if root and not spec.keepenv then
     env = { TERM = os.getenv("TERM"), PATH = M.DEFAULT_PATH }
     who = who or { name = "root", home = "/root" }
     env.USER, env.LOGNAME, env.HOME = who.name, who.name, who.home
   else
-    env = core.environ()
-    if user then
+    env = host.environ()
+    -- keepenv keeps the caller's HOME and USER too (pflask 0.2's
+    -- --keepenv: the whole environment, as it is).
+    if user and not spec.keepenv then
       env.USER, env.LOGNAME, env.HOME = user.name, user.name, user.home
     end
   end
   env.container = "pflask"
-  for _, var in ipairs(spec.setenv or {}) do env[var.name] = var.value end
+  for i, var in ipairs(spec.setenv or {}) do
+    if type(var.name) ~= "string" or not var.name:match("^[%a_][%w_]*$") or type(var.value) ~= "string" then
+      fail("setenv", "entry %d needs a name (letters, digits and _, not starting with a digit) and a string value", i)
+    end
+    env[var.name] = var.value
+  end
   return env
 end
 
@@ -274,7 +432,7 @@ end
 --- it, so that it reads the profile.
 ---@return string[] argv
 ---@return string|nil file what to exec when it is not argv[1]
-local function plan_command(spec, root, user, who)
+local function plan_command(spec, root, user, who, host)
   if spec.command and #spec.command > 0 then
     for i, a in ipairs(spec.command) do
       if type(a) ~= "string" then fail("command", "argument %d is not a string", i) end
@@ -287,7 +445,7 @@ local function plan_command(spec, root, user, who)
   else
     shell = os.getenv("SHELL")
     if not shell or shell == "" then
-      local me = core.getpwnam(core.getuid())
+      local me = host.getpwnam(host.uid)
       shell = me and me.shell
     end
   end
@@ -296,8 +454,14 @@ local function plan_command(spec, root, user, who)
 end
 
 local function plan_init(spec, ns, argv)
-  if not ns.pid then return "none" end
   local mode = spec.init or "auto"
+  if not ns.pid then
+    if mode == "pid1" or mode == "reaper" then
+      -- The classic option that asks for this mode.
+      fail(mode == "pid1" and "--as-pid1" or "--as-pid2", "needs a PID namespace (drop --no-pidns)")
+    end
+    return "none"
+  end
   if mode == "auto" then
     return INIT_NAMES[path.basename(argv[1])] and "pid1" or "reaper"
   end
@@ -309,9 +473,9 @@ end
 
 --- One fd to pass: open, and not a terminal (no terminal of the host
 --- ever enters the container: TIOCSTI would type into it).
-local function check_pass_fd(field, fd)
-  if not core.fd_is_open(fd) then fail(field, "fd %d is not open", fd) end
-  if core.isatty(fd) then
+local function check_pass_fd(field, fd, host)
+  if not host.fd_is_open(fd) then fail(field, "fd %d is not open", fd) end
+  if host.isatty(fd) then
     fail(field, "fd %d is a terminal (a terminal of the host never enters the container)", fd)
   end
 end
@@ -325,7 +489,7 @@ end
 ---@param spec pflask.Spec
 ---@param env table<string, string> the command's environment (changed)
 ---@return integer[] fds sorted
-local function plan_pass_fds(spec, env)
+local function plan_pass_fds(spec, env, stdio, host)
   local set = {}
   local fds = spec.pass_fds or {}
   if type(fds) ~= "table" then fail("pass_fds", "must be a list of fd numbers") end
@@ -335,16 +499,16 @@ local function plan_pass_fds(spec, env)
     if not fd or fd < 3 or fd > M.MAX_PASS_FD then
       fail("pass_fds", "'%s' is not a file descriptor number (3 to %d)", tostring(v), M.MAX_PASS_FD)
     end
-    check_pass_fd("pass_fds", fd)
+    check_pass_fd("pass_fds", fd, host)
     set[fd] = true
   end
   if env.LISTEN_FDS or env.LISTEN_PID then
     local n = env.LISTEN_FDS and env.LISTEN_FDS:match("^%d+$") and #env.LISTEN_FDS <= 5
       and tonumber(env.LISTEN_FDS)
-    if env.LISTEN_PID == tostring(core.getpid()) and n and n > 0 then
+    if env.LISTEN_PID == tostring(host.pid) and n and n > 0 then
       if 3 + n - 1 > M.MAX_PASS_FD then fail("LISTEN_FDS", "%d fds are too many", n) end
       for fd = 3, 3 + n - 1 do
-        check_pass_fd("LISTEN_FDS", fd)
+        check_pass_fd("LISTEN_FDS", fd, host)
         set[fd] = true
       end
       env.LISTEN_PID = "" -- the command's own pid, set right before exec
@@ -355,7 +519,8 @@ local function plan_pass_fds(spec, env)
   -- Standard fds pass as they are, except a directory: /proc/self/fd/0/
   -- inside would be the host's directory, whatever the root.
   for fd, name in pairs({ [0] = "standard input", "standard output", "standard error" }) do
-    local _, kind = core.fd_is_open(fd)
+    local _, kind = host.fd_is_open(fd)
+    if stdio and stdio[fd] then kind = nil end -- replaced in the container
     if kind == "directory" then
       fail(name, "is a directory, which would lead out of the container's root")
     end
@@ -376,6 +541,12 @@ local function plan_rlimits(spec)
   for _, n in ipairs(core.rlimit_names) do known[n] = true end
   local function limit(name, v, what)
     if v == "infinity" or v == "unlimited" then return "infinity" end
+    -- Sizes as --memory takes them (1G, 512K), for as, data, stack...
+    if type(v) == "string" then
+      local num, unit = v:match("^(%d+)([KkMmGgTt]?)$")
+      local mult = { [""] = 1, k = 1 << 10, m = 1 << 20, g = 1 << 30, t = 1 << 40 }
+      if num and #num <= 15 then v = math.tointeger(tonumber(num) * mult[unit:lower()]) end
+    end
     if math.type(v) ~= "integer" or v < 0 then
       fail("rlimits", "%s: %s limit '%s' must be an integer >= 0 or \"infinity\"", name, what, tostring(v))
     end
@@ -479,9 +650,14 @@ end
 --- Resolve a spec into a plan, or raise a pflask.Error naming the option
 --- at fault. Creates nothing.
 ---@param spec pflask.Spec
+---@param host pflask.HostFacts|nil the host's facts (M.host_facts() by default)
 ---@return pflask.Plan
-function M.plan(spec)
-  local euid = core.geteuid()
+function M.plan(spec, host)
+  -- Names and types first (pflask.schema): every later check may rely
+  -- on them.
+  require("pflask.schema").check(spec)
+  host = host or M.host_facts()
+  local euid = host.euid
   local joins = {}
   local ns = plan_namespaces(spec, euid, joins)
   local root = plan_root(spec)
@@ -498,15 +674,15 @@ function M.plan(spec)
     child_setup = spec.child_setup, parent_setup = spec.parent_setup,
     groups = user and user.groups or nil,
     joins = joins, rlimits = plan_rlimits(spec), seccomp_bpf = plan_seccomp(spec),
-    start_fifo = plan_start_fifo(spec),
+    start_fifo = plan_start_fifo(spec), stdio = plan_stdio(spec), host = host,
     -- OCI create: the command outlives the supervisor once created.
     start_orphan = spec.start_fifo ~= nil and spec.start_orphan == true,
   }
   -- Read the root's passwd once, for both the environment and the shell.
   local who = user or (root and users.lookup("root", root)) or nil
-  plan.env = plan_environment(spec, root, user, who)
-  plan.pass_fds = plan_pass_fds(spec, plan.env)
-  plan.argv, plan.file = plan_command(spec, root, user, who)
+  plan.env = plan_environment(spec, root, user, who, host)
+  plan.pass_fds = plan_pass_fds(spec, plan.env, plan.stdio, host)
+  plan.argv, plan.file = plan_command(spec, root, user, who, host)
   plan.init = plan_init(spec, ns, plan.argv)
   -- An init as pid 1 of a root filesystem: booting an OS (pflask.boot),
   -- unless the spec says it is not one (OCI: any command is pid 1).
@@ -544,7 +720,8 @@ M.CHILD_STAGES = {
   { "exec_plan", function(plan, _, state)
       state.exec_plan = perr.check("start the command", core.exec_plan{
         pass_fds = plan.pass_fds, rlimits = plan.rlimits, no_new_privs = plan.no_new_privs,
-        seccomp = plan.seccomp_bpf, start_fifo = plan.start_fifo,
+        -- pflask.sandbox loaded it before the user switch already.
+        seccomp = not plan.seccomp_early and plan.seccomp_bpf or nil, start_fifo = plan.start_fifo,
         orphan = plan.start_orphan,
       })
     end },
@@ -554,6 +731,9 @@ M.CHILD_STAGES = {
   { "hostname", function(plan)
       if plan.hostname then perr.check("--hostname", core.sethostname(plan.hostname)) end
     end },
+  -- Before the container's own /proc (and its read-only /proc/sys): the
+  -- one in view acts on the namespaces the child is in (pflask.sandbox).
+  { "sysctls", function(plan) if plan.sysctls then require("pflask.sandbox").child_sysctls(plan) end end },
   { "child_mounts", function(plan) run_stage(plan, "child_mounts") end }, -- /proc too (pflask.mounts)
   { "pivot_root", function(plan)
       if plan.root then perr.check("--chroot", core.pivot_root(plan.root)) end
@@ -615,6 +795,40 @@ end
 local Container = {}
 Container.__index = Container
 
+-- Containers started and not yet cleaned up, in start order (weak: one
+-- the recipe dropped is cleaned up by its own __gc), and what the recipe
+-- deferred (pflask.defer): M.at_exit runs both when pflask ends, however
+-- it ends.
+local live = setmetatable({}, { __mode = "k" }) -- container -> start order
+local started_count = 0
+local deferred = {}
+
+local function forget(c) live[c] = nil end
+
+-- Signals that end a recipe which deferred something (pflask.defer): the
+-- containers get it as ever, the wait returns once the waited one ended,
+-- then the recipe is interrupted (M.check_interrupted) so that its
+-- deferred functions run and pflask exits 128+N.
+M.INTERRUPTS = {
+  [core.signals.INT] = "SIGINT", [core.signals.TERM] = "SIGTERM",
+  [core.signals.HUP] = "SIGHUP", [core.signals.QUIT] = "SIGQUIT",
+}
+
+-- Seconds the containers get to end after an interrupting signal, before
+-- pflask kills what is left and runs the deferred functions.
+M.GRACE = 10
+
+--- Raise "interrupted by SIGTERM" (status 128+N) when such a signal
+--- reached pflask during a wait and the recipe deferred something.
+function M.check_interrupted()
+  local sig = M.interrupted
+  M.interrupted = nil -- one wait's signal, never a later wait's
+  if sig and #deferred > 0 then
+    M.interrupted_by = sig
+    perr.raise(128 + sig, "interrupted by %s", M.INTERRUPTS[sig])
+  end
+end
+
 --- Create the container and start its command. Returns once the command
 --- was exec'd; raises a pflask.Error (status 125, 126 or 127) otherwise,
 --- leaving no process behind.
@@ -636,6 +850,9 @@ function Container:start()
   end
   plan.clone_placed = errno_or_placed
   self.process = proc
+  started_count = started_count + 1
+  live[self] = started_count
+  self.owner = core.getpid() -- a forked copy of this process must leave it alone
   ok, err = pcall(parent_setup, plan, self)
   if ok then
     ok, err = pcall(function() perr.check("release container", chan:release()) end)
@@ -678,6 +895,7 @@ end
 function Container:finish()
   if self.finished then return end
   self.finished = true
+  forget(self)
   run_cleanup(self.plan, self)
 end
 
@@ -747,6 +965,8 @@ local function first_ended(list, timeout)
         for _, c in ipairs(list) do
           if c.process == proc then return c end
         end
+      elseif what == "signal" and M.INTERRUPTS[proc] then
+        M.interrupted = proc
       end
     end
   end)
@@ -781,6 +1001,19 @@ end
 function Container:wait(opts)
   local translate, timeout = wait_options(opts)
   if self.status then return self.status end
+  -- --timeout (pflask.sandbox): the plan's time limit, unless the caller
+  -- waits with a timeout of its own.
+  if self.plan.timeout and timeout == nil and not self.timing then
+    self.timing = true
+    local ok, status = pcall(require("pflask.sandbox").wait, self, function(c, t)
+      if t == nil and translate == nil then return c:wait() end
+      return c:wait{ translate = translate, timeout = t }
+    end)
+    self.timing = nil
+    if not ok then error(status, 0) end
+    self.status = status
+    return status
+  end
   self:supervise()
   if translate and not has_ended(self) then
     core.supervisor():translate(self.process, translate)
@@ -790,8 +1023,58 @@ function Container:wait(opts)
     self:abort() -- the loop failed: take the container down, not leave it
     error(ended, 0)
   end
-  if not ended then return nil, "timeout" end
-  return settle(self)
+  if not ended then
+    M.check_interrupted()
+    return nil, "timeout"
+  end
+  local status = settle(self)
+  M.check_interrupted()
+  return status
+end
+
+--- The end of a container the recipe no longer needs: killed (SIGKILL)
+--- if it still runs, reaped, then the same cleanup as a normal end (the
+--- concerns' ended and cleanup: ephemeral directory, cgroups, interfaces,
+--- registry record). Idempotent, never raises: also the container's
+--- __close (`local c <close> = ...:start()`) and __gc, and what pflask
+--- does at exit for every container still running.
+function Container:close()
+  if not self.process or self.finished or self.owner ~= core.getpid() then return end
+  if not self.status then
+    self.process:kill(core.signals.KILL) -- fails once reaped: nothing to do
+    local ok = pcall(settle, self)
+    if not ok then pcall(self.finish, self) end
+  end
+  self:finish()
+end
+Container.__close = Container.close
+Container.__gc = function(c) pcall(Container.close, c) end
+
+--- Wait for the end (as wait(), and raising nothing more), then what
+--- the "capture" fds got: status, stdout, stderr (nil for one not
+--- captured). The captures are read once; the container is closed.
+---@param opts table|nil as for wait()
+---@return integer|nil status
+---@return string|nil stdout
+---@return string|nil stderr
+function Container:output(opts)
+  if not self.process then self:start() end
+  local status, why = self:wait(opts)
+  if not status then return nil, why end
+  local out = {}
+  for fd = 1, 2 do
+    local s = self.plan.stdio[fd]
+    if s and s.kind == "capture" and s.file then
+      if not self.captured then self.captured = {} end
+      if self.captured[fd] == nil and s.opened then
+        s.file:seek("set")
+        self.captured[fd] = s.file:read("a")
+        s.file:close(); s.opened = false
+      end
+      out[fd] = self.captured[fd]
+    end
+  end
+  return status, out[1], out[2]
 end
 
 --- start() then wait().
@@ -831,8 +1114,13 @@ function M.wait_any(list, timeout)
   end
   for _, c in ipairs(list) do c:supervise() end
   local c = first_ended(list, timeout)
-  if not c then return nil, "timeout" end
-  return c, settle(c)
+  if not c then
+    M.check_interrupted()
+    return nil, "timeout"
+  end
+  local status = settle(c)
+  M.check_interrupted()
+  return c, status
 end
 
 --- Send sig (default SIGTERM) to every container this process started
@@ -892,6 +1180,61 @@ function M.start_fifo(fifo, timeout)
   return core.start_fifo(fifo, timeout and math.floor(timeout * 1000) or nil)
 end
 Container.start_fifo = M.start_fifo
+
+--- Run spec to its end with its stdout and stderr captured (unless the
+--- spec says otherwise): status, stdout, stderr. Output of any size, on
+--- both at once, never blocks the command (captures are memfds).
+---@param spec pflask.Spec
+---@return integer status
+---@return string|nil stdout
+---@return string|nil stderr
+function M.capture(spec)
+  if type(spec) ~= "table" then require("pflask.schema").check(spec) end
+  local s = {}
+  for k, v in pairs(spec) do s[k] = v end
+  if s.stdout == nil then s.stdout = "capture" end
+  if s.stderr == nil then s.stderr = "capture" end
+  local c <close> = M.new(s)
+  return c:output()
+end
+
+--- Run fn at exit (normal end, error, or a signal that ends pflask while
+--- it waits), after every container still running was closed; the last
+--- deferred runs first. For what the recipe made itself (a bridge).
+---@param fn function
+function M.defer(fn)
+  if type(fn) ~= "function" then
+    perr.raise(perr.FAILURE, "defer: a function is needed, not %s", type(fn))
+  end
+  deferred[#deferred + 1] = { fn = fn, pid = core.getpid() }
+end
+
+--- Called once by the executable (src/main.c) when the recipe ended,
+--- however: closes the containers still running (last started first),
+--- then runs the deferred functions in reverse order. An error in one is
+--- reported on stderr and the others still run.
+function M.at_exit()
+  local list = {}
+  for c in pairs(live) do list[#list + 1] = c end
+  table.sort(list, function(a, b) return live[a] > live[b] end)
+  if M.interrupted_by then
+    -- They got the signal too: give them M.GRACE seconds to end as it
+    -- asks before they are killed.
+    local deadline = core.monotonic() + M.GRACE
+    for _, c in ipairs(list) do
+      if c.owner == core.getpid() and not c.finished then
+        pcall(c.wait, c, { timeout = math.max(0, deadline - core.monotonic()) })
+      end
+    end
+  end
+  for _, c in ipairs(list) do c:close() end
+  while #deferred > 0 do
+    local d = table.remove(deferred)
+    local ok, err = true, nil
+    if d.pid == core.getpid() then ok, err = pcall(d.fn) end
+    if not ok then io.stderr:write("pflask: deferred function: ", tostring(err), "\n") end
+  end
+end
 
 --- Plan a container from a spec; raises on bad input, creates nothing.
 ---@param spec pflask.Spec

@@ -100,7 +100,11 @@ local STDIO = { "stdin", "stdout", "stderr" }
 local function open_stdio(opts, fd)
   local what = opts[STDIO[fd + 1]]
   if what == nil or what == "inherit" then return nil end
-  if type(what) ~= "string" then fail("%s must be \"inherit\", \"null\" or a path", STDIO[fd + 1]) end
+  if io.type(what) == "file" then -- a pipe end of core.pipe(), the caller's own
+    if core.isatty(core.fileno(what)) then fail("%s: the file is a terminal", STDIO[fd + 1]) end
+    return what
+  end
+  if type(what) ~= "string" then fail("%s must be \"inherit\", \"null\", a path or an open file", STDIO[fd + 1]) end
   local p = what == "null" and "/dev/null" or what
   local f, msg = io.open(p, fd == 0 and "rb" or "ab")
   if not f then fail("%s: %s", STDIO[fd + 1], msg) end
@@ -170,8 +174,12 @@ function M.run(t, argv, opts)
     pty = perr.check("exec: terminal", core.open_pty(src))
   end
 
+  -- A command without no_new_privs or CAP_SYS_ADMIN: the filter is
+  -- loaded before the user switch (pflask.sandbox.needs_early_load).
+  local early = t.seccomp_bpf ~= nil and require("pflask.sandbox").needs_early_load(t.no_new_privs, user, t.caps)
   local xplan = {
-    pass_fds = {}, rlimits = t.rlimits or {}, no_new_privs = t.no_new_privs, seccomp = t.seccomp_bpf,
+    pass_fds = {}, rlimits = t.rlimits or {}, no_new_privs = t.no_new_privs,
+    seccomp = not early and t.seccomp_bpf or nil,
   }
   local proc, chan, errno = core.clone({}, function(ch)
     -- Before anything of the container can see it: not ptrace-able by
@@ -205,13 +213,17 @@ function M.run(t, argv, opts)
     if t.caps then
       perr.check("exec: capabilities", core.caps_drop_bounding(t.caps.keep, (t.caps.ambient or 0) ~= 0))
     end
+    if early then perr.check("exec: seccomp", core.seccomp_load(t.seccomp_bpf)) end
     if user then perr.check("exec: user", core.switch_user(user.uid, user.gid, groups)) end
     if t.caps then perr.check("exec: capabilities", core.caps_apply(t.caps.keep, t.caps.ambient or 0)) end
     perr.check("exec: cwd", core.chdir(cwd))
     local _, msg, errnum, status = core.exec(argv[1], argv, env, x, ch)
     error(perr.new(status, msg, errnum), 0)
   end)
-  for fd = 0, 2 do if files[fd] then files[fd]:close() end end
+  -- The child has its copies; a file of the caller's stays the caller's.
+  for fd = 0, 2 do
+    if files[fd] and files[fd] ~= opts[STDIO[fd + 1]] then files[fd]:close() end
+  end
   if console then console:close() end
   if not proc then
     if pty then pty:close() end

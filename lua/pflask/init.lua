@@ -30,6 +30,16 @@ function M.run(spec)
   return M.container(spec):run()
 end
 
+--- Run a container to its end with stdout and stderr captured: status,
+--- stdout, stderr (see Container:output).
+---@param spec pflask.Spec
+---@return integer status
+---@return string|nil stdout
+---@return string|nil stderr
+function M.capture(spec)
+  return require("pflask.container").capture(spec)
+end
+
 --- Wait for the first of list (started containers) to end: returns it and
 --- its exit status, after its cleanup; the others keep running. With
 --- timeout (seconds) passing first: nil, "timeout".
@@ -50,6 +60,15 @@ function M.kill_all(sig)
   return require("pflask.container").kill_all(sig)
 end
 
+--- Run fn when pflask ends, however the recipe ends (its normal end, an
+--- error, a signal that ends it), after the containers still running
+--- were closed; the last deferred runs first. For what the recipe made
+--- itself: `pflask.defer(function() core.link_del("br0") end)`.
+---@param fn function
+function M.defer(fn)
+  return require("pflask.container").defer(fn)
+end
+
 --- Sleep seconds (fractional) while the supervisor loop runs: containers'
 --- terminals are relayed, signals passed on, ended containers reaped.
 --- Returns 0, or early the seconds left and the signal number when pflask
@@ -58,7 +77,14 @@ end
 ---@return number
 ---@return integer|nil
 function M.sleep(seconds)
-  return core.sleep(seconds)
+  local left, sig = core.sleep(seconds)
+  local container = package.loaded["pflask.container"]
+  if sig and container and container.INTERRUPTS[sig] then
+    container.interrupted = sig
+    container.check_interrupted()
+    container.interrupted = nil
+  end
+  return left, sig
 end
 
 --- Let a container created with spec.start_fifo = fifo run (OCI

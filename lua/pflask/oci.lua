@@ -426,36 +426,14 @@ function M.spec_from_config(cfg, bundle)
       end
     end
   end
-  -- sysctl: only the network namespace's own (net.*), and only with a
-  -- network namespace of the container's (its /proc/sys/net is writable
-  -- there); written in the child once its /proc is mounted.
-  local sysctls = {}
-  for k, v in pairs(want(linux.sysctl, "table", "linux.sysctl") or {}) do
-    if type(k) ~= "string" or not k:match("^net%.[%w_.-]+$") or k:match("%.%.") then
-      fail("config.json: linux.sysctl: '%s': only net.* is supported yet", tostring(k))
-    end
-    want(v, "string", "linux.sysctl." .. k)
-    sysctls[#sysctls + 1] = { "/proc/sys/" .. k:gsub("%.", "/"), v }
-  end
-  if #sysctls > 0 then
-    if not spec.namespaces.net then fail("config.json: linux.sysctl: net.* needs a network namespace") end
-    table.sort(sysctls, function(a, b) return a[1] < b[1] end)
-    -- readonlyPaths' /proc/sys would freeze them first: frozen after.
-    local freeze = false
-    local ro = strings(linux.readonlyPaths, "linux.readonlyPaths")
-    linux.readonlyPaths = {}
-    for _, p in ipairs(ro) do
-      if p == "/proc/sys" then freeze = true else linux.readonlyPaths[#linux.readonlyPaths + 1] = p end
-    end
-    spec.child_setup = function()
-      for _, kv in ipairs(sysctls) do
-        local f, err = io.open(kv[1], "w")
-        if not f then fail("linux.sysctl: %s", tostring(err)) end
-        local ok, werr = f:write(kv[2])
-        local cok, cerr = f:close()
-        if not ok or not cok then fail("linux.sysctl: %s: %s", kv[1], tostring(werr or cerr)) end
-      end
-      if freeze then perr.check("/proc/sys", core.bind{ root = "/", target = "/proc/sys", readonly = true }) end
+  -- sysctl: the engine writes them in the container's namespaces
+  -- before its /proc (namespaced ones only, checked by plan()).
+  local sysctl = want(linux.sysctl, "table", "linux.sysctl")
+  if sysctl and next(sysctl) then
+    spec.sysctls = {}
+    for k, v in pairs(sysctl) do
+      want(v, "string", "linux.sysctl." .. tostring(k))
+      spec.sysctls[k] = v
     end
   end
   local cpath = want(linux.cgroupsPath, "string", "linux.cgroupsPath")
@@ -465,10 +443,14 @@ function M.spec_from_config(cfg, bundle)
     end
     spec.cgroup_path = cpath
   end
+  -- OCI: no filter unless the config has one (pflask's own default
+  -- filter is the classic command line's).
+  spec.seccomp = false
   if linux.seccomp then
     want(linux.seccomp, "table", "linux.seccomp")
-    if not core.seccomp_compile then fail("config.json: linux.seccomp: this pflask has no seccomp compiler yet") end
-    spec.seccomp_bpf = perr.check("linux.seccomp", core.seccomp_compile(M.seccomp_table(linux.seccomp)))
+    if not core.seccomp_compile then fail("config.json: linux.seccomp: this pflask has no seccomp compiler") end
+    -- Compiled by plan() (spec.seccomp), a bad one naming --seccomp.
+    spec.seccomp = M.seccomp_table(linux.seccomp)
   end
   spec.mounts = {}
   -- Device nodes: the host's own node of that number, bound in (a bound
@@ -512,20 +494,34 @@ end
 
 --- OCI's linux.seccomp as the table core.seccomp_compile takes.
 function M.seccomp_table(s)
+  local ACTIONS = { ALLOW = "allow", ERRNO = "errno", KILL = "kill", KILL_THREAD = "kill",
+                    KILL_PROCESS = "kill_process", TRAP = "trap", LOG = "log" }
   local function action(a)
-    return (a or ""):gsub("^SCMP_ACT_", ""):lower()
+    local name = type(a) == "string" and a:gsub("^SCMP_ACT_", "") or nil
+    return name and ACTIONS[name] or fail("linux.seccomp: action '%s' is not supported", tostring(a))
   end
-  local t = { default = action(s.defaultAction), errno = s.defaultErrnoRet, arch = {}, rules = {} }
+  local known = core.seccomp_syscall_known or function() return true end
+  local t = { default = action(s.defaultAction), errno = integer(s.defaultErrnoRet, "linux.seccomp.defaultErrnoRet"),
+              arch = {}, rules = {} }
   for i, a in ipairs(s.architectures or {}) do t.arch[i] = a:gsub("^SCMP_ARCH_", ""):lower() end
+  -- None named: the native one and its compat ones (the compiler's default).
+  if #t.arch == 0 then t.arch = nil end
   local ops = { SCMP_CMP_NE = "ne", SCMP_CMP_LT = "lt", SCMP_CMP_LE = "le", SCMP_CMP_EQ = "eq",
                 SCMP_CMP_GE = "ge", SCMP_CMP_GT = "gt", SCMP_CMP_MASKED_EQ = "masked_eq" }
   for i, r in ipairs(s.syscalls or {}) do
-    local rule = { action = action(r.action), errno = r.errnoRet, syscalls = r.names or {}, args = {} }
+    -- Names this libseccomp does not know (a profile for newer kernels)
+    -- are left out, as runc does.
+    local names = {}
+    for _, n in ipairs(r.names or {}) do if known(n) then names[#names + 1] = n end end
+    local f = "linux.seccomp.syscalls[" .. (i - 1) .. "]"
+    local rule = { action = action(r.action), errno = integer(r.errnoRet, f .. ".errnoRet"), syscalls = names, args = {} }
     for j, a in ipairs(r.args or {}) do
-      rule.args[j] = { index = a.index, op = ops[a.op] or fail("linux.seccomp: '%s' is not a comparison", tostring(a.op)),
-                       value = a.value, value2 = a.valueTwo }
+      local fa = f .. ".args[" .. (j - 1) .. "]"
+      rule.args[j] = { index = integer(a.index, fa .. ".index"),
+                       op = ops[a.op] or fail("linux.seccomp: '%s' is not a comparison", tostring(a.op)),
+                       value = integer(a.value, fa .. ".value"), value2 = integer(a.valueTwo, fa .. ".valueTwo") }
     end
-    t.rules[i] = rule
+    if #names > 0 then t.rules[#t.rules + 1] = rule end
   end
   return t
 end

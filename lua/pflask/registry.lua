@@ -166,7 +166,9 @@ function M.list()
   for _, file in ipairs(core.state_list(d, M.SUFFIX) or {}) do
     local rec = read(d, file)
     local alive = rec and M.alive(rec)
-    if alive then
+    -- A name reserved by a container that is still starting is not yet
+    -- a running container.
+    if alive and rec.pid then
       out[#out + 1] = rec
     elseif alive == false then
       core.state_remove(d, file)
@@ -260,7 +262,7 @@ end
 
 --- Reserve the name before anything else is made: a second container of
 --- the same name fails here, with nothing to undo. An unnamed container
---- is registered under its pid once it has one (parent).
+--- is registered under its pid once it runs (started).
 ---@param plan pflask.Plan
 function M.prepare(plan)
   local d, msg = dir(true)
@@ -340,18 +342,19 @@ function M.target(rec)
   return t
 end
 
---- The full record, as soon as the container has a pid (before it is
---- released, so that --list never shows a started container without
---- one): its namespaces as they are at that point.
+--- The full record, once every child stage ran (the container runs, or
+--- waits for its start FIFO): nothing another pflask could use before the
+--- container is set up (--exec would join a mount namespace that has no
+--- root of the container's yet).
+--- One write, as before the container had a record of its own.
 ---@param plan pflask.Plan
 ---@param container pflask.Container
-function M.parent(plan, container)
+function M.started(plan, container)
   local reg = plan.registry
   if not reg then return end
   local rec = reg.record
   rec.pid = container:pid()
   rec.start = core.start_time(rec.pid)
-  M.namespaces(plan, rec)
   if plan.cgroups then
     rec.cgroup = {}
     for i, cg in ipairs(plan.cgroups) do rec.cgroup[i] = cg.procs or cg.dir end
@@ -381,29 +384,33 @@ function M.parent(plan, container)
   if not ok then perr.raise(perr.FAILURE, "registry: %s", msg) end
 end
 
---- ns_NAME=inode for each namespace the container has of its own: those
---- the namespace plan gives it (cloned, unshared late, joined by path).
+--- ns_NAME=inode for each namespace the container has of its own, read
+--- before it is released (parent), so that nothing the command does once
+--- it runs (an init that unshares or joins another) is recorded: those it
+--- was cloned with, and those it joins by path (their files' inodes). One
+--- unshared late (cgroup) is not known before, and not recorded.
 ---@param plan pflask.Plan
 ---@param rec table changed
 function M.namespaces(plan, rec)
   local own = {}
   for name, on in pairs(plan.ns.clone) do if on then own[#own + 1] = name end end
-  for _, name in ipairs(plan.ns.late) do own[#own + 1] = name end
-  for _, j in ipairs(plan.ns.join) do own[#own + 1] = j.name end
   local inodes = core.ns_inodes(rec.pid, own)
   for _, name in ipairs(own) do rec["ns_" .. name] = inodes[name] end
+  for _, j in ipairs(plan.ns.join) do
+    local st = core.stat(j.path)
+    rec["ns_" .. j.name] = st and st.ino or nil
+  end
 end
 
---- Once every child stage ran: namespaces the child entered after the
---- record was written (unshared late, joined by path) are recorded too.
---- Costs a write only for containers that have such namespaces.
+--- Before the child is released: its namespaces (M.namespaces). The
+--- record is written once it runs (M.started).
 ---@param plan pflask.Plan
 ---@param container pflask.Container
-function M.started(plan, container)
+function M.parent(plan, container)
   local reg = plan.registry
-  if not reg or not reg.file or (#plan.ns.late == 0 and #plan.ns.join == 0) then return end
+  if not reg then return end
+  reg.record.pid = container:pid()
   M.namespaces(plan, reg.record)
-  perr.check("registry", core.state_write(reg.dir, reg.file, M.encode(reg.record), false))
 end
 
 ---@param plan pflask.Plan

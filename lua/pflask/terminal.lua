@@ -37,7 +37,9 @@ function M.plan(spec, plan)
     perr.option("--detach", "needs a terminal for the container")
   end
   local tty = {}
-  for fd = 0, 2 do tty[fd] = core.isatty(fd) end
+  -- A standard fd the spec replaces (plan.stdio) is not the caller's.
+  local isatty = plan.host and plan.host.isatty or core.isatty
+  for fd = 0, 2 do tty[fd] = not (plan.stdio and plan.stdio[fd]) and isatty(fd) end
   plan.null_stdin = spec.terminal == false and tty[0]
   if plan.null_stdin then tty[0] = false end
   plan.pty_fds = {}

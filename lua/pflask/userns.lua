@@ -209,6 +209,7 @@ end
 function M.plan(spec, plan)
   if not plan.namespaces.user then return end
   local euid, egid = core.geteuid(), core.getegid()
+  if plan.host then euid, egid = plan.host.euid, plan.host.egid end
   local user = plan.user
   plan.deny_setgroups = euid ~= 0
   plan.uid_map, plan.gid_map = plan_id_maps(spec, user, euid, egid)

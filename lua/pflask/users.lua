@@ -88,14 +88,31 @@ local function lookup_on_host(key)
   return pw
 end
 
+--- Look a user up in the text of a passwd and (optional) group file:
+--- what spec.mounts puts at /etc/passwd and /etc/group.
+---@param key string|integer
+---@param passwd string
+---@param group string|nil
+---@param where string what the text is, for the message
+---@return pflask.User|nil user
+---@return string|nil why not found
+local function lookup_in_text(key, passwd, group, where)
+  local user = M.find_in_passwd(passwd, key)
+  if not user then return nil, "no such user in " .. where end
+  user.groups = group and M.groups_in_group_file(group, user.name, user.gid) or { user.gid }
+  return user
+end
+
 --- Resolve a user name or a numeric uid. A number with no entry is still a
 --- valid user (uid = gid = the number, home "/"), as with other container
 --- tools; a number out of range (pflask.spec.id) is no user at all.
 ---@param name string|integer user name or decimal uid
 ---@param root string|nil the container's root; nil for the host
+---@param db {passwd: string, group: string|nil, where: string}|nil the
+---  user database the mounts put in place, which wins over root's
 ---@return pflask.User|nil user
 ---@return string|nil why not found
-function M.lookup(name, root)
+function M.lookup(name, root, db)
   if math.type(name) == "integer" then name = tostring(name) end
   if type(name) ~= "string" or name == "" then return nil, "not a user name or id" end
   local key = name
@@ -104,7 +121,13 @@ function M.lookup(name, root)
     if not key then return nil, ids.RANGE end
   end
   local user, why
-  if root then user, why = lookup_in_root(root, key) else user, why = lookup_on_host(key) end
+  if db then
+    user, why = lookup_in_text(key, db.passwd, db.group, db.where)
+  elseif root then
+    user, why = lookup_in_root(root, key)
+  else
+    user, why = lookup_on_host(key)
+  end
   if user then return user end
   if math.type(key) == "integer" then
     return { name = name, uid = key, gid = key, home = "/", groups = { key } }

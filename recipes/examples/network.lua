@@ -1,5 +1,6 @@
--- A small network of containers on a bridge: containers 1..N-1 wait, the
--- last one pings each of them.
+-- A small network of containers on a bridge, the last one pinging the others.
+--
+-- Containers 1..N-1 wait, the last one pings each of them.
 --
 --   pflask --recipe=recipes/examples/network.lua [N [BRIDGE [SUBNET]]]
 --

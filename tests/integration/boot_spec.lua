@@ -256,6 +256,22 @@ echo "runwrite=$(touch /run/pftest-w && echo ok)"
     end
   end)
 
+  it("boots under the default seccomp filter; --timeout powers it off cleanly (SIGRTMIN+3), exit 124", function()
+    local r, io_dir = boot({ action = "stay", args = { "--timeout=15:60" }, probe = [=[
+echo "seccomp=$(sed -n 's/^Seccomp:[[:space:]]*//p' /proc/1/status)"
+echo "keyctl=$(perl -e 'syscall(250, 0, 0, 0, 0, 0); print $! + 0' 2>/dev/null || echo none)"
+systemd-run --quiet --unit=pft-stop --remain-after-exit -p "ExecStop=/bin/sh -c 'echo stopped > /pftest/stopped'" /bin/true
+]=] })
+    assert.equal(124, r.status, r.stderr)
+    assert_up(io_dir, IMPOSSIBLE.root)
+    local p = parse(read_file(io_dir .. "/probe.out"))
+    -- systemd is the command here: bound by the filter.
+    assert.equal("2", p.seccomp)
+    if p.keyctl ~= "none" then assert.equal("1", p.keyctl) end
+    -- Stopped as a poweroff stops units, not killed.
+    assert.equal("stopped\n", read_file(io_dir .. "/stopped"))
+  end)
+
   it("leaves the root as it was with --ephemeral", function()
     local listing = "find " .. pft.quote(rootfs) .. " -printf '%p %s %T@\\n' | sort"
     local before = pft.capture(listing)

@@ -87,6 +87,18 @@ describe("cmake --install", function()
     assert.same(recipes, find(prefix .. "/share/pflask/recipes", "*.lua"))
   end)
 
+  it("installs the LuaCATS declarations for editors, and lists the installed examples", function()
+    local metas = find(SOURCE .. "/lua/meta", "*.lua")
+    assert.is_true(#metas >= 2)
+    assert.same(metas, find(prefix .. "/share/pflask/meta", "*.lua"))
+    -- --recipe=list describes the installed examples (the executable was
+    -- built for another prefix: PFLASK_EXAMPLES_DIR says where they are).
+    local r = pft.run({ prefix .. "/bin/pflask", "--recipe=list" },
+                      { env = { PFLASK_EXAMPLES_DIR = prefix .. "/share/pflask/recipes/examples" } })
+    assert.equal(0, r.status, r.stderr)
+    assert.matches(prefix:gsub("%p", "%%%0") .. "/share/pflask/recipes/examples/network%.lua +A small network", r.stdout)
+  end)
+
   it("installs the shell completions where bash-completion and zsh look under the prefix", function()
     assert.equal(read_file(SOURCE .. "/completion/pflask.bash"),
       read_file(prefix .. "/share/bash-completion/completions/pflask"))

@@ -79,7 +79,9 @@ describe("machined registration in a booted Debian", function()
     pft.make_rootfs(io_dir .. "/root")
     pft.write_file(io_dir .. "/probe", PROBE_LIB .. probe)
     local r = pft.pflask({ "--chroot=" .. rootfs, "--ephemeral", "--mount=bind:" .. io_dir .. ":/pftest",
-                           "--register=no", INIT }, { timeout = GUARD })
+                           -- bpf: the inner root --chroot container's
+                           -- device policy (pflask(1), SECCOMP).
+                           "--register=no", "--syscalls=+bpf", INIT }, { timeout = GUARD })
     assert.equal(0, r.status, r.stderr)
     local out = pft.read_file(io_dir .. "/probe.out") or ""
     return parse(out), out

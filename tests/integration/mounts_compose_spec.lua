@@ -280,7 +280,7 @@ describe("mounts that compose (as root)", function()
         { '{ type = "tmp", target = "/" }, { type = "file", target = "/x", content = "a", source = "/etc/passwd" }', "--mount: file '/x' needs either content or source" },
         { '{ type = "tmp", target = "/" }, { type = "file", target = "/x", source = "/etc" }', "--mount: file source '/etc' is not a regular file" },
         { '{ type = "tmp", target = "/" }, { type = "file", target = "/x", source = "/nonexistent-pf" }', "--mount: file source '/nonexistent-pf' does not exist" },
-        { '{ type = "tmp", target = "/" }, { type = "bind", source = "/etc", target = "/e", nosuid = "yes" }', "--mount: bind field 'nosuid' must be a boolean" },
+        { '{ type = "tmp", target = "/" }, { type = "bind", source = "/etc", target = "/e", nosuid = "yes" }', "mounts[2].nosuid: must be a boolean, not a string" },
         { '{ type = "tmp", target = "/" }, { type = "dir", target = "/" }', "--mount: dir cannot be '/'" },
         { '{ type = "nope", target = "/x" }', "--mount: 'nope' is not a mount type" },
         { '{ type = "file", target = "/etc/pf-x", content = "x" }', "--mount: file '/etc/pf-x' can only be made inside --chroot or inside a tmp" },

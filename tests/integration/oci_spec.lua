@@ -358,6 +358,28 @@ os.rename(out + ".tmp", out)
     assert_gone("cgp", dirs)
   end)
 
+  it("loads linux.seccomp (compiled by the engine), and none without it", function()
+    config({ args = { "sh", "-c", "mkdir /tmp/d 2>&1 && echo made; grep Seccomp: /proc/self/status" }, cwd = "/", env = { "PATH=/bin" } },
+           { linux = { namespaces = { { type = "pid" }, { type = "mount" } },
+                       seccomp = { defaultAction = "SCMP_ACT_ALLOW",
+                                   syscalls = { { names = { "mkdir", "mkdirat", "pflask_unknown_call" }, action = "SCMP_ACT_ERRNO", errnoRet = 1 } } } } })
+    local r = oci({ "run", "--bundle", bundle, "sc" })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("Operation not permitted", r.stdout)
+    assert.matches("Seccomp:%s+2", r.stdout)
+    config({ args = { "sh", "-c", "mkdir /tmp/d && echo made; grep Seccomp: /proc/self/status" }, cwd = "/", env = { "PATH=/bin" } })
+    r = oci({ "run", "--bundle", bundle, "sc" })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("made\nSeccomp:%s+0", r.stdout)
+    -- a filter the compiler refuses: one clear line, nothing left
+    config(nil, { linux = { namespaces = { { type = "pid" }, { type = "mount" } },
+                            seccomp = { defaultAction = "SCMP_ACT_ALLOW", architectures = { "SCMP_ARCH_NOPE" } } } })
+    r = oci({ "create", "--bundle", bundle, "sc" })
+    assert.are.equal(125, r.status)
+    assert.matches("seccomp", r.stderr)
+    assert_gone("sc")
+  end)
+
   it("runs the hooks with the state on their stdin, and a failing one undoes create", function()
     local function hook(name)
       return { { path = "/bin/sh", args = { "sh", "-c", "cat > " .. tmp .. "/hook." .. name .. "; echo >> " .. tmp .. "/hook." .. name .. "; echo $HOOKVAR >> " .. tmp .. "/hook." .. name },

@@ -438,7 +438,7 @@ echo "status $?"
       assert.are_not.equal(ns_id("pid"), r.stdout:match("pid (%S+)"))
       local bad = run({ "--no-netns", "--netif", "--", "true" })
       assert.equal(125, bad.status)
-      assert.equal("pflask: --netif: cannot be used with --no-netns\n", bad.stderr)
+      assert.equal("pflask: --netif: needs a network namespace (drop --no-netns)\n", bad.stderr)
     end)
 
     it("--no-userns, which only root can do, is refused in one line naming it", function()

@@ -115,7 +115,7 @@ for _, world in ipairs({ "root", "rootless" }) do
         local r = pft.pflask({ "--recipe=" .. file }, { pflask = pflask, user = user })
         assert.are.equal(125, r.status, bad)
         assert.is_true(one_line(r.stderr), r.stderr)
-        assert.matches("^pflask: [%w_]+: ", r.stderr)
+        assert.matches("^pflask: [%w_-]+: ", r.stderr)
       end
     end)
 

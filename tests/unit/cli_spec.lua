@@ -9,6 +9,18 @@ local function run(argv)
   return spec
 end
 
+--- Assert that `argv` parses but its plan fails with exactly `message` and
+--- status 125: the rules about the container live in container.plan(),
+--- for recipes and the command line alike.
+local function plan_fails(argv, message)
+  local spec = run(argv)
+  local ok, e = pcall(require("pflask.container").plan, spec)
+  assert.is_false(ok, "expected an error: " .. message)
+  assert.is_table(e, tostring(e))
+  assert.equal(125, e.status)
+  assert.equal(message, e.message)
+end
+
 --- Assert that parsing `argv` fails with exactly `message` and status 125.
 local function fails(argv, message)
   local ok, e = pcall(cli.parse, argv)
@@ -457,9 +469,9 @@ describe("cli.parse", function()
 
   describe("conflicts", function()
     it("--chroot and --mount need a mount namespace", function()
-      fails({ "--chroot=/x", "--no-mountns" }, "--chroot: needs a mount namespace (drop --no-mountns)")
-      fails({ "-M", "-r", "/x" }, "--chroot: needs a mount namespace (drop --no-mountns)")
-      fails({ "-M", "-m", "tmp:/x" }, "--mount: needs a mount namespace (drop --no-mountns)")
+      plan_fails({ "--chroot=/x", "--no-mountns" }, "--chroot: needs a mount namespace (drop --no-mountns)")
+      plan_fails({ "-M", "-r", "/x" }, "--chroot: needs a mount namespace (drop --no-mountns)")
+      plan_fails({ "-M", "-m", "tmp:/x" }, "--mount: needs a mount namespace (drop --no-mountns)")
     end)
 
     it("--ephemeral-dir takes a directory, once", function()
@@ -468,22 +480,22 @@ describe("cli.parse", function()
     end)
 
     it("--ephemeral needs --chroot", function()
-      fails({ "--ephemeral" }, "--ephemeral: needs --chroot")
+      plan_fails({ "--ephemeral" }, "--ephemeral: needs --chroot")
       assert.is_true(run({ "-w", "-r", "/x" }).ephemeral)
     end)
 
     it("--netif needs a network namespace", function()
-      fails({ "--netif", "--no-netns" }, "--netif: cannot be used with --no-netns")
-      fails({ "-N", "--netif=eth0:x" }, "--netif: cannot be used with --no-netns")
+      plan_fails({ "--netif", "--no-netns" }, "--netif: needs a network namespace (drop --no-netns)")
+      plan_fails({ "-N", "--netif=eth0:x" }, "--netif: needs a network namespace (drop --no-netns)")
       assert.is_false(run({ "-N" }).namespaces.net)
     end)
 
     it("--hostname needs a UTS namespace", function()
-      fails({ "-H", "-t", "box" }, "--hostname: needs a UTS namespace (drop --no-utsns)")
+      plan_fails({ "-H", "-t", "box" }, "--hostname: needs a UTS namespace (drop --no-utsns)")
     end)
 
     it("--user-map needs a user namespace", function()
-      fails({ "-U", "-e", "0:1000:1" }, "--user-map: needs a user namespace (drop --no-userns)")
+      plan_fails({ "-U", "-e", "0:1000:1" }, "--user-map: needs a user namespace (drop --no-userns)")
     end)
 
     it("--attach and --detach", function()
@@ -492,8 +504,8 @@ describe("cli.parse", function()
 
     it("--as-pid1 and --as-pid2", function()
       fails({ "--as-pid2", "--as-pid1" }, "--as-pid1: cannot be used with --as-pid2")
-      fails({ "--as-pid1", "-P" }, "--as-pid1: needs a PID namespace (drop --no-pidns)")
-      fails({ "-P", "--as-pid2" }, "--as-pid2: needs a PID namespace (drop --no-pidns)")
+      plan_fails({ "--as-pid1", "-P" }, "--as-pid1: needs a PID namespace (drop --no-pidns)")
+      plan_fails({ "-P", "--as-pid2" }, "--as-pid2: needs a PID namespace (drop --no-pidns)")
     end)
 
     it("are found after parsing, whatever the order", function()

@@ -65,7 +65,8 @@ describe("pflask.oci", function()
     local spec2 = oci.spec_from_config(cfg, bundle)
     assert.are.equal("/oci/x", spec2.cgroup_path)
     assert.are.equal(18, spec2.umask)
-    assert.is_function(spec2.child_setup)
+    assert.are.same({ ["net.ipv4.ping_group_range"] = "0 0" }, spec2.sysctls)
+    assert.is_false(spec2.seccomp) -- no filter unless the config has one
     assert.are.same({ "c 10:200 rw", "b 8:* r" }, spec2.devices)
     assert.are.same({ type = "bind", source = "/dev/null", target = "/dev/null" }, spec2.mounts[1])
     cfg.linux.resources.devices = nil
@@ -91,10 +92,8 @@ describe("pflask.oci", function()
     refused(cfg, "'huge=always' is not supported for tmpfs")
     cfg = base(); cfg.process.rlimits = { { type = "NOFILE", soft = 1, hard = 1 } }
     refused(cfg, "process%.rlimits%[0%]%.type: 'NOFILE' is not an rlimit")
-    cfg = base(); cfg.linux.sysctl = { ["kernel.shmmax"] = "1" }
-    refused(cfg, "linux%.sysctl: 'kernel%.shmmax': only net%.%* is supported yet")
-    cfg = base(); cfg.linux.namespaces = { { type = "pid" } }; cfg.linux.sysctl = { ["net.ipv4.ip_forward"] = "1" }
-    refused(cfg, "linux%.sysctl: net%.%* needs a network namespace")
+    cfg = base(); cfg.linux.sysctl = { ["kernel.shmmax"] = 1 }
+    refused(cfg, "linux%.sysctl%.kernel%.shmmax: must be a string")
     cfg = base(); cfg.linux.cgroupsPath = "machine.slice:libpod:abc"
     refused(cfg, "systemd cgroup paths are not supported")
     cfg = base(); cfg.process.user = { uid = 0, umask = 1024 }
@@ -116,6 +115,7 @@ describe("pflask.oci", function()
         { names = { "personality" }, action = "SCMP_ACT_ALLOW",
           args = { { index = 0, value = 8, valueTwo = 0, op = "SCMP_CMP_EQ" } } },
         { names = { "mkdir" }, action = "SCMP_ACT_ERRNO", errnoRet = 13 },
+        { names = { "pflask_no_such_call" }, action = "SCMP_ACT_KILL_THREAD" },
       },
     }
     assert.are.same({
@@ -126,18 +126,20 @@ describe("pflask.oci", function()
         { action = "errno", errno = 13, syscalls = { "mkdir" }, args = {} },
       },
     }, t)
-    local ok, err = pcall(oci.seccomp_table, { defaultAction = "SCMP_ACT_ALLOW",
-      syscalls = { { names = { "x" }, action = "SCMP_ACT_ALLOW", args = { { index = 0, value = 1, op = "SCMP_CMP_LIKE" } } } } })
+    local ok, err = pcall(oci.seccomp_table, { defaultAction = "SCMP_ACT_NOTIFY" })
+    assert.is_false(ok)
+    assert.matches("action 'SCMP_ACT_NOTIFY' is not supported", err.message)
+    ok, err = pcall(oci.seccomp_table, { defaultAction = "SCMP_ACT_ALLOW",
+      syscalls = { { names = { "read" }, action = "SCMP_ACT_ALLOW", args = { { index = 0, value = 1, op = "SCMP_CMP_LIKE" } } } } })
     assert.is_false(ok)
     assert.matches("'SCMP_CMP_LIKE' is not a comparison", err.message)
   end)
 
-  it("fails clearly on linux.seccomp while the engine has no compiler", function()
-    if require("pflask.core").seccomp_compile then
-      pending("core.seccomp_compile exists: the integration spec runs seccomp")
-    end
+  it("hands linux.seccomp to plan() as spec.seccomp, which the engine compiles", function()
     local cfg = base()
-    cfg.linux.seccomp = { defaultAction = "SCMP_ACT_ALLOW" }
-    refused(cfg, "linux%.seccomp: this pflask has no seccomp compiler yet")
+    cfg.linux.seccomp = { defaultAction = "SCMP_ACT_ALLOW", syscalls = { { names = { "mkdir" }, action = "SCMP_ACT_ERRNO" } } }
+    local spec = oci.spec_from_config(cfg, bundle)
+    assert.are.same({ default = "allow", rules = { { action = "errno", syscalls = { "mkdir" }, args = {} } } }, spec.seccomp)
+    assert.is_string((require("pflask.core").seccomp_compile(spec.seccomp)))
   end)
 end)
