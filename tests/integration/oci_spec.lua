@@ -208,6 +208,46 @@ os.rename(out + ".tmp", out)
     assert_gone("life", cgroups)
   end)
 
+  it("run --detach, kill --all reaches every process of the container, a text log", function()
+    config({ args = { "sh", "-c", "sleep 600 & sleep 600 & exec sleep 600" }, cwd = "/", env = { "PATH=/bin" } })
+    local r = oci({ "run", "--detach", "--bundle", bundle, "ka" })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.are.equal("running", state("ka").status)
+    local cgroups = private_state("ka").cgroup_dirs
+    local list
+    wait_until("three processes", function()
+      list = cjson.decode(oci({ "ps", "--format", "json", "ka" }).stdout)
+      return #list == 3
+    end)
+    assert.are.equal(0, oci({ "kill", "--all", "ka", "KILL" }).status)
+    wait_until("every process to go", function()
+      for _, p in ipairs(list) do if alive(p) then return false end end
+      return true
+    end)
+    assert.are.equal("stopped", state("ka").status)
+    assert.are.equal(0, oci({ "delete", "ka" }).status)
+    assert_gone("ka", cgroups)
+    -- --log in text: one line with the time, the level and the message
+    local log = tmp .. "/log.txt"
+    r = oci({ "--log", log, "state", "ka" })
+    assert.are.equal(125, r.status)
+    assert.matches("^%d%d%d%d%-%d%d%-%d%dT[%d:]+Z error container 'ka' does not exist\n$", pft.read_file(log))
+  end)
+
+  it("refuses a cgroupsPath that is another cgroup already, and leaves it alone", function()
+    local taken = "pftest-oci-taken-" .. math.random(100000, 999999)
+    local dir = "/sys/fs/cgroup/pids/" .. taken
+    if pft.sh("mkdir " .. dir .. " 2>/dev/null") ~= 0 then pending("no v1 pids hierarchy to make a cgroup in") end
+    finally(function() pft.sh("rmdir " .. dir .. " 2>/dev/null") end)
+    config(nil, { linux = { namespaces = { { type = "pid" }, { type = "mount" } }, cgroupsPath = "/" .. taken } })
+    local r = oci({ "create", "--bundle", bundle, "taken" })
+    assert.are.equal(125, r.status)
+    assert.matches("File exists", r.stderr)
+    assert.are.equal(0, pft.sh("test -d " .. dir))
+    assert.are.equal("", (pft.read_file(dir .. "/cgroup.procs")))
+    assert_gone("taken")
+  end)
+
   it("runs a container to its end with run: output and exit status", function()
     config({ args = { "sh", "-c", "echo hello from $(hostname); exit 7" }, cwd = "/", env = { "PATH=/bin" } })
     local r = oci({ "run", "--bundle", bundle, "runner" })
