@@ -33,6 +33,8 @@ local M = {}
 ---@field stdin string|nil "inherit" (default), "null" or a path (opened outside)
 ---@field stdout string|nil likewise
 ---@field stderr string|nil likewise
+---@field gid integer|nil with a user: the primary gid as given
+---@field groups integer[]|nil with a user: the supplementary gids as given
 ---@field detach boolean|nil return at once, `0, pid`: pid is the command's reaper (exits with its status), which outlives the caller (OCI exec --detach); needs a pid namespace
 ---@field console_socket string|nil a pty on the three fds, its master sent to this unix socket (SCM_RIGHTS), not relayed (OCI --console-socket)
 
@@ -131,6 +133,22 @@ function M.run(t, argv, opts)
     user, why = users.lookup(opts.user, "/proc/" .. t.pid .. "/root")
     if not user then fail("'%s' is not a user of the container%s", tostring(opts.user), why and (": " .. why) or "") end
     groups = user.groups
+  end
+  -- Numeric ids as given (OCI exec's process.user gid, additionalGids).
+  if opts.gid ~= nil or opts.groups ~= nil then
+    if not user then fail("gid and groups need a user") end
+    local function gid(v)
+      if math.type(v) ~= "integer" or v < 0 or v > 0xfffffffe then fail("'%s' is not a gid", tostring(v)) end
+      return v
+    end
+    local u = {}
+    for k, v in pairs(user) do u[k] = v end
+    if opts.gid ~= nil then u.gid = gid(opts.gid) end
+    user = u
+    if opts.groups ~= nil then
+      groups = {}
+      for i, g in ipairs(opts.groups) do groups[i] = gid(g) end
+    end
   end
   local env = {}
   for k, v in pairs(t.env or {}) do env[k] = v end

@@ -945,7 +945,16 @@ function M.main(args)
         if k then xo.env[k] = v end
       end
       xo.cwd = want(p.cwd, "string", "process.cwd")
-      if p.user and p.user.uid then xo.user = tostring(integer(p.user.uid, "process.user.uid")) end
+      local pu = want(p.user, "table", "process.user")
+      if pu then
+        xo.user = tostring(integer(pu.uid, "process.user.uid") or 0)
+        xo.gid = integer(pu.gid, "process.user.gid") or 0
+        xo.groups = {}
+        for i, g in ipairs(want_array(pu.additionalGids, "process.user.additionalGids")) do
+          xo.groups[i] = integer(g, "process.user.additionalGids[" .. (i - 1) .. "]")
+        end
+        if pu.umask ~= nil then fail("--process: process.user.umask: not supported for exec yet") end
+      end
       if want(p.terminal, "boolean", "process.terminal") then opts["--tty"] = true end
     end
     if #argv == 0 then fail("exec: needs a command") end

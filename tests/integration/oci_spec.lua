@@ -180,6 +180,12 @@ os.rename(out + ".tmp", out)
     r = oci({ "exec", "--process", tmp .. "/process.json", "life" })
     assert.are.equal(0, r.status, r.stderr)
     assert.are.equal("bar\n/tmp\n", r.stdout)
+    pft.write_file(tmp .. "/process.json", cjson.encode{ args = { "sh", "-c", "id -u; id -g; id -G" },
+      user = { uid = 1000, gid = 1001, additionalGids = { 7 } } })
+    r = oci({ "exec", "--process", tmp .. "/process.json", "life" })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.matches("^1000\n1001\n", r.stdout)
+    assert.matches("\n1001 7\n$", r.stdout)
 
     r = oci({ "ps", "--format", "json", "life" })
     assert.are.equal(0, r.status, r.stderr)
