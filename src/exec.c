@@ -108,6 +108,11 @@ int pf_exec_plan_run(const struct pf_exec_plan *plan, int sync_fd, struct pf_err
 				sigaction(sig, &dfl, NULL);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* OCI create: the supervisor exits once it heard "created" and
+		 * whoever started it (conmon, a containerd shim: a subreaper)
+		 * adopts the command; so the parent death signal goes first. */
+		if (plan->orphan && prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
+			return pf_error_errno(err, errno, "start FIFO: clear the parent death signal");
 		if (sync_fd >= 0 && pf_sync_ready(sync_fd) < 0)
 			return pf_error_errno(err, errno, "start FIFO: tell the supervisor");
 		if (wait_for_start(plan->start_fifo, err) < 0)

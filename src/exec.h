@@ -32,6 +32,7 @@ struct pf_exec_plan {
 	const void *filter;    /* struct sock_filter[n_filter], or NULL */
 	size_t n_filter;
 	int start_fifo;        /* O_PATH fd of the start FIFO, or -1 */
+	bool orphan;           /* with start_fifo: outlive the supervisor once created (OCI create) */
 };
 
 /* RLIMIT_* of a name as prlimit(1) spells it ("nofile", "as", "core"...),

@@ -137,6 +137,9 @@ static int l_exec_plan(lua_State *L)
 	lua_getfield(L, 1, "no_new_privs");
 	ud->plan.no_new_privs = lua_toboolean(L, -1);
 	lua_pop(L, 1);
+	lua_getfield(L, 1, "orphan");
+	ud->plan.orphan = lua_toboolean(L, -1);
+	lua_pop(L, 1);
 
 	if (lua_getfield(L, 1, "start_fifo") != LUA_TNIL) {
 		const char *path = luaL_checkstring(L, -1);
@@ -332,6 +335,21 @@ static int l_set_dumpable(lua_State *L)
 	return 1;
 }
 
+/* core.keep_after_parent() -> true | fail: child, clears the parent death
+ * signal core.clone armed, so that this process outlives the one that
+ * cloned it (OCI exec --detach: its adopter, conmon or a shim, waits for
+ * it). A later credential change arms it again. */
+static int l_keep_after_parent(lua_State *L)
+{
+	if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0) {
+		struct pf_error err = { 0 };
+		pf_error_errno(&err, errno, "clear the parent death signal");
+		return pf_l_fail(L, &err);
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 void pf_l_open_exec(lua_State *L)
 {
 	static const luaL_Reg meta[] = {
@@ -354,6 +372,7 @@ void pf_l_open_exec(lua_State *L)
 		{ "start_fifo", l_start_fifo },
 		{ "mkfifo", l_mkfifo },
 		{ "dup2", l_dup2 },
+		{ "keep_after_parent", l_keep_after_parent },
 		{ "pipe", l_pipe },
 		{ "memfd", l_memfd },
 		{ "fileno", l_fileno },

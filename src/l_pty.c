@@ -228,6 +228,69 @@ static int pty_serve(lua_State *L)
 	return wait_in_loop(L, 2, 4);
 }
 
+/* pty:send_master(socket_path [, cols, rows]) -> true | fail: OCI's
+ * --console-socket, the master sent with SCM_RIGHTS (see pf_pty_send_fd).
+ * The pty keeps its own master: close it with the pty. */
+static int pty_send_master(lua_State *L)
+{
+	struct pty *p = check_open_pty(L, 1);
+	const char *path = luaL_checkstring(L, 2);
+	lua_Integer cols = luaL_optinteger(L, 3, 0), rows = luaL_optinteger(L, 4, 0);
+	luaL_argcheck(L, cols >= 0 && cols <= 65535, 3, "out of range");
+	luaL_argcheck(L, rows >= 0 && rows <= 65535, 4, "out of range");
+	struct pf_error err = { 0 };
+	if (pf_pty_send_fd(path, p->p.master, "/dev/ptmx", (unsigned short)cols, (unsigned short)rows, &err) < 0)
+		return pf_l_fail(L, &err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* core.console_connect(path) -> Console | fail: a unix socket connected to
+ * path now (OCI --console-socket), so that a child that entered a
+ * container (where path is out of sight) can still send on it:
+ * console:attach([cols, rows]) there (pf_pty_console_attach).
+ * console:close() (also __gc) closes it. */
+#define CONSOLE "pflask.Console"
+struct console {
+	int fd;
+};
+
+static int l_console_connect(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	struct console *c = lua_newuserdatauv(L, sizeof(*c), 0);
+	c->fd = -1;
+	luaL_setmetatable(L, CONSOLE);
+	struct pf_error err = { 0 };
+	c->fd = pf_pty_console_connect(path, &err);
+	if (c->fd < 0)
+		return pf_l_fail(L, &err);
+	return 1;
+}
+
+static int console_attach(lua_State *L)
+{
+	struct console *c = luaL_checkudata(L, 1, CONSOLE);
+	luaL_argcheck(L, c->fd >= 0, 1, "console is closed");
+	lua_Integer cols = luaL_optinteger(L, 2, 0), rows = luaL_optinteger(L, 3, 0);
+	luaL_argcheck(L, cols >= 0 && cols <= 65535, 2, "out of range");
+	luaL_argcheck(L, rows >= 0 && rows <= 65535, 3, "out of range");
+	struct pf_error err = { 0 };
+	int fd = c->fd;
+	c->fd = -1; /* closed by pf_pty_console_attach */
+	if (pf_pty_console_attach(fd, (unsigned short)cols, (unsigned short)rows, &err) < 0)
+		return pf_l_fail(L, &err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int console_close(lua_State *L)
+{
+	struct console *c = luaL_checkudata(L, 1, CONSOLE);
+	close_fd(&c->fd);
+	return 0;
+}
+
 static int pty_close(lua_State *L)
 {
 	struct pty *p = check_pty(L, 1);
@@ -462,6 +525,7 @@ void pf_l_open_pty(lua_State *L)
 		{ "name", pty_name },
 		{ "close_slave", pty_close_slave },
 		{ "make_controlling", pty_make_controlling },
+		{ "send_master", pty_send_master },
 		{ "relay", pty_relay },
 		{ "serve", pty_serve },
 		{ "start_relay", pty_start_relay },
@@ -490,7 +554,13 @@ void pf_l_open_pty(lua_State *L)
 	};
 	new_type(L, ATTACHMENT, attachment_methods, handle_close);
 
+	static const luaL_Reg console_methods[] = {
+		{ "attach", console_attach },
+		{ NULL, NULL },
+	};
+	new_type(L, CONSOLE, console_methods, console_close);
 	static const luaL_Reg funcs[] = {
+		{ "console_connect", l_console_connect },
 		{ "open_pty", l_open_pty },
 		{ "tty_raw", l_tty_raw },
 		{ "daemonize", l_daemonize },

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -237,6 +238,42 @@ static int l_chmod(lua_State *L)
 	return 1;
 }
 
+/* core.mkdir(path, mode) -> true | fail (errno EEXIST when it exists: a
+ * reservation, as OCI create's state directory per container id) */
+static int l_mkdir(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	if (mkdir(path, (mode_t)luaL_checkinteger(L, 2)) < 0)
+		return fail_errno(L, errno, "mkdir", path);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* core.umask(mask) -> the previous mask: what the container's processes
+ * inherit through clone (OCI process.user.umask). */
+static int l_umask(lua_State *L)
+{
+	lua_Integer m = luaL_checkinteger(L, 1);
+	luaL_argcheck(L, m >= 0 && m <= 0777, 1, "must be a mode mask (0 to 0777)");
+	lua_pushinteger(L, (lua_Integer)umask((mode_t)m));
+	return 1;
+}
+
+/* core.kill(pid, sig) -> true | fail: kill(2) of a process this one did not
+ * start (OCI kill of a container whose creator is gone). pid must be > 0:
+ * never a process group or every process. */
+static int l_kill(lua_State *L)
+{
+	lua_Integer pid = luaL_checkinteger(L, 1);
+	lua_Integer sig = luaL_checkinteger(L, 2);
+	luaL_argcheck(L, pid > 0 && pid <= 0x3fffffff, 1, "must be a pid");
+	luaL_argcheck(L, sig >= 0 && sig < 65, 2, "must be a signal number");
+	if (kill((pid_t)pid, (int)sig) < 0)
+		return fail_errno(L, errno, "kill", lua_tostring(L, 1));
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 /* core.chown(path, uid, gid) -> true | fail (does not follow a symlink) */
 static int l_chown(lua_State *L)
 {
@@ -276,6 +313,9 @@ void pf_l_open_system(lua_State *L)
 		{ "mkdtemp", l_mkdtemp },
 		{ "chmod", l_chmod },
 		{ "chown", l_chown },
+		{ "mkdir", l_mkdir },
+		{ "kill", l_kill },
+		{ "umask", l_umask },
 		{ NULL, NULL },
 	};
 	pf_l_register(L, funcs);

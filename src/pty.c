@@ -75,6 +75,81 @@ int pf_pty_make_controlling(int slave, int master, unsigned fds, struct pf_error
 	return 0;
 }
 
+int pf_pty_console_connect(const char *path, struct pf_error *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return pf_error_set(err, ENAMETOOLONG, "console socket %s: path too long", path);
+	strcpy(sa.sun_path, path);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return pf_error_errno(err, errno, "console socket");
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(s);
+		return pf_error_errno(err, e, "console socket %s: connect", path);
+	}
+	return s;
+}
+
+int pf_pty_send_fd_on(int sock, int fd, const char *name, struct pf_error *err)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} control = { 0 };
+	struct iovec iov = { .iov_base = (void *)name, .iov_len = strlen(name) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = control.buf, .msg_controllen = sizeof(control.buf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	ssize_t n;
+	do
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return pf_error_errno(err, errno, "console socket: send the terminal");
+	return 0;
+}
+
+int pf_pty_send_fd(const char *path, int fd, const char *name, unsigned short cols,
+		   unsigned short rows, struct pf_error *err)
+{
+	if (cols > 0 && rows > 0) {
+		struct winsize ws = { .ws_row = rows, .ws_col = cols };
+		if (ioctl(fd, TIOCSWINSZ, &ws) < 0)
+			return pf_error_errno(err, errno, "console size");
+	}
+	int s = pf_pty_console_connect(path, err);
+	if (s < 0)
+		return -1;
+	int r = pf_pty_send_fd_on(s, fd, name, err);
+	close(s);
+	return r;
+}
+
+int pf_pty_console_attach(int sock, unsigned short cols, unsigned short rows, struct pf_error *err)
+{
+	struct pf_pty p;
+	if (pf_pty_open(&p, -1, err) < 0)
+		return -1;
+	if (cols > 0 && rows > 0) {
+		struct winsize ws = { .ws_row = rows, .ws_col = cols };
+		ioctl(p.master, TIOCSWINSZ, &ws);
+	}
+	int r = pf_pty_send_fd_on(sock, p.master, "/dev/ptmx", err);
+	close(sock);
+	if (r < 0) {
+		close(p.master);
+		close(p.slave);
+		return -1;
+	}
+	return pf_pty_make_controlling(p.slave, p.master, 7u, err);
+}
+
 int pf_pty_new_session(struct pf_error *err)
 {
 	if (setsid() < 0)

@@ -26,6 +26,28 @@ int pf_pty_open(struct pf_pty *ret, int size_from, struct pf_error *err);
  * foreground group of to). Returns -1 with errno set, e.g. ENOTTY. */
 int pf_pty_copy_winsize(int from, int to);
 
+/* OCI --console-socket: connect to the unix socket at path and send fd
+ * (a pty master) with SCM_RIGHTS, the message being name (runc's
+ * utils.SendFd: the client takes the fd, the text is informative). The
+ * window size is set first when cols and rows are > 0 (consoleSize). */
+int pf_pty_send_fd(const char *path, int fd, const char *name, unsigned short cols,
+		   unsigned short rows, struct pf_error *err);
+
+/* A unix stream socket connected to path (O_CLOEXEC), or -1: what
+ * pf_pty_send_fd_on sends on (OCI --console-socket). */
+int pf_pty_console_connect(const char *path, struct pf_error *err);
+
+/* Send fd on the connected socket sock with SCM_RIGHTS, the message text
+ * being name. */
+int pf_pty_send_fd_on(int sock, int fd, const char *name, struct pf_error *err);
+
+/* Child, before exec (OCI exec --tty): a new pty from the /dev/ptmx this
+ * process sees now (inside the container: its own devpts, so the command's
+ * tty has a name there), a new session whose controlling terminal is its
+ * slave, the slave as fds 0, 1, 2, and the master sent on sock (then
+ * closed, as is sock). */
+int pf_pty_console_attach(int sock, unsigned short cols, unsigned short rows, struct pf_error *err);
+
 /* Child, before exec: start a new session whose controlling terminal is
  * slave, and make it each standard fd n (0, 1, 2) whose bit (1 << n) is set
  * in fds; the others are left as they are (not terminals: they pass

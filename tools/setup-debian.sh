@@ -11,6 +11,7 @@ packages="
   bubblewrap tmux python3 perl
   debootstrap systemd-container git
   libsystemd-dev bash-completion zsh
+  lua-cjson runc crun podman containerd
 "
 missing=""
 for p in $packages; do

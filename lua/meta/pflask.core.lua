@@ -107,6 +107,26 @@ function core.cgroup_write(dir, file, value) end
 ---@return any ...
 function core.chdir(dir) end
 
+--- mkdir(2): `fail` with errno EEXIST when it exists (a reservation: OCI
+--- create's per-id state directory).
+---@param path any
+---@param mode any
+---@return any ...
+function core.mkdir(path, mode) end
+
+--- kill(2) of one process (pid > 0) that this one may not have started
+--- (OCI `kill`).
+---@param pid any
+---@param sig any
+---@return any ...
+function core.kill(pid, sig) end
+
+--- umask(2); returns the previous mask, which the container's processes
+--- inherit through clone (OCI process.user.umask).
+---@param mask any
+---@return any ...
+function core.umask(mask) end
+
 --- as their system calls (`chown` does not follow a symlink).
 ---@param path any
 ---@param mode any
@@ -572,6 +592,18 @@ function core.route_add(route, ns) end
 ---@param ns? any
 ---@return any ...
 function core.route_del(route, ns) end
+
+--- child: clears the parent death signal `core.clone` armed, so the
+--- process outlives its parent (`exec`'s `detach`).
+---@return any ...
+function core.keep_after_parent() end
+
+--- a `Console`: a unix socket connected to `path` now (OCI
+--- `--console-socket`); `console:attach()` in a child inside the
+--- container: a pty of its own devpts on fds 0-2, master sent on it.
+---@param path any
+---@return any ...
+function core.console_connect(path) end
 
 --- prctl PR_SET_DUMPABLE: `c:exec`'s child is non-dumpable until it execs,
 --- so the container's root cannot ptrace it or read its memory meanwhile.

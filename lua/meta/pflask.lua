@@ -77,6 +77,8 @@
 ---@field chdir? string
 ---@field hostname? string
 ---@field user? string|integer
+---@field gid? integer with user: the primary gid as given (OCI process.user.gid)
+---@field groups? integer[] with user: the supplementary gids as given
 ---@field uid_map? pflask.IdRange[]|"subordinate"
 ---@field gid_map? pflask.IdRange[]|"subordinate"
 ---@field keepenv? boolean
@@ -85,10 +87,15 @@
 ---@field detach? boolean
 ---@field setenv? {name: string, value: string}[]
 ---@field init? "auto"|"pid1"|"reaper"
+---@field boot? boolean false: an init as pid 1 of a root is not an OS booting
+---@field console_socket? string a pty whose master goes to this unix socket (OCI --console-socket)
+---@field console_size? {width: integer, height: integer}
 ---@field child_setup? fun(plan: table)
 ---@field parent_setup? fun(container: pflask.Container)
 ---@field mounts? pflask.Mount[]
 ---@field readonly_root? boolean
+---@field masked_paths? string[] inside the container: masked after every mount (OCI linux.maskedPaths)
+---@field readonly_paths? string[] inside the container: made read-only after every mount
 ---@field ephemeral? boolean
 ---@field ephemeral_dir? string
 ---@field netifs? pflask.Netif[]
@@ -102,7 +109,9 @@
 ---@field cpuset? string|integer[]
 ---@field sysctls? table<string, string|number> namespaced sysctls only
 ---@field start_fifo? string
+---@field start_orphan? boolean with start_fifo: the command outlives the supervisor once created (OCI create)
 ---@field cgroups? string[]
+---@field cgroup_path? string where the container's cgroups go (OCI linux.cgroupsPath)
 ---@field devices? string[]
 ---@field limits? pflask.Limits
 ---@field name? string

@@ -244,9 +244,9 @@ local function locate(host, controller, option)
   if h.v2 and v2ctrls[controller] then
     local parent = dir_of(h.v2, own.v2 or "/")
     v2_delegation(host, parent, controller, option)
-    loc = { version = 2, parent = parent }
+    loc = { version = 2, parent = parent, mount = h.v2 }
   elseif h.v1[controller] then
-    loc = { version = 1, parent = dir_of(h.v1[controller], own.v1[controller] or "/") }
+    loc = { version = 1, parent = dir_of(h.v1[controller], own.v1[controller] or "/"), mount = h.v1[controller] }
   else
     fail(option, "'%s' is not a cgroup controller on this host (available: %s)", controller, available(host))
   end
@@ -291,10 +291,16 @@ local function limit_writes(host, version, controller, lim, dir)
     end
   elseif controller == "cpuset" and version == 1 then
     -- A v1 cpuset cgroup takes no task until it has cpus and mems:
-    -- --cpuset's CPUs (pflask.sandbox), else the parent's.
-    local parent = parent_of(dir)
+    -- --cpuset's CPUs (pflask.sandbox), else the nearest ancestor's (a
+    -- cgroup_path's parents may not exist yet: prepare makes them, given
+    -- the same).
     for _, f in ipairs({ "cpuset.cpus", "cpuset.mems" }) do
-      local v = (host.fs.read(parent .. "/" .. f) or ""):gsub("%s+$", "")
+      local parent, v = parent_of(dir), ""
+      while parent and parent ~= "" do
+        v = (host.fs.read(parent .. "/" .. f) or ""):gsub("%s+$", "")
+        if v ~= "" then break end
+        parent = parent_of(parent)
+      end
       if f == "cpuset.cpus" and lim.cpuset then v = table.concat(lim.cpuset, ",") end
       if v ~= "" then w[#w + 1] = { f, v, payload = true } end
     end
@@ -368,6 +374,18 @@ function M.plan(spec, plan, host)
     end
   end
   local extra_devices = plan_devices(spec)
+  -- OCI's cgroupsPath: where the container's cgroups go instead of
+  -- pflask.PID.N beside pflask's own; absolute (from each hierarchy's
+  -- root) or relative (below pflask's own cgroup).
+  local cpath = spec.cgroup_path
+  if cpath ~= nil then
+    if type(cpath) ~= "string" or cpath == "" or cpath == "/" then fail("cgroup_path", "must be a cgroup path") end
+    for part in cpath:gmatch("[^/]+") do
+      if part == "." or part == ".." or not part:match("^[%w_.:@+-]+$") then
+        fail("cgroup_path", "'%s' is not a cgroup path (names of letters, digits, '_', '.', ':', '@', '+', '-')", cpath)
+      end
+    end
+  end
   host = host or M.facts()
   -- --cpuset: a cpuset cgroup where the host gives pflask one (root, or
   -- a delegated v2 cgroup with cpuset); else the affinity alone
@@ -401,13 +419,21 @@ function M.plan(spec, plan, host)
     fail("--chroot", "a root container needs a device policy, and this host has neither a cgroup v2 "
          .. "hierarchy nor the v1 devices controller")
   end
-  if #wanted == 0 and not plan.delegate_cgroup and not policy then return end
+  if #wanted == 0 and not plan.delegate_cgroup and not policy then
+    if cpath then fail("cgroup_path", "no cgroup to put there (no limits, no device policy)") end
+    return
+  end
 
   counter = counter + 1
   local name = string.format("pflask.%d.%d", host.pid, counter)
   local by_dir, list = {}, {}
-  local function cgroup_in(parent, version)
+  local function cgroup_in(parent, version, mount)
     local dir = parent .. "/" .. name
+    if cpath and cpath:sub(1, 1) == "/" then
+      dir = dir_of(mount, cpath)
+    elseif cpath then
+      dir = parent .. "/" .. cpath:gsub("/+$", "")
+    end
     local cg = by_dir[dir]
     if not cg then
       cg = { dir = dir, procs = dir .. "/" .. M.PAYLOAD, version = version, controllers = {}, writes = {},
@@ -425,13 +451,13 @@ function M.plan(spec, plan, host)
     if host.euid ~= 0 and host.fs.owner(parent) ~= host.euid then
       perr.raise(perr.FAILURE, "boot: needs root or a delegated cgroup (%s is not yours)", parent)
     end
-    local cg = cgroup_in(parent, 2)
+    local cg = cgroup_in(parent, 2, h.v2)
     cg.delegate = true
     plan.delegated_cgroup_dir = cg.procs
   end
   for _, c in ipairs(wanted) do
     local loc = locate(host, c, option_of[c])
-    local cg = cgroup_in(loc.parent, loc.version)
+    local cg = cgroup_in(loc.parent, loc.version, loc.mount)
     cg.controllers[#cg.controllers + 1] = c
     if loc.version == 2 then cg.enable[#cg.enable + 1] = c end
     for _, w in ipairs(limit_writes(host, loc.version, c, lim, cg.dir)) do cg.writes[#cg.writes + 1] = w end
@@ -442,9 +468,9 @@ function M.plan(spec, plan, host)
     -- every v1 hierarchy anyway (below): a v2 cgroup and a BPF program
     -- on top would cost more than they bring.
     if h.v2 and not (h.v1.devices and not plan.namespaces.user) then
-      cg = cgroup_in(dir_of(h.v2, host.own.v2 or "/"), 2)
+      cg = cgroup_in(dir_of(h.v2, host.own.v2 or "/"), 2, h.v2)
     else
-      cg = cgroup_in(dir_of(h.v1.devices, host.own.v1.devices or "/"), 1)
+      cg = cgroup_in(dir_of(h.v1.devices, host.own.v1.devices or "/"), 1, h.v1.devices)
     end
     cg.devices = {}
     for _, r in ipairs(M.STANDARD_DEVICES) do cg.devices[#cg.devices + 1] = r end
@@ -460,7 +486,7 @@ function M.plan(spec, plan, host)
       for name in pairs(h.v1) do names[#names + 1] = name end
       table.sort(names)
       for _, name in ipairs(names) do
-        local cg1 = cgroup_in(dir_of(h.v1[name], host.own.v1[name] or "/"), 1)
+        local cg1 = cgroup_in(dir_of(h.v1[name], host.own.v1[name] or "/"), 1, h.v1[name])
         if name == "cpuset" and #cg1.writes == 0 then
           for _, w in ipairs(limit_writes(host, 1, "cpuset", lim, cg1.dir)) do cg1.writes[#cg1.writes + 1] = w end
         end
@@ -468,6 +494,7 @@ function M.plan(spec, plan, host)
     end
   end
   plan.cgroups = list
+  plan.cgroup_path = cpath
   plan.limits = lim
   plan.cgroup_host = host
 end
@@ -600,6 +627,29 @@ function M.prepare(plan)
   for _, cg in ipairs(plan.cgroups) do
     local option = "--cgroup"
     local parent = parent_of(cg.dir)
+    if plan.cgroup_path then
+      -- The directories above it (cgroupsPath's parents), made when
+      -- missing and left for others (a runtime's parent is shared);
+      -- a v2 controller enabled in each.
+      local missing, d = {}, parent
+      while not fs.read(d .. "/cgroup.procs") do
+        table.insert(missing, 1, d)
+        d = parent_of(d)
+        if not d or d == "" then break end
+      end
+      for _, m in ipairs(missing) do
+        -- Enabled in the parent first: the child's controllers are those.
+        for _, c in ipairs(cg.enable) do fs.write(parent_of(m), "cgroup.subtree_control", "+" .. c) end
+        local ok, _, errno = fs.create(m)
+        if not ok and errno ~= 17 then create(host, m, "cgroup_path") end
+        -- v1 cpuset: a new cgroup has no CPUs and no memory nodes until
+        -- given its parent's (the leaf gets them from limit_writes).
+        for _, f in ipairs{ "cpuset.cpus", "cpuset.mems" } do
+          local v = fs.read(m .. "/" .. f)
+          if v and not v:match("%S") then fs.write(m, f, (fs.read(parent_of(m) .. "/" .. f) or ""):gsub("%s+$", "")) end
+        end
+      end
+    end
     remove_stale(host, parent, known)
     -- Only v2 has subtree_control (and so pflask's marks): listing a v1
     -- parent for them, twice per start, cost a read of every sibling.

@@ -374,11 +374,29 @@ end
 --- The user the command runs as, or nil to keep the identity it starts
 --- with inside (root in a user namespace, the caller otherwise).
 local function plan_user(spec, root)
-  if not spec.user then return nil end
+  if not spec.user then
+    if spec.gid ~= nil or spec.groups ~= nil then fail("user", "gid and groups need a user") end
+    return nil
+  end
   local user, why = users.lookup(spec.user, root, mounted_user_db(spec))
   if not user then
     fail("user", "'%s' is not a user%s", spec.user,
          why and (": " .. why) or "")
+  end
+  -- Numeric ids as given (OCI's process.user gid and additionalGids),
+  -- instead of the user's entries in the root's /etc/passwd and /etc/group.
+  local function gid(v, what)
+    if math.type(v) ~= "integer" or v < 0 or v > 0xfffffffe then
+      fail("user", "%s: '%s' is not a gid", what, tostring(v))
+    end
+    return v
+  end
+  if spec.gid ~= nil then user.gid = gid(spec.gid, "gid") end
+  if spec.groups ~= nil then
+    if type(spec.groups) ~= "table" then fail("user", "groups: must be an array of gids") end
+    local groups = {}
+    for i, g in ipairs(spec.groups) do groups[i] = gid(g, "groups") end
+    user.groups = groups
   end
   return user
 end
@@ -626,6 +644,7 @@ end
 ---@field rlimits table[] {name, soft, hard}, set in the command
 ---@field seccomp_bpf string|nil a compiled seccomp filter, loaded in the command last
 ---@field start_fifo string|nil the FIFO whose opening lets the command start
+---@field start_orphan boolean with start_fifo: the command survives the supervisor once created
 ---@field ns pflask.NsPlan clone, late, join, fork (M.namespace_plan)
 
 --- Resolve a spec into a plan, or raise a pflask.Error naming the option
@@ -656,6 +675,8 @@ function M.plan(spec, host)
     groups = user and user.groups or nil,
     joins = joins, rlimits = plan_rlimits(spec), seccomp_bpf = plan_seccomp(spec),
     start_fifo = plan_start_fifo(spec), stdio = plan_stdio(spec), host = host,
+    -- OCI create: the command outlives the supervisor once created.
+    start_orphan = spec.start_fifo ~= nil and spec.start_orphan == true,
   }
   -- Read the root's passwd once, for both the environment and the shell.
   local who = user or (root and users.lookup("root", root)) or nil
@@ -663,8 +684,9 @@ function M.plan(spec, host)
   plan.pass_fds = plan_pass_fds(spec, plan.env, plan.stdio, host)
   plan.argv, plan.file = plan_command(spec, root, user, who, host)
   plan.init = plan_init(spec, ns, plan.argv)
-  -- An init as pid 1 of a root filesystem: booting an OS (pflask.boot).
-  plan.boot = plan.init == "pid1" and root ~= nil
+  -- An init as pid 1 of a root filesystem: booting an OS (pflask.boot),
+  -- unless the spec says it is not one (OCI: any command is pid 1).
+  plan.boot = plan.init == "pid1" and root ~= nil and spec.boot ~= false
   plan.delegate_cgroup = plan.boot
   plan.concerns = concern_modules(spec, plan)
   for _, concern in ipairs(plan.concerns) do
@@ -700,6 +722,7 @@ M.CHILD_STAGES = {
         pass_fds = plan.pass_fds, rlimits = plan.rlimits, no_new_privs = plan.no_new_privs,
         -- pflask.sandbox loaded it before the user switch already.
         seccomp = not plan.seccomp_early and plan.seccomp_bpf or nil, start_fifo = plan.start_fifo,
+        orphan = plan.start_orphan,
       })
     end },
   { "private", function(plan)

@@ -33,6 +33,10 @@ local M = {}
 ---@field stdin string|nil "inherit" (default), "null" or a path (opened outside)
 ---@field stdout string|nil likewise
 ---@field stderr string|nil likewise
+---@field gid integer|nil with a user: the primary gid as given
+---@field groups integer[]|nil with a user: the supplementary gids as given
+---@field detach boolean|nil return at once, `0, pid`: pid is the command's reaper (exits with its status), which outlives the caller (OCI exec --detach); needs a pid namespace
+---@field console_socket string|nil a pty on the three fds, its master sent to this unix socket (SCM_RIGHTS), not relayed (OCI --console-socket)
 
 local function fail(fmt, ...)
   perr.raise(perr.FAILURE, "exec: " .. fmt, ...)
@@ -130,6 +134,22 @@ function M.run(t, argv, opts)
     if not user then fail("'%s' is not a user of the container%s", tostring(opts.user), why and (": " .. why) or "") end
     groups = user.groups
   end
+  -- Numeric ids as given (OCI exec's process.user gid, additionalGids).
+  if opts.gid ~= nil or opts.groups ~= nil then
+    if not user then fail("gid and groups need a user") end
+    local function gid(v)
+      if math.type(v) ~= "integer" or v < 0 or v > 0xfffffffe then fail("'%s' is not a gid", tostring(v)) end
+      return v
+    end
+    local u = {}
+    for k, v in pairs(user) do u[k] = v end
+    if opts.gid ~= nil then u.gid = gid(opts.gid) end
+    user = u
+    if opts.groups ~= nil then
+      groups = {}
+      for i, g in ipairs(opts.groups) do groups[i] = gid(g) end
+    end
+  end
   local env = {}
   for k, v in pairs(t.env or {}) do env[k] = v end
   -- Socket activation was the container's command's, not ours.
@@ -153,6 +173,17 @@ function M.run(t, argv, opts)
     if files[fd] then
       for i = #tplan.pty_fds, 1, -1 do if tplan.pty_fds[i] == fd then table.remove(tplan.pty_fds, i) end end
     end
+  end
+  -- OCI exec --tty --console-socket: a pty the command opens inside the
+  -- container (its own devpts: the tty has a name there), its master
+  -- sent on a socket connected now, while the path is in sight.
+  local console
+  if opts.console_socket then
+    tplan.pty_fds = {}
+    console = perr.check("exec: console socket", core.console_connect(opts.console_socket))
+  end
+  if opts.detach and #tplan.pty_fds > 0 then
+    fail("detach: the caller's terminal cannot be relayed by a process that is gone")
   end
   local pty
   if #tplan.pty_fds > 0 then
@@ -181,8 +212,17 @@ function M.run(t, argv, opts)
     for _, n in ipairs(joined) do if n == "pid" then pidns = true end end
     -- In the container's pid namespace only once forked: this process
     -- stays between, passes signals on and exits with the command's status.
+    if opts.detach then
+      -- This process stays between as the command's reaper, adopted by
+      -- whoever adopts orphans of the caller (conmon): it must outlive
+      -- the caller, and be in the pid namespace's parent to do so.
+      if not pidns then fail("detach: needs a container with a pid namespace of its own") end
+      perr.check("exec: detach", core.keep_after_parent())
+    end
     if pidns then perr.check("exec: fork", core.fork_reaper(ch)) end
-    if pty then
+    if console then
+      perr.check("exec: terminal", console:attach())
+    elseif pty then
       perr.check("exec: terminal", pty:make_controlling(tplan.pty_fds))
     else
       perr.check("exec: session", core.setsid())
@@ -202,6 +242,7 @@ function M.run(t, argv, opts)
   for fd = 0, 2 do
     if files[fd] and files[fd] ~= opts[STDIO[fd + 1]] then files[fd]:close() end
   end
+  if console then console:close() end
   if not proc then
     if pty then pty:close() end
     fail("%s", chan)
@@ -227,6 +268,8 @@ function M.run(t, argv, opts)
     if started == nil then perr.raise(perr.FAILURE, "exec: %s", tostring(msg)) end
     error(perr.new(status, msg, child_errno), 0)
   end
+  -- The reaper's pid, which exits with the command's status.
+  if opts.detach then return 0, proc:pid() end
   local how
   if pty then
     local saved = (tplan.relay_in == 0 and core.isatty(0)) and core.tty_raw(0) or nil

@@ -253,6 +253,22 @@ function M.plan(spec, plan)
     perr.raise(perr.FAILURE, "--read-only: readonly_root must be a boolean")
   end
   if spec.readonly_root then plan.readonly_root = true end
+  -- OCI's linux.maskedPaths and readonlyPaths, on top of pflask's own.
+  for _, field in ipairs{ "masked_paths", "readonly_paths" } do
+    local list = spec[field]
+    if list ~= nil then
+      if type(list) ~= "table" then perr.raise(perr.FAILURE, "%s: must be a list of paths", field) end
+      if #list > 0 and not plan.namespaces.mount then
+        perr.raise(perr.FAILURE, "%s: needs a mount namespace", field)
+      end
+      for _, p in ipairs(list) do
+        if type(p) ~= "string" or p:sub(1, 1) ~= "/" then
+          perr.raise(perr.FAILURE, "%s: '%s' is not an absolute path", field, tostring(p))
+        end
+      end
+      plan[field] = list
+    end
+  end
   if plan.readonly_root and not plan.namespaces.mount then
     perr.raise(perr.FAILURE, "--read-only: needs a mount namespace (drop --no-mountns)")
   end
@@ -417,7 +433,11 @@ local function protect_proc(root, plan, at)
   local function here(p) return at .. p:sub(6) end
   local sys, net = here("/proc/sys"), here("/proc/sys/net")
   perr.check(sys, core.bind{ root = root, target = sys, readonly = true, recursive = false })
-  if plan.namespaces.net and exists(root, net) then
+  -- A network namespace joined by path (OCI's namespaces[].path) is the
+  -- container's own as much as a new one.
+  local own_net = plan.namespaces.net
+  for _, j in ipairs(plan.joins or {}) do if j.name == "net" then own_net = true end end
+  if own_net and exists(root, net) then
     -- A bind inherits the read-only flag of the mount it copies.
     perr.check(net, core.bind{ root = root, target = net, recursive = false })
     perr.check(net, core.set_readonly{ root = root, target = net, readonly = false })
@@ -670,6 +690,19 @@ function M.child_mounts(plan)
     if m.target ~= "/" then apply_mount(m, root, plan, opened[i]) end
   end
   close_sources(opened)
+  -- Resolved inside the root (core.lookup, core.bind: a symlink of the
+  -- root cannot point them at the host); what does not exist is skipped.
+  for _, p in ipairs(plan.readonly_paths or {}) do
+    if exists(root, p) then perr.check(p, core.bind{ root = root, target = p, readonly = true }) end
+  end
+  for _, p in ipairs(plan.masked_paths or {}) do
+    local kind = core.lookup(root, p)
+    if kind == "directory" then
+      mask_dirs(root, { p })
+    elseif kind then
+      perr.check(p, core.bind{ root = root, target = p, source = "/dev/null", recursive = false })
+    end
+  end
   if plan.readonly_root then
     -- The root's own mount, not its submounts (/proc, /dev, a tmp on /tmp).
     perr.check("--read-only", core.set_readonly{ root = root, target = "/" })

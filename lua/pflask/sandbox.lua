@@ -305,7 +305,11 @@ function M.plan_sysctls(sysctls, plan)
     if not ns then
       fail("--sysctl", "'%s' is not namespaced: it would change the host (allowed: net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*, kernel.hostname, kernel.domainname)", name)
     end
-    if not plan.namespaces[ns] then fail("--sysctl", "%s needs %s", name, why) end
+    -- A namespace joined by path (OCI's namespaces[].path: podman's
+    -- network namespace) is the container's own as much as a new one.
+    local own = plan.namespaces[ns]
+    for _, j in ipairs(plan.joins or {}) do if j.name == ns then own = true end end
+    if not own then fail("--sysctl", "%s needs %s", name, why) end
     out[#out + 1] = { name, value }
   end
   table.sort(out, function(a, b) return a[1] < b[1] end)

@@ -53,6 +53,19 @@ function M.plan(spec, plan)
     -- terminal = false (a boot's console): output only, stdin untouched.
     plan.pty_fds = spec.terminal == false and { 1, 2 } or { 0, 1, 2 }
   end
+  -- OCI --console-socket: a pty on all three fds whose master goes to
+  -- the socket's client (conmon, containerd's shim), never relayed here.
+  if spec.console_socket ~= nil then
+    if type(spec.console_socket) ~= "string" or spec.console_socket == "" then
+      perr.option("console_socket", "must be a path")
+    end
+    if spec.detach or spec.terminal == false then
+      perr.option("console_socket", "needs a terminal of its own (not with detach or terminal = false)")
+    end
+    plan.console_socket = spec.console_socket
+    plan.console_size = spec.console_size
+    plan.pty_fds = { 0, 1, 2 }
+  end
   plan.wants_pty = #plan.pty_fds > 0
   -- Relay input only from a terminal (or, for a pty on all three, from
   -- whatever stdin is, as before); output to the first terminal of
@@ -77,7 +90,7 @@ end
 ---@param plan pflask.Plan
 function M.prepare(plan)
   if not plan.wants_pty then return end
-  plan.pty = perr.check("terminal", core.open_pty(size_source()))
+  plan.pty = perr.check("terminal", core.open_pty(not plan.console_socket and size_source() or nil))
   plan.console = plan.pty:name()
   if not plan.detach then return end
   local what, value = core.daemonize()
@@ -142,6 +155,13 @@ end
 function M.supervise(plan, container)
   if not plan.pty then return end
   local pid = container:pid()
+  if plan.console_socket then
+    local size = plan.console_size or {}
+    perr.check("console_socket", plan.pty:send_master(plan.console_socket, size.width, size.height))
+    plan.pty:close()
+    plan.pty = nil
+    return
+  end
   if not plan.detach then
     perr.check("terminal", plan.pty:start_relay(container.process, plan.relay_in, plan.relay_out))
     return
