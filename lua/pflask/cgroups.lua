@@ -341,6 +341,16 @@ end
 ---@field devices string[]|nil device policy rules, set on dir
 ---@field delegate boolean|nil an init's: dir hands its controllers to payload
 
+--- Does the spec build its root from nothing (a first mount
+--- {type="tmp", target="/"}, pflask.mounts)? Such a root is as much the
+--- container's own as a --chroot: it gets the device policy too.
+---@param spec pflask.Spec
+---@return boolean
+function M.builds_root(spec)
+  local first = type(spec.mounts) == "table" and spec.mounts[1]
+  return type(first) == "table" and first.type == "tmp" and first.target == "/"
+end
+
 --- Does this container get a device policy? Every container pflask runs
 --- as root with a root filesystem, a user namespace or not: a namespace
 --- whose ids map to host root (as --user makes) passes the permission bits
@@ -349,8 +359,9 @@ end
 --- its user could open outside.
 ---@param plan pflask.Plan
 ---@param euid integer
-function M.needs_device_policy(plan, euid)
-  return euid == 0 and plan.root ~= nil
+---@param spec pflask.Spec|nil
+function M.needs_device_policy(plan, euid, spec)
+  return euid == 0 and (plan.root ~= nil or (spec ~= nil and M.builds_root(spec)))
 end
 
 ---@param spec pflask.Spec
@@ -401,7 +412,7 @@ function M.plan(spec, plan, host)
     lim.cpuset = require("pflask.sandbox").cpu_list(spec.cpuset)
   end
   local h = host.hierarchies
-  local policy = M.needs_device_policy(plan, host.euid)
+  local policy = M.needs_device_policy(plan, host.euid, spec)
   if not h.v2 and next(h.v1) == nil and host.euid == 0 and host.mount_cgroup2
       and (policy or #wanted > 0 or plan.delegate_cgroup) then
     -- No cgroup file system where pflask runs (`ip netns exec` mounts a

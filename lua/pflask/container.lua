@@ -72,6 +72,12 @@ local INIT_NAMES = { init = true, systemd = true }
 -- module is loaded only then, which keeps the start-up of a plain
 -- container short.
 local function nonempty(t) return type(t) == "table" and next(t) ~= nil end
+-- A root built from nothing (pflask.cgroups.builds_root, without loading
+-- the module for every container).
+local function builds_root(spec)
+  local first = type(spec.mounts) == "table" and spec.mounts[1]
+  return type(first) == "table" and first.type == "tmp" and first.target == "/"
+end
 
 -- The start FIFO (spec.start_fifo): made before the child, removed with
 -- the container.
@@ -177,7 +183,7 @@ M.CONCERNS = {
   { "pflask.cgroups", function(spec, plan)
       return nonempty(spec.cgroups) or nonempty(spec.limits) or plan.delegate_cgroup or spec.devices ~= nil
         or spec.cpuset ~= nil
-        or (plan.root ~= nil and plan.host.euid == 0) end },
+        or (plan.host.euid == 0 and (plan.root ~= nil or builds_root(spec))) end },
   { "pflask.mounts", function() return true end },
   { "pflask.boot", function(_, plan) return plan.boot end },
   { "pflask.network", function(spec, plan) return plan.namespaces.net or nonempty(spec.netifs) end },

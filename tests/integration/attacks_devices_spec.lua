@@ -233,6 +233,16 @@ describe("device policy", function()
     assert.equal("open-ok\n", r.stdout, r.stderr)
   end)
 
+  it("holds in a root built from nothing (--mount=tmp:/), as in a --chroot", function()
+    -- The root is the container's own tmpfs: a node made there opens
+    -- whatever the host's device is unless the policy says no.
+    local base = "--mount=tmp:/,dir:/bin,bind-ro:/bin/busybox:/bin/busybox,symlink:busybox:/bin/sh"
+    local r = pft.pflask({ base, "--", "/bin/sh", "-c",
+      "busybox mknod /tun c 10 200 && (exec 3<>/tun) && echo open-ok; echo done" })
+    assert.equal("done\n", r.stdout, r.stderr)
+    assert.matches("mknod: /tun: Operation not permitted", r.stderr)
+  end)
+
   it("refuses a bad spec.devices rule with one line", function()
     local recipe = os.tmpname()
     pft.write_file(recipe, [[
