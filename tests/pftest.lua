@@ -290,6 +290,14 @@ function M.remove_user(name)
     -- 6: no such user (already gone); anything else but 0: a lock, retry.
     local code = M.sh("userdel --remove " .. name .. " 2>/dev/null")
     if code == 0 or code == 6 then return end
+    -- 8: a process still has the user's uid. When every one left is a
+    -- zombie (a killed pflask's child, orphaned to an init that reaps
+    -- slowly or never, as on some test machines), nothing runs as the
+    -- user any more: remove it anyway, or it is left behind for good.
+    if code == 8 and M.capture("ps -o stat= -u " .. name .. " 2>/dev/null | grep -vc '^Z'") == "0" then
+      code = M.sh("userdel --force --remove " .. name .. " 2>/dev/null")
+      if code == 0 or code == 6 then return end
+    end
     M.sh("pkill -KILL -u " .. name .. " 2>/dev/null; sleep 0." .. math.random(1, 9))
   end
 end
