@@ -128,8 +128,31 @@ function M.own(path)
 end
 
 --- A new empty directory under /tmp (mode 0755).
+-- Every directory M.tempdir made, removed when this busted process ends
+-- (a finalizer: busted closes its Lua state on exit), so that a spec that
+-- fails before its own cleanup, or forgets it, leaves nothing in /tmp. A
+-- directory with anything still mounted in it is left alone: removing it
+-- would reach into what is mounted there.
+local made_dirs = {}
+
+local function has_mounts(dir)
+  for line in io.lines("/proc/self/mountinfo") do
+    local mp = line:match("^%S+ %S+ %S+ %S+ (%S+)")
+    if mp and (mp == dir or mp:sub(1, #dir + 1) == dir .. "/") then return true end
+  end
+  return false
+end
+
+M._tempdir_sweeper = setmetatable({}, { __gc = function()
+  for _, dir in ipairs(made_dirs) do
+    if not has_mounts(dir) then os.execute("rm -rf '" .. dir .. "' 2>/dev/null") end
+  end
+end })
+
 function M.tempdir(tag)
   local dir = M.capture("mktemp -d /tmp/pftest-" .. (tag or "x") .. ".XXXXXX")
+  assert(dir:match("^/tmp/pftest%-[%w_-]+%.[%w]+$"), "mktemp gave " .. dir)
+  made_dirs[#made_dirs + 1] = dir
   M.sh("chmod 0755 " .. dir)
   return M.own(dir)
 end
@@ -285,6 +308,9 @@ function M.create_user()
 end
 
 function M.remove_user(name)
+  -- pflask's runtime directory of a user without /run/user/UID.
+  local uid = (M.capture("id -u " .. name .. " 2>/dev/null")):match("^%d+$")
+  if uid then M.sh("rm -rf /tmp/pflask-" .. uid) end
   M.sh("pkill -KILL -u " .. name .. " 2>/dev/null")
   for _ = 1, 40 do
     -- 6: no such user (already gone); anything else but 0: a lock, retry.
