@@ -172,17 +172,19 @@ describe("--name rootless", function()
 
   it("keeps a user's records in the user's own private directory, apart from root's", function()
     local pflask, bindir = pft.public_pflask()
-    finally(function() pft.rm_rf(bindir) end)
+    local root_sup, sup
+    -- One finally per test: busted keeps only the last one given.
+    finally(function()
+      if root_sup then pft.sh("kill " .. root_sup .. " 2>/dev/null") end
+      if sup then pft.sh("kill " .. sup .. " 2>/dev/null") end
+      pft.rm_rf(bindir)
+    end)
     local uid = tonumber((pft.capture("id -u " .. user)))
     local name = unique("user")
     local root_name = unique("root")
-    local root_sup = background({ "--name=" .. root_name, "--", "sleep", "30" })
-    local sup = tonumber((pft.capture("runuser -u " .. user .. " -- sh -c " ..
+    root_sup = background({ "--name=" .. root_name, "--", "sleep", "30" })
+    sup = tonumber((pft.capture("runuser -u " .. user .. " -- sh -c " ..
       pft.quote(pft.quote(pflask) .. " --name=" .. name .. " -- sleep 30 </dev/null >/dev/null 2>&1 & echo $!"))))
-    finally(function()
-      pft.sh("kill " .. root_sup .. " 2>/dev/null")
-      pft.sh("kill " .. sup .. " 2>/dev/null")
-    end)
     local out
     wait_until("the user's record", function()
       out = pft.pflask({ "--list" }, { pflask = pflask, user = user }).stdout

@@ -271,14 +271,18 @@ describe("rootless twins", function()
       assert.equal(0, r.status, r.stderr)
       local pid = tonumber(r.stdout:match("^pflask: detached, pid (%d+) %(reattach: pflask %-%-attach=%d+%)\n$"))
       assert.is_not_nil(pid, r.stdout)
-      finally(function() pft.sh("kill -KILL " .. pid .. " 2>/dev/null") end)
+      local t
+      -- One finally per test: busted keeps only the last one given.
+      finally(function()
+        if t then t:kill() end
+        pft.sh("kill -KILL " .. pid .. " 2>/dev/null")
+      end)
       -- Outside: the supervisor is the user's, its socket private to it.
       local sock = socket_of(pid)
       assert.equal(tostring(uid), pft.capture("stat -c %u /proc/" .. pid))
       assert.equal(uid .. " socket", pft.capture("stat -c '%u %F' " .. sock))
       assert.equal(uid .. " 700", pft.capture("stat -c '%u %a' " .. sock:match("^(.*)/")))
-      local t = tmux(pft.quote(exe) .. " --attach=" .. pid)
-      finally(function() t:kill() end)
+      t = tmux(pft.quote(exe) .. " --attach=" .. pid)
       t:wait("started")
       t:keys("id -u; echo one-$((40+2))", "Enter")
       t:wait("\n0\none%-42\n")

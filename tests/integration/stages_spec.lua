@@ -219,7 +219,12 @@ os.exit(c:wait())
     local user = pft.create_user()
     local pflask, bindir = pft.public_pflask()
     local udir = pft.tempdir("fifo-user")
-    finally(function() pft.remove_user(user); pft.rm_rf(bindir); pft.rm_rf(udir) end)
+    local sup
+    -- One finally per test: busted keeps only the last one given.
+    finally(function()
+      if sup then pft.sh("kill -KILL " .. sup .. " 2>/dev/null") end
+      pft.remove_user(user); pft.rm_rf(bindir); pft.rm_rf(udir)
+    end)
     pft.sh("chown " .. user .. " " .. udir)
     local fifo, marker, created = udir .. "/start", udir .. "/ran", udir .. "/created"
     local create = pft.write_file(udir .. "/create.lua", string.format([[
@@ -231,9 +236,8 @@ os.exit(c:wait())
     local start = pft.write_file(udir .. "/start.lua", string.format(
       "assert(require('pflask').start_fifo(%q, 10)); os.exit(0)", fifo))
     pft.sh("chmod 0644 " .. create .. " " .. start)
-    local sup = tonumber((pft.capture("runuser -u " .. user .. " -- sh -c " .. pft.quote(pft.quote(pflask) ..
+    sup = tonumber((pft.capture("runuser -u " .. user .. " -- sh -c " .. pft.quote(pft.quote(pflask) ..
       " --recipe=" .. create .. " </dev/null >" .. udir .. "/out 2>&1 & echo $!"))))
-    finally(function() pft.sh("kill -KILL " .. sup .. " 2>/dev/null") end)
     wait_until("the container to be created", function() return pft.sh("test -e " .. created) == 0 end)
     assert.are.equal(1, pft.sh("test -e " .. marker), "the command ran before start")
     local s = pft.pflask({ "--recipe=" .. start }, { pflask = pflask, user = user, timeout = 20 })
