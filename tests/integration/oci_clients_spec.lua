@@ -25,14 +25,30 @@ local function ulimits()
 end
 
 describe("pflask-oci under podman", function()
-  local rootfs, base
+  local rootfs, base, had_libpod_parent
+
+  -- podman makes a libpod_parent cgroup in each hierarchy for the
+  -- containers it runs with cgroupfs, and leaves it: removed afterwards
+  -- (only when empty) if this spec is what made it.
+  local function libpod_parents()
+    return pft.capture("find /sys/fs/cgroup -maxdepth 2 -type d -name libpod_parent 2>/dev/null")
+  end
 
   setup(function()
     if not have("podman") or pft.capture("id -u") ~= "0" then return end
+    had_libpod_parent = libpod_parents() ~= ""
     rootfs = pft.capture(pft.quote(pft.SOURCE_DIR .. "/tests/boot_rootfs.sh") .. " 2>/dev/null"):match("([^\n]+)$")
     if rootfs and pft.sh("test -x " .. pft.quote(rootfs) .. "/bin/sh") ~= 0 then rootfs = nil end
     base = { "podman", "--runtime=" .. OCI, "run" }
     for _, a in ipairs(ulimits()) do base[#base + 1] = a end
+  end)
+
+  teardown(function()
+    if had_libpod_parent == false then
+      for d in libpod_parents():gmatch("[^\n]+") do
+        pft.sh("find " .. pft.quote(d) .. " -depth -type d -exec rmdir {} + 2>/dev/null")
+      end
+    end
   end)
 
   before_each(function()
