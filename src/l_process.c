@@ -326,6 +326,64 @@ static const struct {
 	{ NULL, 0 },
 };
 
+/* Interrupting a recipe, as lua.c interrupts a script on SIGINT: the
+ * handler only sets a hook, and the hook raises the error at the next Lua
+ * instruction, where unwinding is safe. While containers run, the
+ * supervisor's own handlers take these signals (process.c saves this one
+ * and puts it back after the last reap, raising a signal that arrived in
+ * between again); this one serves the time no container is alive, so that
+ * what a recipe deferred (pflask.defer) still runs when pflask is told to
+ * stop during os.execute, io.popen or plain Lua. */
+static const int interrupting[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+static lua_State *interrupt_state;       /* the main thread */
+static pid_t interrupt_owner;            /* a forked child has its own copy */
+static volatile sig_atomic_t interrupt_signal;
+
+static void interrupt_hook(lua_State *L, lua_Debug *ar)
+{
+	(void)ar;
+	lua_sethook(L, NULL, 0, 0);
+	int sig = interrupt_signal;
+	interrupt_signal = 0;
+	lua_createtable(L, 0, 2);
+	lua_pushinteger(L, 128 + sig);
+	lua_setfield(L, -2, "status");
+	lua_pushfstring(L, "interrupted by SIG%s", sig == SIGINT ? "INT" : sig == SIGTERM ? "TERM"
+			: sig == SIGHUP ? "HUP" : "QUIT");
+	lua_setfield(L, -2, "message");
+	lua_error(L);
+}
+
+static void on_interrupt(int sig)
+{
+	if (getpid() != interrupt_owner || !interrupt_state) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	interrupt_signal = sig;
+	lua_sethook(interrupt_state, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+/* core.interrupt_on_signals(on): with on, SIGINT, SIGTERM, SIGHUP and
+ * SIGQUIT raise a pflask.Error-shaped error {status = 128+N, message =
+ * "interrupted by SIGTERM"} in the running Lua code (blocking calls are
+ * interrupted, not restarted); without, they act by default again. */
+static int l_interrupt_on_signals(lua_State *L)
+{
+	bool on = lua_toboolean(L, 1);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+	interrupt_state = on ? lua_tothread(L, -1) : NULL;
+	lua_pop(L, 1);
+	interrupt_owner = getpid();
+	struct sigaction sa = { .sa_handler = on ? on_interrupt : SIG_DFL };
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(interrupting) / sizeof(interrupting[0]); i++)
+		pf_process_set_idle_action(interrupting[i], &sa);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 void pf_l_open_process(lua_State *L)
 {
 	static const luaL_Reg methods[] = {
@@ -353,6 +411,7 @@ void pf_l_open_process(lua_State *L)
 		{ "exit", l_exit },
 		{ "close_fds", l_close_fds },
 		{ "fd_is_open", l_fd_is_open },
+		{ "interrupt_on_signals", l_interrupt_on_signals },
 		{ NULL, NULL },
 	};
 	pf_l_register(L, funcs);

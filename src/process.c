@@ -118,6 +118,14 @@ static void remove_handlers(void)
 			raise(forwarded[i]);
 }
 
+void pf_process_set_idle_action(int sig, const struct sigaction *sa)
+{
+	if (block_depth > 0 && handler_owner == getpid())
+		action_before[sig] = *sa; /* put back after the last reap */
+	else
+		sigaction(sig, sa, NULL);
+}
+
 int pf_process_block_signals(struct pf_error *err)
 {
 	if (block_depth > 0 && handler_owner != getpid())

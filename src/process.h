@@ -119,3 +119,8 @@ void pf_process_note_heap_start(void);
  * command cannot be started at all; never returns otherwise. */
 int pf_process_exec_reaped(const char *file, char *const argv[], char *const envp[],
 			   const struct pf_exec_plan *plan, int sync_fd, struct pf_error *err);
+
+/* Supervisor: how sig acts while no process of ours runs. Set now when
+ * none runs; otherwise kept for when the last one is reaped (the
+ * supervisor's own handlers serve sig until then). */
+void pf_process_set_idle_action(int sig, const struct sigaction *sa);

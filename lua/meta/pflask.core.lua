@@ -283,6 +283,13 @@ function core.exec_reaped(channel, file, argv, env, exec_plan) end
 ---@return any ...
 function core.exit(status) end
 
+--- With on, SIGINT, SIGTERM, SIGHUP and SIGQUIT raise {status = 128+N,
+--- message = "interrupted by SIGTERM"} in the running Lua code; without,
+--- they act by default. pflask.defer turns it on.
+---@param on boolean
+---@return true
+function core.interrupt_on_signals(on) end
+
 --- boolean, and for an open fd what it is: `"directory"`, `"file"`,
 --- `"char"`, `"block"`, `"fifo"`, `"socket"` or `"other"`.
 ---@param fd any

@@ -1213,6 +1213,9 @@ function M.defer(fn)
     perr.raise(perr.FAILURE, "defer: a function is needed, not %s", type(fn))
   end
   deferred[#deferred + 1] = { fn = fn, pid = core.getpid() }
+  -- A signal while no container runs (os.execute, plain Lua) must end the
+  -- recipe through its deferred functions too, not kill pflask outright.
+  if #deferred == 1 then core.interrupt_on_signals(true) end
 end
 
 --- Called once by the executable (src/main.c) when the recipe ended,
@@ -1220,6 +1223,9 @@ end
 --- then runs the deferred functions in reverse order. An error in one is
 --- reported on stderr and the others still run.
 function M.at_exit()
+  -- From here a second signal acts as by default: it ends pflask, even in
+  -- the middle of the cleanup (as a second Ctrl-C does).
+  if #deferred > 0 then core.interrupt_on_signals(false) end
   local list = {}
   for c in pairs(live) do list[#list + 1] = c end
   table.sort(list, function(a, b) return live[a] > live[b] end)

@@ -120,6 +120,33 @@ io.write("not reached\n")
     assert.is_nil(pflask_link(br))
   end)
 
+  for _, case in ipairs({
+    -- (A program os.execute runs does not get pflask's signal: the recipe
+    -- is interrupted as soon as it returns.)
+    { "while the recipe runs os.execute", [[os.execute("sleep 2")]] },
+    { "while the recipe runs plain Lua", [[while true do end]] },
+    { "between containers, after the last one ended", [[
+pflask.container{ command = { "true" } }:run()
+os.execute("sleep 2")]] },
+  }) do
+    it("on SIGTERM with no container running, " .. case[1] .. ": deferred functions run, 143", function()
+      local file = recipe(dir, string.format([[
+local pflask = require "pflask"
+pflask.defer(function() io.write("deferred ran\n") end)
+local f = io.open(%q, "w"); f:write("ready\n"); f:close()
+%s
+io.write("not reached\n")
+]], dir .. "/ready", case[2]))
+      os.remove(dir .. "/ready")
+      local r = pft.run({ "sh", "-c", string.format(
+        "%s --recipe=%s & p=$!; while [ ! -s %s ]; do sleep 0.1; done; sleep 0.3; kill -TERM $p; wait $p",
+        pft.quote(pft.PFLASK), pft.quote(file), dir .. "/ready") }, { timeout = 20 })
+      assert.equal(143, r.status, r.stderr)
+      assert.equal("deferred ran\n", r.stdout)
+      assert.matches("pflask: interrupted by SIGTERM", r.stderr)
+    end)
+  end
+
   it("rootless: an error after start() leaves no process behind", function()
     local user, uid, gid = pft.create_user()
     finally(function() pft.remove_user(user) end)
