@@ -127,6 +127,18 @@ function M.own(path)
   return path
 end
 
+--- Poll check every 50 ms for up to 10 s; raise "timeout waiting for
+--- WHAT" if it never holds.
+---@param what string
+---@param check fun(): any
+function M.wait_until(what, check)
+  for _ = 1, 200 do
+    if check() then return end
+    M.sh("sleep 0.05")
+  end
+  error("timeout waiting for " .. what)
+end
+
 --- A new empty directory under /tmp (mode 0755).
 -- Every directory M.tempdir made, removed when this busted process ends
 -- (a finalizer: busted closes its Lua state on exit), so that a spec that

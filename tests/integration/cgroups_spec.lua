@@ -42,13 +42,7 @@ local function one_line(s)
   return select(2, s:gsub("\n", "")) == 1 and s:sub(-1) == "\n"
 end
 
-local function wait_until(what, check)
-  for _ = 1, 200 do
-    if check() then return end
-    pft.sh("sleep 0.05")
-  end
-  error("timed out waiting for " .. what)
-end
+local wait_until = pft.wait_until
 
 --- The host's cgroup mounts (pflask's own reading of mountinfo).
 local function hierarchies()

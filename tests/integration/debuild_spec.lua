@@ -588,11 +588,13 @@ describe("pflask.debuild", function()
   end)
 
   it("finds the host's mirror in one-line and deb822 sources", function()
-    assert.are.equal("http://mirror.example/debian", debuild.host_mirror(
+    -- (Fixtures on reserved example domains, with paths that name no real
+    -- mirror's layout.)
+    assert.are.equal("http://mirror.example/archive", debuild.host_mirror(
       "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n\n"
-      .. "Types: deb\nURIs: http://mirror.example/debian/\nSuites: bookworm\nComponents: main\n"))
-    assert.are.equal("http://other.example/debian", debuild.host_mirror(
-      "# x\ndeb [arch=amd64] http://other.example/debian bookworm main\n"))
+      .. "Types: deb\nURIs: http://mirror.example/archive/\nSuites: bookworm\nComponents: main\n"))
+    assert.are.equal("http://other.example/archive", debuild.host_mirror(
+      "# x\ndeb [arch=amd64] http://other.example/archive bookworm main\n"))
     assert.is_nil(debuild.host_mirror("deb cdrom:[x]/ bookworm main\n"))
   end)
 

@@ -29,13 +29,7 @@ local function socket_of(pid)
   return "/run/pflask/" .. pid .. ".sock"
 end
 
-local function wait_until(what, check)
-  for _ = 1, 200 do
-    if check() then return end
-    pft.sh("sleep 0.05")
-  end
-  error("timeout waiting for " .. what)
-end
+local wait_until = pft.wait_until
 
 local Tmux = {}
 Tmux.__index = Tmux

@@ -55,13 +55,7 @@ describe("pflask-oci", function()
     return stat ~= nil and not stat:match("%) [ZX]")
   end
 
-  local function wait_until(what, check)
-    for _ = 1, 200 do
-      if check() then return end
-      pft.sh("sleep 0.05")
-    end
-    error("timeout waiting for " .. what)
-  end
+  local wait_until = pft.wait_until
 
   --- A console socket's client, as conmon is: accept, take the fd, read
   --- the terminal's output until nobody holds it, write it to out.

@@ -18,13 +18,7 @@ local function exists(path)
   return pft.sh("test -e " .. pft.quote(path)) == 0
 end
 
-local function wait_until(what, check)
-  for _ = 1, 200 do
-    if check() then return end
-    pft.sh("sleep 0.05")
-  end
-  error("timeout waiting for " .. what)
-end
+local wait_until = pft.wait_until
 
 --- Start `pflask ARGS` in the background; returns the supervisor's pid.
 local function background(args, user)

@@ -36,13 +36,7 @@ local function marker()
   return string.format("1000.%d%06d", os.time() % 100000, math.random(0, 999999))
 end
 
-local function wait_until(what, check)
-  for _ = 1, 200 do
-    if check() then return end
-    pft.sh("sleep 0.05")
-  end
-  error("timeout waiting for " .. what)
-end
+local wait_until = pft.wait_until
 
 describe("rootless twins", function()
   local name, uid, gid, home, exe, bindir

@@ -12,13 +12,7 @@ local function unique(tag)
   return string.format("pft-%s-%d-%d", tag, os.time() % 100000, math.random(0, 999999))
 end
 
-local function wait_until(what, check)
-  for _ = 1, 200 do
-    if check() then return end
-    pft.sh("sleep 0.05")
-  end
-  error("timeout waiting for " .. what)
-end
+local wait_until = pft.wait_until
 
 local function recipe(dir, text)
   local file = pft.write_file(dir .. "/recipe.lua", text)
