@@ -324,7 +324,7 @@ int pf_seccomp_key(struct pf_seccomp *f, void **ret_key, size_t *ret_len, struct
 	return 0;
 }
 
-size_t pf_seccomp_builtin_count(void)
+static size_t builtin_count(void)
 {
 	return &pf_seccomp_builtin ? pf_seccomp_builtin.n_filters : 0;
 }
@@ -343,7 +343,7 @@ static int kernel_independent(uint32_t action)
 /* The built-in program for f, or NULL. */
 static const struct pf_seccomp_builtin_filter *builtin_lookup(struct pf_seccomp *f, struct pf_error *err)
 {
-	if (pf_seccomp_builtin_count() == 0)
+	if (builtin_count() == 0)
 		return NULL;
 	for (size_t i = 0; i < f->n_rules; i++)
 		if (!kernel_independent(f->rules[i].action))

@@ -97,10 +97,6 @@ struct pf_seccomp_builtin {
 
 extern const struct pf_seccomp_builtin pf_seccomp_builtin __attribute__((weak));
 
-/* The number of programs compiled at build time in this executable (0 in
- * core.so). */
-size_t pf_seccomp_builtin_count(void);
-
 void pf_seccomp_free(struct pf_seccomp *f);
 
 /* Does libseccomp know this system call name (on any architecture)? */
