@@ -10,12 +10,12 @@ local sandbox = require "pflask.sandbox"
 local pft = require "pftest"
 
 -- Whether this build put programs into the executable (CMake option
--- PFLASK_SECCOMP_BUILTIN; off with shared libraries and when cross
--- compiling).
+-- PFLASK_SECCOMP_BUILTIN, off with shared libraries; the generator does
+-- not run when cross-compiling, so there is no build/seccomp_builtin.c).
 local function builtin_enabled()
   local cache = pft.read_file(pft.BUILD_DIR .. "/CMakeCache.txt") or ""
   return cache:match("\nPFLASK_SECCOMP_BUILTIN:BOOL=ON\n") ~= nil
-    and cache:match("\nCMAKE_CROSSCOMPILING:[A-Z]*=TRUE\n") == nil
+    and pft.read_file(pft.BUILD_DIR .. "/seccomp_builtin.c") ~= nil
 end
 
 -- Run a recipe in the pflask executable; it prints lines "name source
