@@ -194,23 +194,22 @@ static int l_seccomp_compile(lua_State *L)
 	}
 	lua_settop(L, 1);
 	struct compile_state st = { 0 };
-	void *buf = NULL, *key = NULL;
+	void *buf = NULL;
+	const void *key = NULL;
 	size_t len = 0, key_len = 0;
 	enum pf_seccomp_source source;
 	if (compile(L, new_flags, &st) < 0 || pf_seccomp_key(st.f, &key, &key_len, &st.err) < 0 ||
 	    pf_seccomp_export(st.f, export_flags, &buf, &len, &source, &st.err) < 0) {
 		pf_seccomp_free(st.f);
-		free(key);
 		return pf_l_fail(L, &st.err);
 	}
-	pf_seccomp_free(st.f);
-	/* (As everywhere here: a push that fails for memory leaks the C
-	 * buffers still held; Lua ends the program then.) */
+	/* A push that raises (out of memory) leaks buf and f, as the
+	 * single push before did buf. */
 	lua_pushlstring(L, buf, len);
 	free(buf);
 	lua_pushstring(L, source == PF_SECCOMP_BUILTIN ? "builtin" : "compiled");
 	lua_pushlstring(L, key, key_len);
-	free(key);
+	pf_seccomp_free(st.f);
 	return 3;
 }
 

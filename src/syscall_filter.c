@@ -35,6 +35,9 @@ struct pf_seccomp {
 	 * pf_seccomp_export only. */
 	char *names;
 	size_t names_len, names_cap;
+	/* pf_seccomp_key's, once computed; dropped by pf_seccomp_add. */
+	unsigned char *key;
+	size_t key_len;
 };
 
 static int parse_action(const char *name, int errnum, uint32_t *out, struct pf_error *err)
@@ -229,6 +232,8 @@ int pf_seccomp_add(struct pf_seccomp *f, const char *action, int errnum, const c
 		f->names_cap = cap;
 	}
 	memcpy(f->names + f->names_len, syscall, len);
+	free(f->key);
+	f->key = NULL;
 	struct rule *r = &f->rules[f->n_rules++];
 	*r = (struct rule){ .action = act, .nr = nr, .n_args = (unsigned)n_args, .name = f->names_len };
 	if (n_args)
@@ -278,8 +283,13 @@ static void put64(struct buf *b, uint64_t v)
 /* Bumped when what the key covers changes. */
 #define KEY_FORMAT 1
 
-int pf_seccomp_key(struct pf_seccomp *f, void **ret_key, size_t *ret_len, struct pf_error *err)
+int pf_seccomp_key(struct pf_seccomp *f, const void **ret_key, size_t *ret_len, struct pf_error *err)
 {
+	if (f->key) {
+		*ret_key = f->key;
+		*ret_len = f->key_len;
+		return 0;
+	}
 	struct buf b = { 0 };
 	const struct scmp_version *v = seccomp_version();
 	uint32_t badarch = 0;
@@ -319,6 +329,8 @@ int pf_seccomp_key(struct pf_seccomp *f, void **ret_key, size_t *ret_len, struct
 		free(b.p);
 		return pf_error_errno(err, ENOMEM, "seccomp: key");
 	}
+	f->key = b.p;
+	f->key_len = b.len;
 	*ret_key = b.p;
 	*ret_len = b.len;
 	return 0;
@@ -348,18 +360,16 @@ static const struct pf_seccomp_builtin_filter *builtin_lookup(struct pf_seccomp 
 	for (size_t i = 0; i < f->n_rules; i++)
 		if (!kernel_independent(f->rules[i].action))
 			return NULL;
-	void *key = NULL;
-	size_t len = 0;
+	const void *key;
+	size_t len;
 	if (pf_seccomp_key(f, &key, &len, err) < 0)
 		return NULL; /* compile instead */
-	const struct pf_seccomp_builtin_filter *hit = NULL;
-	for (size_t i = 0; i < pf_seccomp_builtin.n_filters && !hit; i++) {
+	for (size_t i = 0; i < pf_seccomp_builtin.n_filters; i++) {
 		const struct pf_seccomp_builtin_filter *b = &pf_seccomp_builtin.filters[i];
 		if (b->key_len == len && memcmp(b->key, key, len) == 0)
-			hit = b;
+			return b;
 	}
-	free(key);
-	return hit;
+	return NULL;
 }
 
 /* Hand the recorded rules to libseccomp. */
@@ -446,5 +456,6 @@ void pf_seccomp_free(struct pf_seccomp *f)
 		seccomp_release(f->ctx);
 	free(f->rules);
 	free(f->names);
+	free(f->key);
 	free(f);
 }

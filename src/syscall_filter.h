@@ -55,8 +55,8 @@ int pf_seccomp_add(struct pf_seccomp *f, const char *action, int errnum, const c
  * in the order added, the rules in the order added, as numbers), as
  * opaque bytes. Two filters with the same key compile to the same
  * program: the lookup of pf_seccomp_export relies on it. *ret_key is
- * malloc'ed. */
-int pf_seccomp_key(struct pf_seccomp *f, void **ret_key, size_t *ret_len, struct pf_error *err);
+ * f's, valid until the next pf_seccomp_add or pf_seccomp_free. */
+int pf_seccomp_key(struct pf_seccomp *f, const void **ret_key, size_t *ret_len, struct pf_error *err);
 
 /* pf_seccomp_export's flags. NO_BUILTIN: always compile with libseccomp. */
 #define PF_SECCOMP_NO_BUILTIN 0x1u
