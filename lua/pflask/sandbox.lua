@@ -118,9 +118,9 @@ function M.default_filter(edits, plan)
   end
   local rules = { { action = "errno", errno = 1, syscalls = names } }
   if ioctl_rules and not deny.ioctl then
-    -- In a fixed order (pairs' changes from run to run): the same
-    -- table every time, so the same key (core.seccomp_compile's
-    -- programs compiled at build time are found by it).
+    -- In a fixed order: pairs' order changes from run to run (Lua
+    -- seeds its string hashes), and so would the program and its key,
+    -- by which core.seccomp_compile finds the one compiled at build time.
     local reqs = {}
     for _, req in pairs(M.IOCTLS) do reqs[#reqs + 1] = req end
     table.sort(reqs)
