@@ -4,6 +4,7 @@
  * server all wait through the loop. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -234,6 +235,22 @@ static int sup_watching(lua_State *L)
 	return 1;
 }
 
+/* sup:shed(): a full garbage collection, then the heap's free pages back
+ * to the kernel. What starting a container took (plans, the parsers'
+ * garbage, libseccomp's buffers) is freed by then but stays in the
+ * supervisor's heap, private to it, in every container that runs:
+ * malloc keeps what is freed for later, and only its top is returned on
+ * its own. Finalizers run (a Container the recipe dropped is closed). */
+static int sup_shed(lua_State *L)
+{
+	luaL_checkudata(L, 1, SUPERVISOR);
+	lua_gc(L, LUA_GCCOLLECT);
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+	return 0;
+}
+
 /* core.sleep(seconds) -> 0 | remaining, signo
  * Sleep while the loop runs (ptys relayed, signals passed on, ended
  * processes reaped). Returns 0 after the whole time; early, with the
@@ -290,6 +307,7 @@ void pf_l_open_supervise(lua_State *L)
 		{ "translate", sup_translate },
 		{ "watching", sup_watching },
 		{ "unblock", sup_unblock },
+		{ "shed", sup_shed },
 		{ NULL, NULL },
 	};
 	luaL_newmetatable(L, SUPERVISOR);

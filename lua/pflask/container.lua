@@ -811,6 +811,28 @@ local deferred = {}
 
 local function forget(c) live[c] = nil end
 
+-- The supervisor's memory while containers run (issue 15): once a wait
+-- has lasted SHED_AFTER seconds since a container started (one that ends
+-- sooner never pays for it), the modules only a plan needs are dropped
+-- and the heap given back (shed). They have no state of their own: one
+-- still held elsewhere (a recipe's local) is put back, the same table;
+-- otherwise a later require loads it again.
+M.SHED_AFTER = 0.02
+M.PLAN_ONLY = { "pflask.cli", "pflask.schema" }
+local shed_due = false
+
+local function shed(sup)
+  shed_due = false
+  local held = setmetatable({}, { __mode = "v" })
+  for _, name in ipairs(M.PLAN_ONLY) do
+    held[name], package.loaded[name] = package.loaded[name], nil
+  end
+  sup:shed()
+  for _, name in ipairs(M.PLAN_ONLY) do
+    if held[name] ~= nil and package.loaded[name] == nil then package.loaded[name] = held[name] end
+  end
+end
+
 -- Signals that end a recipe which deferred something (pflask.defer): the
 -- containers get it as ever, the wait returns once the waited one ended,
 -- then the recipe is interrupted (M.check_interrupted) so that its
@@ -920,6 +942,7 @@ function Container:supervise()
     sup:unblock()
     if self.plan.translate then sup:translate(self.process, self.plan.translate) end
     run_stage(self.plan, "supervise", self)
+    shed_due = true
   end)
   if not ok then
     self:abort()
@@ -962,9 +985,17 @@ local function first_ended(list, timeout)
   local ok, found = pcall(function()
     while true do
       local left = deadline and math.max(0, deadline - core.monotonic())
-      local what, proc, errno = sup:step(left)
+      local idle = shed_due and (not left or left > M.SHED_AFTER)
+      local what, proc, errno = sup:step(idle and M.SHED_AFTER or left)
       if what == nil then
         perr.raise(perr.FAILURE, "wait for container: %s", tostring(proc), errno)
+      elseif what == "timeout" and idle then
+        shed(sup)
+        -- Its finalizers may have waited (a dropped container closed),
+        -- taking an exit this loop waits for.
+        for _, c in ipairs(list) do
+          if has_ended(c) then return c end
+        end
       elseif what == "timeout" then
         return nil
       elseif what == "exit" then

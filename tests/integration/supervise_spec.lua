@@ -213,6 +213,51 @@ io.write("b ", (b.process:wait()), " a ", (a.process:wait()), "\n")
 io.write("b ", b:wait(), " a ", a:wait(), "\n")
 ]]
 
+-- A container that lives on: its supervisor drops what only the plan
+-- needed and gives the heap back (Container:wait after M.SHED_AFTER);
+-- what comes after still works: the registry, a new plan (the command
+-- line parser loaded again), the teardown, the deferred function. Read
+-- from the supervisor's own smaps and collector, no timing: the wait on a
+-- `sleep` container can only time out.
+local SHED = [[
+local pflask = require "pflask"
+local core = pflask.core
+local D, M = ...
+local function heap_kb()
+  local kb, inheap = 0, false
+  for l in io.lines("/proc/self/smaps") do
+    if l:match("^%x+%-%x+ ") then
+      inheap = l:match("%[heap%]$") ~= nil
+    elseif inheap and l:match("^Rss:") then
+      kb = kb + tonumber(l:match("(%d+)"))
+    end
+  end
+  return kb
+end
+require "pflask.cli" -- loaded, held by nothing: dropped
+local schema = require "pflask.schema" -- held by this local: kept
+pflask.defer(function() io.write("deferred\n") end)
+local name = "shed-" .. M:gsub("%.", "-")
+local c = pflask.container{ command = { "sleep", M }, name = name }
+c:start()
+local record = core.state_dir(false) .. "/" .. name .. ".pflask"
+collectgarbage()
+collectgarbage()
+local lua_kb, heap = collectgarbage("count"), heap_kb()
+local s, why = c:wait{ timeout = 0.3 }
+io.write("wait ", tostring(s), " ", why, "\n")
+io.write("cli ", package.loaded["pflask.cli"] == nil and "dropped" or "kept", "\n")
+io.write("schema ", package.loaded["pflask.schema"] == schema and "same" or "other", "\n")
+io.write("lua ", collectgarbage("count") < lua_kb - 20 and "smaller" or lua_kb .. " " .. collectgarbage("count"), "\n")
+io.write("heap ", heap_kb() < heap and "smaller" or heap .. " " .. heap_kb(), "\n")
+io.write("found ", require("pflask.registry").find(name).pid == c:pid() and "yes" or "no", "\n")
+local spec = require("pflask.cli").parse({ "--", "sh", "-c", "exit 3" })
+io.write("again ", pflask.run(spec), "\n")
+c:kill()
+io.write("container ", c:wait(), "\n")
+io.write("record ", io.open(record) and "left" or "removed", "\n")
+]]
+
 local function worlds(body)
   describe("as root", function() body(nil) end)
   describe("rootless", function()
@@ -311,6 +356,14 @@ cat $D/result $D/err
 ]], { ["flood.lua"] = FLOOD })
       assert.equal(0, status, out)
       assert.equal("status 0\nquick 3\nflood 137", out)
+      assert.equal(0, left, "processes left behind")
+    end)
+
+    it("gives back the plan's memory while a container runs, and goes on as before", function()
+      local out, status, left = run("$P --recipe=$D/shed.lua $D $M", { ["shed.lua"] = SHED })
+      assert.equal(0, status, out)
+      assert.equal("wait nil timeout\ncli dropped\nschema same\nlua smaller\nheap smaller\nfound yes\n"
+        .. "again 3\ncontainer 143\nrecord removed\ndeferred", out)
       assert.equal(0, left, "processes left behind")
     end)
 
