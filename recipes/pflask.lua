@@ -31,4 +31,9 @@ if spec.exec then
   for _, var in ipairs(spec.setenv) do env[var.name] = var.value end
   return require("pflask.exec").by_id(spec.exec, spec.command, { user = spec.user, cwd = spec.chdir, env = env })
 end
+-- No other Lua code runs in this supervisor: once the container runs, it
+-- lets the plan-time concerns go too (pflask.container, shed).
+local plan_only = require("pflask.container").PLAN_ONLY
+plan_only[#plan_only + 1] = "pflask.privileges"
+plan_only[#plan_only + 1] = "pflask.sandbox"
 return pflask.run(spec)

@@ -11,6 +11,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -274,6 +275,13 @@ static void run_at_exit(lua_State *L)
 
 int main(int argc, char **argv)
 {
+#ifdef __GLIBC__
+	/* No fastbins: small chunks freed (the Lua collector frees thousands
+	 * while a plan is made) coalesce at once instead of piling up apart,
+	 * so the heap a running container's supervisor keeps is ~30 kB
+	 * smaller for ~0.4 % more instructions at start (issue 15). */
+	mallopt(M_MXFAST, 0);
+#endif
 	pf_process_note_heap_start();
 	lua_State *L = luaL_newstate();
 	if (!L) {

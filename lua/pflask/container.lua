@@ -813,16 +813,37 @@ local function forget(c) live[c] = nil end
 
 -- The supervisor's memory while containers run (issue 15): once a wait
 -- has lasted SHED_AFTER seconds since a container started (one that ends
--- sooner never pays for it), the modules only a plan needs are dropped
--- and the heap given back (shed). They have no state of their own: one
--- still held elsewhere (a recipe's local) is put back, the same table;
--- otherwise a later require loads it again.
+-- sooner never pays for it), what only the plans needed is let go and the
+-- heap given back (sup:shed). The plans of the running containers keep
+-- the concerns that still have a stage to run; the modules of PLAN_ONLY
+-- (parsers and plan-time concerns, none with state of its own that a
+-- container needs later) leave package.loaded: one still held elsewhere
+-- (a recipe's local, a concern a plan kept) is put back, the same table;
+-- otherwise the next require loads it again. The classic command line,
+-- which runs no other Lua code, adds pflask.privileges and pflask.sandbox
+-- (a recipe may have changed one of their settings, which a fresh copy
+-- would not have).
 M.SHED_AFTER = 0.02
-M.PLAN_ONLY = { "pflask.cli", "pflask.schema" }
+M.PLAN_ONLY = {
+  "pflask.cli", "pflask.schema", "pflask.spec.caps", "pflask.spec.fields", "pflask.spec.limits",
+  "pflask.spec.mount", "pflask.spec.netif", "pflask.spec.usermap",
+}
+local POST_START_STAGES = { "waiting", "ended", "cleanup" }
 local shed_due = false
 
 local function shed(sup)
   shed_due = false
+  for c in pairs(live) do
+    if c.supervised then
+      local kept = {}
+      for _, concern in ipairs(c.plan.concerns) do
+        for _, stage in ipairs(POST_START_STAGES) do
+          if concern[stage] then kept[#kept + 1] = concern; break end
+        end
+      end
+      c.plan.concerns = kept
+    end
+  end
   local held = setmetatable({}, { __mode = "v" })
   for _, name in ipairs(M.PLAN_ONLY) do
     held[name], package.loaded[name] = package.loaded[name], nil

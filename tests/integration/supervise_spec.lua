@@ -238,6 +238,8 @@ require "pflask.cli" -- loaded, held by nothing: dropped
 local schema = require "pflask.schema" -- held by this local: kept
 pflask.defer(function() io.write("deferred\n") end)
 local name = "shed-" .. M:gsub("%.", "-")
+-- Seen through a weak table: held by package.loaded alone.
+local sandbox = setmetatable({ require "pflask.sandbox" }, { __mode = "v" })
 local c = pflask.container{ command = { "sleep", M }, name = name }
 c:start()
 local record = core.state_dir(false) .. "/" .. name .. ".pflask"
@@ -248,6 +250,16 @@ local s, why = c:wait{ timeout = 0.3 }
 io.write("wait ", tostring(s), " ", why, "\n")
 io.write("cli ", package.loaded["pflask.cli"] == nil and "dropped" or "kept", "\n")
 io.write("schema ", package.loaded["pflask.schema"] == schema and "same" or "other", "\n")
+-- A recipe may have changed a setting of the plan-time concerns: kept.
+io.write("sandbox ", sandbox[1] ~= nil and package.loaded["pflask.sandbox"] == sandbox[1] and "same" or "other", "\n")
+local kept = {}
+for _, concern in ipairs(c.plan.concerns) do
+  for name, m in pairs(package.loaded) do
+    if m == concern then kept[#kept + 1] = name end
+  end
+end
+table.sort(kept)
+io.write("concerns ", table.concat(kept, " "), "\n")
 io.write("lua ", collectgarbage("count") < lua_kb - 20 and "smaller" or lua_kb .. " " .. collectgarbage("count"), "\n")
 io.write("heap ", heap_kb() < heap and "smaller" or heap .. " " .. heap_kb(), "\n")
 io.write("found ", require("pflask.registry").find(name).pid == c:pid() and "yes" or "no", "\n")
@@ -362,7 +374,8 @@ cat $D/result $D/err
     it("gives back the plan's memory while a container runs, and goes on as before", function()
       local out, status, left = run("$P --recipe=$D/shed.lua $D $M", { ["shed.lua"] = SHED })
       assert.equal(0, status, out)
-      assert.equal("wait nil timeout\ncli dropped\nschema same\nlua smaller\nheap smaller\nfound yes\n"
+      assert.equal("wait nil timeout\ncli dropped\nschema same\nsandbox same\n"
+        .. "concerns pflask.mounts pflask.registry pflask.terminal\nlua smaller\nheap smaller\nfound yes\n"
         .. "again 3\ncontainer 143\nrecord removed\ndeferred", out)
       assert.equal(0, left, "processes left behind")
     end)
