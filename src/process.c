@@ -456,15 +456,21 @@ void pf_process_note_heap_start(void)
  * every running container, copied page by page as the supervisor writes
  * its own. Give those pages back. Only what malloc took after main()
  * started: anything allocated before (the loader's, libc's) stays. */
-static void shed_heap(void)
+/* Give back the whole pages of [p, p + len): they read as zeros again. */
+static void shed_range(void *p, size_t len)
 {
-	if (!heap_start)
-		return;
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-	uintptr_t start = ((uintptr_t)heap_start + page - 1) & ~(page - 1);
-	uintptr_t end = (uintptr_t)sbrk(0) & ~(page - 1);
+	uintptr_t start = ((uintptr_t)p + page - 1) & ~(page - 1);
+	uintptr_t end = ((uintptr_t)p + len) & ~(page - 1);
 	if (end > start)
 		madvise((void *)start, end - start, MADV_DONTNEED);
+}
+
+static void shed_heap(void)
+{
+	char *end = sbrk(0);
+	if (heap_start && end > heap_start)
+		shed_range(heap_start, (size_t)(end - heap_start));
 }
 
 static void __attribute__((noreturn)) reap_until_exit(pid_t command, int sfd)
@@ -597,5 +603,8 @@ int pf_process_exec_reaped(const char *file, char *const argv[], char *const env
 	 * fds): init holds nothing of it. */
 	close_fds_except(&sfd, 1, NULL, 0);
 	shed_heap();
+	/* The command has exec'd (or exited): the pages of the stack it ran
+	 * on are init's private copies, and never read again. */
+	shed_range(stack, sizeof(stack));
 	reap_until_exit(pid, sfd);
 }
