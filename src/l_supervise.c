@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "l_util.h"
+#include "lalloc.h"
 #include "process.h"
 #include "pty.h"
 #include "supervise.h"
@@ -235,16 +236,20 @@ static int sup_watching(lua_State *L)
 	return 1;
 }
 
-/* sup:shed(): a full garbage collection, then the heap's free pages back
- * to the kernel. What starting a container took (plans, the parsers'
- * garbage, libseccomp's buffers) is freed by then but stays in the
- * supervisor's heap, private to it, in every container that runs:
- * malloc keeps what is freed for later, and only its top is returned on
- * its own. Finalizers run (a Container the recipe dropped is closed). */
+/* sup:shed(): a full garbage collection, then the free pages back to the
+ * kernel: those of the executable's Lua allocator (src/lalloc.h) and
+ * malloc's. What starting a container took (plans, the parsers' garbage)
+ * is freed by then but would stay in the supervisor's heap, private to
+ * it, in every container that runs: an allocator keeps what is freed for
+ * later, and malloc returns only its top on its own. Finalizers run (a
+ * Container the recipe dropped is closed). */
 static int sup_shed(lua_State *L)
 {
 	luaL_checkudata(L, 1, SUPERVISOR);
 	lua_gc(L, LUA_GCCOLLECT);
+	void *ud;
+	if (lua_getallocf(L, &ud) == pf_lalloc)
+		pf_lalloc_trim(ud); /* the executable's (main.c) */
 #ifdef __GLIBC__
 	malloc_trim(0);
 #endif

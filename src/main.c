@@ -11,7 +11,6 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
-#include <malloc.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 
 #include "embedded.h"
 #include "l_util.h"
+#include "lalloc.h"
 #include "process.h"
 
 #define EXIT_PFLASK_FAILURE 125
@@ -275,19 +275,18 @@ static void run_at_exit(lua_State *L)
 
 int main(int argc, char **argv)
 {
-#ifdef __GLIBC__
-	/* No fastbins: small chunks freed (the Lua collector frees thousands
-	 * while a plan is made) coalesce at once instead of piling up apart,
-	 * so the heap a running container's supervisor keeps is ~30 kB
-	 * smaller for ~0.4 % more instructions at start (issue 15). */
-	mallopt(M_MXFAST, 0);
-#endif
 	pf_process_note_heap_start();
 	lua_State *L = luaL_newstate();
 	if (!L) {
 		fputs("pflask: cannot create Lua state: not enough memory\n", stderr);
 		return EXIT_PFLASK_FAILURE;
 	}
+	/* A supervisor keeps its Lua state for as long as its containers run:
+	 * an allocator that packs it and gives back what it frees
+	 * (src/lalloc.h). Without it (out of memory already), malloc's. */
+	struct pf_lalloc *alloc = pf_lalloc_new();
+	if (alloc)
+		lua_setallocf(L, pf_lalloc, alloc);
 	lua_pushcfunction(L, msghandler);
 	lua_pushcfunction(L, pmain);
 	lua_pushinteger(L, argc);

@@ -1,0 +1,261 @@
+#define _GNU_SOURCE
+#include "lalloc.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Sizes go up in GRAN steps: a free slot holds the next pointer. */
+#define GRAN 8
+#define NCLASS (PF_LALLOC_SMALL / GRAN)
+/* Blocks are cut into UNITs, each counting the live objects that touch
+ * it; a page whose units count none can go back to the kernel. */
+#define BLOCK (64 * 1024)
+#define UNIT 4096
+#define UNITS (BLOCK / UNIT)
+
+_Static_assert(UNITS <= 16, "the returned mask is 16 bits");
+
+struct block {
+	char *base;
+	uint16_t count[UNITS];
+	uint16_t returned; /* units given back, not taken again yet */
+};
+
+struct pf_lalloc {
+	void *free[NCLASS + 1]; /* by class (size / GRAN), singly linked */
+	char *bump, *bump_end;  /* where new objects are cut from */
+	struct block *bump_block;
+	struct block *blocks;
+	size_t n_blocks, cap_blocks;
+	size_t last;            /* the block found last, tried first */
+	size_t page;            /* the system's page size, a multiple of UNIT */
+	size_t live;            /* bytes of live small objects */
+};
+
+struct pf_lalloc *pf_lalloc_new(void)
+{
+	struct pf_lalloc *a = calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	long page = sysconf(_SC_PAGESIZE);
+	a->page = page > 0 ? (size_t)page : UNIT;
+	return a;
+}
+
+static struct block *find_block(struct pf_lalloc *a, const void *p)
+{
+	const char *c = p;
+	if (a->last < a->n_blocks) {
+		struct block *b = &a->blocks[a->last];
+		if (c >= b->base && c < b->base + BLOCK)
+			return b;
+	}
+	for (size_t i = 0; i < a->n_blocks; i++) {
+		struct block *b = &a->blocks[i];
+		if (c >= b->base && c < b->base + BLOCK) {
+			a->last = i;
+			return b;
+		}
+	}
+	return NULL;
+}
+
+/* Count an object of size bytes at p in (delta +1) or out (-1) of the
+ * units it touches. */
+static void touch(struct block *b, const char *p, size_t size, int delta)
+{
+	size_t u0 = (size_t)(p - b->base) / UNIT, u1 = (size_t)(p + size - 1 - b->base) / UNIT;
+	for (size_t u = u0; u <= u1; u++)
+		b->count[u] = (uint16_t)(b->count[u] + delta);
+}
+
+/* A new region to cut objects from: a unit given back before, else a new
+ * block. What was left of the old region (less than one object) stays
+ * unused. */
+static int refill(struct pf_lalloc *a)
+{
+	for (size_t i = 0; i < a->n_blocks; i++) {
+		struct block *b = &a->blocks[i];
+		if (!b->returned)
+			continue;
+		unsigned u = (unsigned)__builtin_ctz(b->returned);
+		b->returned &= (uint16_t)~(1u << u);
+		a->bump = b->base + (size_t)u * UNIT;
+		a->bump_end = a->bump + UNIT;
+		a->bump_block = b;
+		return 0;
+	}
+	if (a->n_blocks == a->cap_blocks) {
+		size_t cap = a->cap_blocks ? a->cap_blocks * 2 : 8;
+		struct block *blocks = realloc(a->blocks, cap * sizeof(*blocks));
+		if (!blocks)
+			return -1;
+		a->blocks = blocks;
+		a->cap_blocks = cap;
+		a->bump_block = NULL; /* moved */
+	}
+	void *base;
+	/* Page-aligned, so that its pages can be given back one by one. */
+	if (posix_memalign(&base, a->page < BLOCK ? a->page : BLOCK, BLOCK) != 0)
+		return -1;
+	struct block *b = &a->blocks[a->n_blocks++];
+	*b = (struct block){ .base = base };
+	a->bump = base;
+	a->bump_end = a->bump + BLOCK;
+	a->bump_block = b;
+	return 0;
+}
+
+static size_t class_of(size_t size)
+{
+	return (size + GRAN - 1) / GRAN;
+}
+
+static void *alloc_small(struct pf_lalloc *a, size_t size)
+{
+	size_t cls = class_of(size), rs = cls * GRAN;
+	char *p = a->free[cls];
+	struct block *b;
+	if (p) {
+		a->free[cls] = *(void **)p;
+		b = find_block(a, p);
+	} else {
+		if ((size_t)(a->bump_end - a->bump) < rs && refill(a) < 0)
+			return NULL;
+		if (!a->bump_block)
+			a->bump_block = find_block(a, a->bump);
+		p = a->bump;
+		a->bump += rs;
+		b = a->bump_block;
+	}
+	touch(b, p, rs, +1);
+	a->live += rs;
+	return p;
+}
+
+static void free_small(struct pf_lalloc *a, struct block *b, void *p, size_t size)
+{
+	size_t cls = class_of(size);
+	touch(b, p, cls * GRAN, -1);
+	a->live -= cls * GRAN;
+	*(void **)p = a->free[cls];
+	a->free[cls] = p;
+}
+
+void *pf_lalloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	struct pf_lalloc *a = ud;
+	struct block *b = ptr ? find_block(a, ptr) : NULL;
+	if (nsize == 0) {
+		if (b)
+			free_small(a, b, ptr, osize);
+		else
+			free(ptr);
+		return NULL;
+	}
+	if (!ptr)
+		return nsize <= PF_LALLOC_SMALL ? alloc_small(a, nsize) : malloc(nsize);
+	if (!b) {
+		/* Large, or made before the allocator was installed. */
+		if (nsize > PF_LALLOC_SMALL)
+			return realloc(ptr, nsize);
+		void *n = alloc_small(a, nsize);
+		if (!n)
+			return NULL;
+		memcpy(n, ptr, osize < nsize ? osize : nsize);
+		free(ptr);
+		return n;
+	}
+	/* Ours: Lua frees it later with the size it asks for now, which must
+	 * name the same class. */
+	if (nsize <= PF_LALLOC_SMALL && class_of(nsize) == class_of(osize))
+		return ptr;
+	void *n = nsize <= PF_LALLOC_SMALL ? alloc_small(a, nsize) : malloc(nsize);
+	if (!n)
+		return NULL;
+	memcpy(n, ptr, osize < nsize ? osize : nsize);
+	free_small(a, find_block(a, ptr), ptr, osize);
+	return n;
+}
+
+/* Do [p, p + size) touch a unit of b in mask? */
+static bool touches(const struct block *b, const char *p, size_t size, uint16_t mask)
+{
+	size_t u0 = (size_t)(p - b->base) / UNIT, u1 = (size_t)(p + size - 1 - b->base) / UNIT;
+	for (size_t u = u0; u <= u1; u++)
+		if (mask & (1u << u))
+			return true;
+	return false;
+}
+
+size_t pf_lalloc_trim(struct pf_lalloc *a)
+{
+	size_t per_page = a->page / UNIT;
+	if (per_page == 0 || a->page > BLOCK)
+		return 0;
+	/* The region being cut goes through the same test as the rest. */
+	a->bump = a->bump_end = NULL;
+	a->bump_block = NULL;
+
+	/* The pages to give back: every unit counts no live object. */
+	uint16_t *give = calloc(a->n_blocks ? a->n_blocks : 1, sizeof(*give));
+	if (!give)
+		return 0;
+	bool any = false;
+	for (size_t i = 0; i < a->n_blocks; i++) {
+		struct block *b = &a->blocks[i];
+		for (size_t u = 0; u < UNITS; u += per_page) {
+			uint16_t page_mask = (uint16_t)(((1u << per_page) - 1) << u);
+			bool empty = true;
+			for (size_t k = u; k < u + per_page; k++)
+				empty = empty && b->count[k] == 0;
+			if (empty && (b->returned & page_mask) != page_mask) {
+				give[i] |= page_mask;
+				any = true;
+			}
+		}
+	}
+	if (!any) {
+		free(give);
+		return 0;
+	}
+	/* First out of the free lists: their links are in those pages. */
+	for (size_t cls = 1; cls <= NCLASS; cls++) {
+		void **link = &a->free[cls];
+		while (*link) {
+			char *p = *link;
+			struct block *b = find_block(a, p);
+			if (touches(b, p, cls * GRAN, give[b - a->blocks]))
+				*link = *(void **)p;
+			else
+				link = (void **)p;
+		}
+	}
+	size_t given = 0;
+	for (size_t i = 0; i < a->n_blocks; i++) {
+		struct block *b = &a->blocks[i];
+		for (size_t u = 0; u < UNITS; u += per_page) {
+			uint16_t page_mask = (uint16_t)(((1u << per_page) - 1) << u);
+			if (!(give[i] & page_mask))
+				continue;
+			madvise(b->base + u * UNIT, a->page, MADV_DONTNEED);
+			given += (size_t)(per_page - (size_t)__builtin_popcount(b->returned & page_mask)) * UNIT;
+			b->returned |= page_mask;
+		}
+	}
+	free(give);
+	return given;
+}
+
+void pf_lalloc_stats(const struct pf_lalloc *a, size_t *ret_live, size_t *ret_held)
+{
+	size_t held = 0;
+	for (size_t i = 0; i < a->n_blocks; i++)
+		held += (size_t)(UNITS - __builtin_popcount(a->blocks[i].returned)) * UNIT;
+	*ret_live = a->live;
+	*ret_held = held;
+}
