@@ -32,8 +32,12 @@ if spec.exec then
   return require("pflask.exec").by_id(spec.exec, spec.command, { user = spec.user, cwd = spec.chdir, env = env })
 end
 -- No other Lua code runs in this supervisor: once the container runs, it
--- lets the plan-time concerns go too (pflask.container, shed).
-local plan_only = require("pflask.container").PLAN_ONLY
-plan_only[#plan_only + 1] = "pflask.privileges"
-plan_only[#plan_only + 1] = "pflask.sandbox"
+-- lets the concerns' modules go too, keeping their stages still to run
+-- (pflask.container, shed).
+local shed = require("pflask.container").SHED_MODULES
+for _, name in ipairs({ "pflask", "pflask.privileges", "pflask.sandbox", "pflask.mounts", "pflask.registry",
+                        "pflask.terminal", "pflask.cgroups", "pflask.network", "pflask.userns",
+                        "pflask.boot", "pflask.machined" }) do
+  shed[#shed + 1] = name
+end
 return pflask.run(spec)

@@ -814,17 +814,16 @@ local function forget(c) live[c] = nil end
 -- The supervisor's memory while containers run (issue 15): once a wait
 -- has lasted SHED_AFTER seconds since a container started (one that ends
 -- sooner never pays for it), what only the plans needed is let go and the
--- heap given back (sup:shed). The plans of the running containers keep
--- the concerns that still have a stage to run; the modules of PLAN_ONLY
--- (parsers and plan-time concerns, none with state of its own that a
--- container needs later) leave package.loaded: one still held elsewhere
--- (a recipe's local, a concern a plan kept) is put back, the same table;
--- otherwise the next require loads it again. The classic command line,
--- which runs no other Lua code, adds pflask.privileges and pflask.sandbox
--- (a recipe may have changed one of their settings, which a fresh copy
--- would not have).
+-- free pages go back to the kernel (sup:shed). Each running plan keeps,
+-- of its concerns, only their stages still to run (waiting, ended,
+-- cleanup: a table of those functions, not the module), and the modules
+-- of SHED_MODULES leave package.loaded: one still held elsewhere (a
+-- recipe's local) is put back, the same table; otherwise the next require
+-- loads it afresh. By default the spec parsers, which have no state. The
+-- classic command line, which runs no other Lua code (nobody can hold a
+-- module or have changed its settings), adds the concerns and the facade.
 M.SHED_AFTER = 0.02
-M.PLAN_ONLY = {
+M.SHED_MODULES = {
   "pflask.cli", "pflask.schema", "pflask.spec.caps", "pflask.spec.fields", "pflask.spec.limits",
   "pflask.spec.mount", "pflask.spec.netif", "pflask.spec.usermap",
 }
@@ -834,22 +833,28 @@ local shed_due = false
 local function shed(sup)
   shed_due = false
   for c in pairs(live) do
-    if c.supervised then
+    if c.supervised and not c.shed then
+      c.shed = true
       local kept = {}
       for _, concern in ipairs(c.plan.concerns) do
+        local stages
         for _, stage in ipairs(POST_START_STAGES) do
-          if concern[stage] then kept[#kept + 1] = concern; break end
+          if concern[stage] then
+            stages = stages or {}
+            stages[stage] = concern[stage]
+          end
         end
+        kept[#kept + 1] = stages
       end
       c.plan.concerns = kept
     end
   end
   local held = setmetatable({}, { __mode = "v" })
-  for _, name in ipairs(M.PLAN_ONLY) do
+  for _, name in ipairs(M.SHED_MODULES) do
     held[name], package.loaded[name] = package.loaded[name], nil
   end
   sup:shed()
-  for _, name in ipairs(M.PLAN_ONLY) do
+  for _, name in ipairs(M.SHED_MODULES) do
     if held[name] ~= nil and package.loaded[name] == nil then package.loaded[name] = held[name] end
   end
 end

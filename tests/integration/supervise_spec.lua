@@ -252,13 +252,14 @@ io.write("cli ", package.loaded["pflask.cli"] == nil and "dropped" or "kept", "\
 io.write("schema ", package.loaded["pflask.schema"] == schema and "same" or "other", "\n")
 -- A recipe may have changed a setting of the plan-time concerns: kept.
 io.write("sandbox ", sandbox[1] ~= nil and package.loaded["pflask.sandbox"] == sandbox[1] and "same" or "other", "\n")
+-- Of each concern, the stages still to run.
 local kept = {}
 for _, concern in ipairs(c.plan.concerns) do
-  for name, m in pairs(package.loaded) do
-    if m == concern then kept[#kept + 1] = name end
-  end
+  local stages = {}
+  for stage in pairs(concern) do stages[#stages + 1] = stage end
+  table.sort(stages)
+  kept[#kept + 1] = table.concat(stages, ",")
 end
-table.sort(kept)
 io.write("concerns ", table.concat(kept, " "), "\n")
 io.write("lua ", collectgarbage("count") < lua_kb - 20 and "smaller" or lua_kb .. " " .. collectgarbage("count"), "\n")
 io.write("heap ", heap_kb() < heap and "smaller" or heap .. " " .. heap_kb(), "\n")
@@ -268,6 +269,42 @@ io.write("again ", pflask.run(spec), "\n")
 c:kill()
 io.write("container ", c:wait(), "\n")
 io.write("record ", io.open(record) and "left" or "removed", "\n")
+]]
+
+-- The classic command line lets the concerns' modules go too (its recipe
+-- adds them to SHED_MODULES, as here): the teardown still runs from the
+-- stages the plan kept, and a later container loads them afresh.
+local SHED_CLI = [[
+local pflask = require "pflask"
+local core = pflask.core
+local D, M = ...
+local shed = require("pflask.container").SHED_MODULES
+local MODULES = { "pflask", "pflask.privileges", "pflask.sandbox", "pflask.mounts", "pflask.registry",
+                  "pflask.terminal" }
+for _, name in ipairs(MODULES) do shed[#shed + 1] = name end
+local function exists(path)
+  local f = io.open(path)
+  if f then f:close() end
+  return f ~= nil
+end
+local name = "shedcli-" .. M:gsub("%.", "-")
+local c = pflask.container{ command = { "sleep", M }, name = name }
+pflask = nil
+c:start()
+local record = core.state_dir(false) .. "/" .. name .. ".pflask"
+local s, why = c:wait{ timeout = 0.3 }
+local gone = {}
+for _, n in ipairs(MODULES) do
+  if package.loaded[n] == nil then gone[#gone + 1] = n end
+end
+io.write("wait ", tostring(s), " ", why, "\n")
+io.write("dropped ", table.concat(gone, " "), "\n")
+io.write("record ", exists(record) and "there" or "missing", "\n")
+c:kill()
+io.write("container ", c:wait(), "\n")
+io.write("record ", exists(record) and "left" or "removed", "\n")
+local again = require("pflask").run{ command = { "sh", "-c", "exit 4" }, name = name }
+io.write("again ", again, ", record ", exists(record) and "left" or "removed", "\n")
 ]]
 
 local function worlds(body)
@@ -375,8 +412,16 @@ cat $D/result $D/err
       local out, status, left = run("$P --recipe=$D/shed.lua $D $M", { ["shed.lua"] = SHED })
       assert.equal(0, status, out)
       assert.equal("wait nil timeout\ncli dropped\nschema same\nsandbox same\n"
-        .. "concerns pflask.mounts pflask.registry pflask.terminal\nlua smaller\nheap smaller\nfound yes\n"
+        .. "concerns cleanup,ended,waiting cleanup cleanup\nlua smaller\nheap smaller\nfound yes\n"
         .. "again 3\ncontainer 143\nrecord removed\ndeferred", out)
+      assert.equal(0, left, "processes left behind")
+    end)
+
+    it("lets the concerns' modules go as the command line does, and still tears down", function()
+      local out, status, left = run("$P --recipe=$D/shed_cli.lua $D $M", { ["shed_cli.lua"] = SHED_CLI })
+      assert.equal(0, status, out)
+      assert.equal("wait nil timeout\ndropped pflask pflask.privileges pflask.sandbox pflask.mounts pflask.registry "
+        .. "pflask.terminal\nrecord there\ncontainer 143\nrecord removed\nagain 4, record removed", out)
       assert.equal(0, left, "processes left behind")
     end)
 
