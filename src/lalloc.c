@@ -32,6 +32,8 @@ struct pf_lalloc {
 	struct block *blocks;
 	size_t n_blocks, cap_blocks;
 	size_t last;            /* the block found last, tried first */
+	size_t n_returned;      /* units given back, not taken again yet */
+	size_t first_returned;  /* no block before this one has any */
 	size_t page;            /* the system's page size, a multiple of UNIT */
 	size_t live;            /* bytes of live small objects */
 };
@@ -46,6 +48,8 @@ struct pf_lalloc *pf_lalloc_new(void)
 	return a;
 }
 
+/* The block holding p, or NULL: a binary search over the blocks, sorted
+ * by address (a recipe with a thousand containers has hundreds). */
 static struct block *find_block(struct pf_lalloc *a, const void *p)
 {
 	const char *c = p;
@@ -54,10 +58,16 @@ static struct block *find_block(struct pf_lalloc *a, const void *p)
 		if (c >= b->base && c < b->base + BLOCK)
 			return b;
 	}
-	for (size_t i = 0; i < a->n_blocks; i++) {
-		struct block *b = &a->blocks[i];
-		if (c >= b->base && c < b->base + BLOCK) {
-			a->last = i;
+	size_t lo = 0, hi = a->n_blocks;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		struct block *b = &a->blocks[mid];
+		if (c < b->base) {
+			hi = mid;
+		} else if (c >= b->base + BLOCK) {
+			lo = mid + 1;
+		} else {
+			a->last = mid;
 			return b;
 		}
 	}
@@ -78,12 +88,14 @@ static void touch(struct block *b, const char *p, size_t size, int delta)
  * unused. */
 static int refill(struct pf_lalloc *a)
 {
-	for (size_t i = 0; i < a->n_blocks; i++) {
+	for (size_t i = a->n_returned ? a->first_returned : a->n_blocks; i < a->n_blocks; i++) {
 		struct block *b = &a->blocks[i];
 		if (!b->returned)
 			continue;
 		unsigned u = (unsigned)__builtin_ctz(b->returned);
 		b->returned &= (uint16_t)~(1u << u);
+		a->n_returned--;
+		a->first_returned = i;
 		a->bump = b->base + (size_t)u * UNIT;
 		a->bump_end = a->bump + UNIT;
 		a->bump_block = b;
@@ -96,13 +108,20 @@ static int refill(struct pf_lalloc *a)
 			return -1;
 		a->blocks = blocks;
 		a->cap_blocks = cap;
-		a->bump_block = NULL; /* moved */
 	}
 	void *base;
 	/* Page-aligned, so that its pages can be given back one by one. */
 	if (posix_memalign(&base, a->page < BLOCK ? a->page : BLOCK, BLOCK) != 0)
 		return -1;
-	struct block *b = &a->blocks[a->n_blocks++];
+	/* In address order. */
+	size_t i = a->n_blocks;
+	while (i > 0 && a->blocks[i - 1].base > (char *)base)
+		i--;
+	memmove(&a->blocks[i + 1], &a->blocks[i], (a->n_blocks - i) * sizeof(*a->blocks));
+	a->n_blocks++;
+	if (i <= a->first_returned && a->n_returned)
+		a->first_returned++;
+	struct block *b = &a->blocks[i];
 	*b = (struct block){ .base = base };
 	a->bump = base;
 	a->bump_end = a->bump + BLOCK;
@@ -243,7 +262,11 @@ size_t pf_lalloc_trim(struct pf_lalloc *a)
 			if (!(give[i] & page_mask))
 				continue;
 			madvise(b->base + u * UNIT, a->page, MADV_DONTNEED);
-			given += (size_t)(per_page - (size_t)__builtin_popcount(b->returned & page_mask)) * UNIT;
+			size_t more = per_page - (size_t)__builtin_popcount(b->returned & page_mask);
+			given += more * UNIT;
+			if (more && (!a->n_returned || i < a->first_returned))
+				a->first_returned = i;
+			a->n_returned += more;
 			b->returned |= page_mask;
 		}
 	}

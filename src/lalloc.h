@@ -15,7 +15,7 @@
 
 #include <stddef.h>
 
-#define PF_LALLOC_SMALL 256
+#define PF_LALLOC_SMALL 1024
 
 struct pf_lalloc;
 

@@ -168,6 +168,26 @@ int main(void)
 	run(a, 200000, 50, &bad);
 	CHECK(bad == 0 && check_all() == 0, "200000 more steps after the trim: every object intact (%zu wrong)", bad);
 
+	/* Many blocks (a recipe with many containers): 4 MiB of objects of
+	 * 1 KiB, each found again among them when freed. */
+	enum { MANY = 4096 };
+	static unsigned char *many[MANY];
+	size_t wrong = 0;
+	for (size_t i = 0; i < MANY; i++) {
+		many[i] = pf_lalloc(a, NULL, 0, 1000);
+		if (many[i])
+			memset(many[i], (int)(i & 0xff), 1000);
+	}
+	for (size_t k = 0; k < MANY; k++) {
+		size_t i = (k * 2654435761u) % MANY;
+		if (!many[i] || many[i][0] != (unsigned char)(i & 0xff) || many[i][999] != (unsigned char)(i & 0xff))
+			wrong++;
+		pf_lalloc(a, many[i], 1000, 0);
+		many[i] = NULL;
+	}
+	CHECK(wrong == 0 && check_all() == 0, "4 MiB in many blocks, freed in a shuffled order: intact (%zu wrong)",
+	      wrong);
+
 	for (size_t i = 0; i < SLOTS; i++)
 		if (objs[i].p) {
 			pf_lalloc(a, objs[i].p, objs[i].size, 0);
