@@ -23,12 +23,23 @@ struct block {
 	char *base;
 	uint16_t count[UNITS];
 	uint16_t returned; /* units given back, not taken again yet */
+	uint16_t strings;  /* units of the string arena */
 };
 
-struct pf_lalloc {
+/* Strings apart from the rest: a module's strings that live on after it
+ * was let go (names other code uses too: short strings are shared) then
+ * pin pages of strings, not pages of its code. */
+enum { OTHER, STRINGS, ARENAS };
+#define LUA_TSTRING_TAG 4 /* lua.h's LUA_TSTRING, as Lua passes it */
+
+struct arena {
 	void *free[NCLASS + 1]; /* by class (size / GRAN), singly linked */
 	char *bump, *bump_end;  /* where new objects are cut from */
 	struct block *bump_block;
+};
+
+struct pf_lalloc {
+	struct arena arena[ARENAS];
 	struct block *blocks;
 	size_t n_blocks, cap_blocks;
 	size_t last;            /* the block found last, tried first */
@@ -86,19 +97,24 @@ static void touch(struct block *b, const char *p, size_t size, int delta)
 /* A new region to cut objects from: a unit given back before, else a new
  * block. What was left of the old region (less than one object) stays
  * unused. */
-static int refill(struct pf_lalloc *a)
+static int refill(struct pf_lalloc *a, int kind)
 {
+	struct arena *ar = &a->arena[kind];
 	for (size_t i = a->n_returned ? a->first_returned : a->n_blocks; i < a->n_blocks; i++) {
 		struct block *b = &a->blocks[i];
 		if (!b->returned)
 			continue;
 		unsigned u = (unsigned)__builtin_ctz(b->returned);
 		b->returned &= (uint16_t)~(1u << u);
+		if (kind == STRINGS)
+			b->strings |= (uint16_t)(1u << u);
+		else
+			b->strings &= (uint16_t)~(1u << u);
 		a->n_returned--;
 		a->first_returned = i;
-		a->bump = b->base + (size_t)u * UNIT;
-		a->bump_end = a->bump + UNIT;
-		a->bump_block = b;
+		ar->bump = b->base + (size_t)u * UNIT;
+		ar->bump_end = ar->bump + UNIT;
+		ar->bump_block = b;
 		return 0;
 	}
 	if (a->n_blocks == a->cap_blocks) {
@@ -122,10 +138,13 @@ static int refill(struct pf_lalloc *a)
 	if (i <= a->first_returned && a->n_returned)
 		a->first_returned++;
 	struct block *b = &a->blocks[i];
-	*b = (struct block){ .base = base };
-	a->bump = base;
-	a->bump_end = a->bump + BLOCK;
-	a->bump_block = b;
+	*b = (struct block){ .base = base, .strings = kind == STRINGS ? 0xffff : 0 };
+	/* The other arena's region pointed into the array, which moved. */
+	for (int k = 0; k < ARENAS; k++)
+		a->arena[k].bump_block = NULL;
+	ar->bump = base;
+	ar->bump_end = ar->bump + BLOCK;
+	ar->bump_block = b;
 	return 0;
 }
 
@@ -134,22 +153,23 @@ static size_t class_of(size_t size)
 	return (size + GRAN - 1) / GRAN;
 }
 
-static void *alloc_small(struct pf_lalloc *a, size_t size)
+static void *alloc_small(struct pf_lalloc *a, int kind, size_t size)
 {
+	struct arena *ar = &a->arena[kind];
 	size_t cls = class_of(size), rs = cls * GRAN;
-	char *p = a->free[cls];
+	char *p = ar->free[cls];
 	struct block *b;
 	if (p) {
-		a->free[cls] = *(void **)p;
+		ar->free[cls] = *(void **)p;
 		b = find_block(a, p);
 	} else {
-		if ((size_t)(a->bump_end - a->bump) < rs && refill(a) < 0)
+		if ((size_t)(ar->bump_end - ar->bump) < rs && refill(a, kind) < 0)
 			return NULL;
-		if (!a->bump_block)
-			a->bump_block = find_block(a, a->bump);
-		p = a->bump;
-		a->bump += rs;
-		b = a->bump_block;
+		if (!ar->bump_block)
+			ar->bump_block = find_block(a, ar->bump);
+		p = ar->bump;
+		ar->bump += rs;
+		b = ar->bump_block;
 	}
 	touch(b, p, rs, +1);
 	a->live += rs;
@@ -161,8 +181,10 @@ static void free_small(struct pf_lalloc *a, struct block *b, void *p, size_t siz
 	size_t cls = class_of(size);
 	touch(b, p, cls * GRAN, -1);
 	a->live -= cls * GRAN;
-	*(void **)p = a->free[cls];
-	a->free[cls] = p;
+	size_t u = (size_t)((char *)p - b->base) / UNIT;
+	struct arena *ar = &a->arena[(b->strings >> u) & 1 ? STRINGS : OTHER];
+	*(void **)p = ar->free[cls];
+	ar->free[cls] = p;
 }
 
 void *pf_lalloc(void *ud, void *ptr, size_t osize, size_t nsize)
@@ -176,13 +198,16 @@ void *pf_lalloc(void *ud, void *ptr, size_t osize, size_t nsize)
 			free(ptr);
 		return NULL;
 	}
-	if (!ptr)
-		return nsize <= PF_LALLOC_SMALL ? alloc_small(a, nsize) : malloc(nsize);
+	if (!ptr) {
+		/* osize is the kind of object Lua makes. */
+		int kind = osize == LUA_TSTRING_TAG ? STRINGS : OTHER;
+		return nsize <= PF_LALLOC_SMALL ? alloc_small(a, kind, nsize) : malloc(nsize);
+	}
 	if (!b) {
 		/* Large, or made before the allocator was installed. */
 		if (nsize > PF_LALLOC_SMALL)
 			return realloc(ptr, nsize);
-		void *n = alloc_small(a, nsize);
+		void *n = alloc_small(a, OTHER, nsize);
 		if (!n)
 			return NULL;
 		memcpy(n, ptr, osize < nsize ? osize : nsize);
@@ -193,7 +218,7 @@ void *pf_lalloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	 * name the same class. */
 	if (nsize <= PF_LALLOC_SMALL && class_of(nsize) == class_of(osize))
 		return ptr;
-	void *n = nsize <= PF_LALLOC_SMALL ? alloc_small(a, nsize) : malloc(nsize);
+	void *n = nsize <= PF_LALLOC_SMALL ? alloc_small(a, OTHER, nsize) : malloc(nsize);
 	if (!n)
 		return NULL;
 	memcpy(n, ptr, osize < nsize ? osize : nsize);
@@ -216,9 +241,11 @@ size_t pf_lalloc_trim(struct pf_lalloc *a)
 	size_t per_page = a->page / UNIT;
 	if (per_page == 0 || a->page > BLOCK)
 		return 0;
-	/* The region being cut goes through the same test as the rest. */
-	a->bump = a->bump_end = NULL;
-	a->bump_block = NULL;
+	/* The regions being cut go through the same test as the rest. */
+	for (int k = 0; k < ARENAS; k++) {
+		a->arena[k].bump = a->arena[k].bump_end = NULL;
+		a->arena[k].bump_block = NULL;
+	}
 
 	/* The pages to give back: every unit counts no live object. */
 	uint16_t *give = calloc(a->n_blocks ? a->n_blocks : 1, sizeof(*give));
@@ -243,15 +270,17 @@ size_t pf_lalloc_trim(struct pf_lalloc *a)
 		return 0;
 	}
 	/* First out of the free lists: their links are in those pages. */
-	for (size_t cls = 1; cls <= NCLASS; cls++) {
-		void **link = &a->free[cls];
-		while (*link) {
-			char *p = *link;
-			struct block *b = find_block(a, p);
-			if (touches(b, p, cls * GRAN, give[b - a->blocks]))
-				*link = *(void **)p;
-			else
-				link = (void **)p;
+	for (int k = 0; k < ARENAS; k++) {
+		for (size_t cls = 1; cls <= NCLASS; cls++) {
+			void **link = &a->arena[k].free[cls];
+			while (*link) {
+				char *p = *link;
+				struct block *b = find_block(a, p);
+				if (touches(b, p, cls * GRAN, give[b - a->blocks]))
+					*link = *(void **)p;
+				else
+					link = (void **)p;
+			}
 		}
 	}
 	size_t given = 0;

@@ -1,7 +1,8 @@
 /* The executable's Lua allocator (src/lalloc.c), driven as Lua drives it:
- * a long random run of allocations, growths, shrinks and frees, every
- * live object filled with its own pattern and checked before it changes
- * (an overlap or a stale free-list link shows as a wrong byte); blocks
+ * a long random run of allocations (strings and others), growths, shrinks
+ * and frees, every live object filled with its own pattern and checked
+ * before it changes (an overlap or a stale free-list link shows as a
+ * wrong byte); blocks
  * made by malloc before it was installed are resized and freed through
  * it; a trim gives back the pages nothing lives on, keeps every live
  * object intact, and the pages given back are taken again first. */
@@ -91,7 +92,9 @@ static void run(struct pf_lalloc *a, size_t steps, unsigned keep_percent, size_t
 			if (next() % 100 >= keep_percent + 20)
 				continue;
 			o->size = some_size();
-			o->p = pf_lalloc(a, NULL, 5 /* a type tag, as Lua passes */, o->size);
+			/* The kind of object, as Lua passes it: strings (4) are
+			 * kept apart from the rest. */
+			o->p = pf_lalloc(a, NULL, next() % 3 == 0 ? 4 : 5, o->size);
 			if (o->p)
 				fill(o);
 		} else if (next() % 100 < keep_percent) {
