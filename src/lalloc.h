@@ -2,8 +2,8 @@
  * running container's supervisor). Small objects (up to PF_LALLOC_SMALL
  * bytes, nearly all of a Lua state) are cut from 64 KiB blocks, with one
  * free list per size (8-byte steps) and no header: Lua passes the size
- * back on free. Strings lie on pages of their own. Larger ones go to
- * malloc. pf_lalloc_trim gives the pages
+ * back on free. Strings, the other collected objects and arrays lie on
+ * pages of their own kind. Larger ones go to malloc. pf_lalloc_trim gives the pages
  * no live object touches back to the kernel, and later allocations take
  * them again first.
  *

@@ -1,5 +1,5 @@
 /* The executable's Lua allocator (src/lalloc.c), driven as Lua drives it:
- * a long random run of allocations (strings and others), growths, shrinks
+ * a long random run of allocations (of every kind), growths, shrinks
  * and frees, every live object filled with its own pattern and checked
  * before it changes (an overlap or a stale free-list link shows as a
  * wrong byte); blocks
@@ -92,9 +92,10 @@ static void run(struct pf_lalloc *a, size_t steps, unsigned keep_percent, size_t
 			if (next() % 100 >= keep_percent + 20)
 				continue;
 			o->size = some_size();
-			/* The kind of object, as Lua passes it: strings (4) are
-			 * kept apart from the rest. */
-			o->p = pf_lalloc(a, NULL, next() % 3 == 0 ? 4 : 5, o->size);
+			/* The kind of object, as Lua passes it: arrays (0),
+			 * strings (4) and tables (5) lie apart. */
+			static const size_t kinds[] = { 0, 4, 5 };
+			o->p = pf_lalloc(a, NULL, kinds[next() % 3], o->size);
 			if (o->p)
 				fill(o);
 		} else if (next() % 100 < keep_percent) {
