@@ -174,6 +174,25 @@ describe("recipes", function()
     assert.matches("^pflask: " .. recipe:gsub("%p", "%%%0") .. ":3: attempt to index", r.stderr)
   end)
 
+  -- The embedded library loses its local names (cmake/luastrip.lua), never
+  -- its line numbers: a bug inside it still says where.
+  it("reports an error inside the bundled library with its file and line", function()
+    local line
+    local n = 0
+    for l in assert(io.lines(pft.SOURCE_DIR .. "/lua/pflask/path.lua")) do
+      n = n + 1
+      if l:find('if path:sub(1, 1) == "/"', 1, true) then line = n end
+    end
+    assert.is_not_nil(line, "pflask.path.absolute changed: update this test")
+    local recipe = write_file(dir .. "/lib.lua", 'return require("pflask.path").absolute(42)\n')
+    local r = pft.pflask({ "--recipe=" .. recipe })
+    assert.equal(125, r.status)
+    assert.is_true(one_line(r.stderr), r.stderr)
+    assert.matches("^pflask: pflask/path%.lua:" .. line .. ": attempt to index a number value", r.stderr)
+    local d = pft.pflask({ "--recipe=" .. recipe }, { env = { PFLASK_DEBUG = "1" } })
+    assert.matches("pflask/path.lua:" .. line .. ": in function 'pflask.path.absolute'", d.stderr, 1, true)
+  end)
+
   it("reports a syntax error in a recipe on one line, exit 125", function()
     local recipe = write_file(dir .. "/syntax.lua", "local x = \n\nif then\n")
     local r = pft.pflask({ "--recipe=" .. recipe })
