@@ -843,4 +843,9 @@ core.recipe_descriptions = nil
 ---@type string where the example recipes are installed
 core.examples_dir = nil
 
+--- The start-up is over (pflask.container calls it once the first command
+--- runs): the garbage collector goes back to Lua's default pause. Until
+--- then it runs at a slower pace (src/main.c).
+function core.startup_done() end
+
 return core

@@ -880,6 +880,9 @@ function Container:start()
   end
   -- Every stage ran; with "created" the command waits for its start FIFO.
   self.created = msg == "created"
+  -- The executable's start-up is over: the collector's usual pace again
+  -- (src/main.c).
+  if core.startup_done then core.startup_done() end
   ok, err = pcall(run_stage, plan, "started", self)
   if not ok then
     self:abort()

@@ -193,6 +193,33 @@ describe("recipes", function()
     assert.matches("pflask/path.lua:" .. line .. ": in function 'pflask.path.absolute'", d.stderr, 1, true)
   end)
 
+  -- src/main.c: a slow collector while the library loads (start-up time),
+  -- Lua's default pace from the first running container on, so that a
+  -- recipe starting thousands keeps its heap near twice what it holds.
+  it("collects at Lua's default pace once the first container runs", function()
+    local recipe = write_file(dir .. "/gc.lua", [[
+local pflask = require "pflask"
+-- The heap's peak over its live size while garbage is made.
+local function peak()
+  collectgarbage("collect")
+  local base, max, keep = collectgarbage("count"), 0, {}
+  for i = 1, 200000 do
+    keep[i % 50 + 1] = { i, tostring(i) }
+    max = math.max(max, collectgarbage("count"))
+  end
+  return max / base
+end
+local before = peak()
+assert(pflask.run({ command = { "/bin/true" } }) == 0)
+io.write(string.format("%.2f %.2f\n", before, peak()))
+]])
+    local r = pft.pflask({ "--recipe=" .. recipe })
+    assert.equal(0, r.status, r.stderr)
+    local before, after = r.stdout:match("^(%S+) (%S+)\n$")
+    assert.is_true(tonumber(before) > 5, r.stdout)
+    assert.is_true(tonumber(after) < 3, r.stdout)
+  end)
+
   it("reports a syntax error in a recipe on one line, exit 125", function()
     local recipe = write_file(dir .. "/syntax.lua", "local x = \n\nif then\n")
     local r = pft.pflask({ "--recipe=" .. recipe })
