@@ -1255,7 +1255,11 @@ end
 ---@param spec pflask.Spec
 ---@return pflask.Container
 function M.new(spec)
-  return setmetatable({ spec = spec, plan = M.plan(spec) }, Container)
+  -- Plan first: a table given a __gc metatable is looked for in the list
+  -- of every object made since it was (lgc.c, luaC_checkfinalizer), and
+  -- the plan (with the modules it loads) makes thousands.
+  local plan = M.plan(spec)
+  return setmetatable({ spec = spec, plan = plan }, Container)
 end
 
 return M
