@@ -52,6 +52,19 @@ describe("pflask.registry", function()
     end
   end)
 
+  it("escapes exactly the control bytes, '%', '=' and bytes over 127", function()
+    for b = 0, 255 do
+      local c = string.char(b)
+      local must = b < 32 or b == 127 or c == "%" or c == "=" or b > 127
+      local rec = { name = "web", pid = 42, start = 1, supervisor = 41, supervisor_start = 1, uid = 0,
+                    pidns = 1, created = 1, root = "a" .. c .. "b" }
+      local data = registry.encode(rec)
+      local line = data:match("\nroot=[^\n]*\n")
+      assert.equal(must and string.format("\nroot=a%%%02Xb\n", b) or ("\nroot=a" .. c .. "b\n"), line, "byte " .. b)
+      assert.are.same(rec, registry.decode(data))
+    end
+  end)
+
   it("rejects what is not a record", function()
     assert.is_nil(registry.decode("garbage"))
     assert.is_nil(registry.decode("name=x\n")) -- no supervisor
