@@ -9,7 +9,6 @@ if type(first) == "string" and first:sub(1, 11) == "--complete=" then
   return 0
 end
 
-local pflask = require "pflask"
 local cli = require "pflask.cli"
 
 local spec, action = cli.parse({ ... })
@@ -31,4 +30,4 @@ if spec.exec then
   for _, var in ipairs(spec.setenv) do env[var.name] = var.value end
   return require("pflask.exec").by_id(spec.exec, spec.command, { user = spec.user, cwd = spec.chdir, env = env })
 end
-return pflask.run(spec)
+return require("pflask").run(spec)
