@@ -56,7 +56,21 @@ static void pool_give(void *block, size_t size)
 	pool.free[c] = block;
 }
 
-static void *pool_take(size_t size)
+/* A fresh 64 kB block, once every ~1,000 allocations. */
+static __attribute__((noinline)) bool pool_refill(void)
+{
+	char *fresh = malloc(POOL_BLOCK);
+	if (!fresh)
+		return false;
+	/* The old block's tail is a free block of a smaller class. */
+	if (pool.end - pool.next >= POOL_GRAIN)
+		pool_give(pool.next, (size_t)(pool.end - pool.next) / POOL_GRAIN * POOL_GRAIN);
+	pool.next = fresh;
+	pool.end = fresh + POOL_BLOCK;
+	return true;
+}
+
+static inline void *pool_take(size_t size)
 {
 	size_t c = pool_class(size);
 	void *block = pool.free[c];
@@ -65,16 +79,8 @@ static void *pool_take(size_t size)
 		return block;
 	}
 	size_t bytes = c * POOL_GRAIN;
-	if ((size_t)(pool.end - pool.next) < bytes) {
-		char *fresh = malloc(POOL_BLOCK);
-		if (!fresh)
-			return NULL;
-		/* The old block's tail is a free block of a smaller class. */
-		if (pool.end - pool.next >= POOL_GRAIN)
-			pool_give(pool.next, (size_t)(pool.end - pool.next) / POOL_GRAIN * POOL_GRAIN);
-		pool.next = fresh;
-		pool.end = fresh + POOL_BLOCK;
-	}
+	if ((size_t)(pool.end - pool.next) < bytes && !pool_refill())
+		return NULL;
 	block = pool.next;
 	pool.next += bytes;
 	return block;
@@ -82,16 +88,16 @@ static void *pool_take(size_t size)
 
 static void *pool_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
-	if (!ptr)
-		osize = 0; /* then it is the type of the new object */
+	if (!ptr) /* a new object (osize is its type): the usual call */
+		return nsize == 0 ? NULL : nsize <= POOL_MAX ? pool_take(nsize) : malloc(nsize);
 	if (nsize == 0) {
-		if (ptr && osize <= POOL_MAX)
+		if (osize <= POOL_MAX)
 			pool_give(ptr, osize);
 		else
 			free(ptr);
 		return NULL;
 	}
-	if (ptr && osize > POOL_MAX) {
+	if (osize > POOL_MAX) {
 		if (nsize > POOL_MAX)
 			return realloc(ptr, nsize);
 		void *small = pool_take(nsize);
@@ -103,16 +109,14 @@ static void *pool_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		free(ptr);
 		return small;
 	}
-	/* ptr is NULL or a pool block. */
-	if (ptr && pool_class(osize) == pool_class(nsize))
+	/* A pool block. */
+	if (pool_class(osize) == pool_class(nsize))
 		return ptr;
 	void *block = nsize <= POOL_MAX ? pool_take(nsize) : malloc(nsize);
 	if (!block)
 		return nsize < osize ? ptr : NULL; /* a shrink keeps its block */
-	if (ptr) {
-		memcpy(block, ptr, osize < nsize ? osize : nsize);
-		pool_give(ptr, osize);
-	}
+	memcpy(block, ptr, osize < nsize ? osize : nsize);
+	pool_give(ptr, osize);
 	return block;
 }
 
