@@ -148,18 +148,20 @@ local function describe_value(v)
             ["function"] = "a function", ["nil"] = "nil" })[type(v)] or type(v)
 end
 
---- Does v have one of the types in "t1|t2"?
+-- "t1|t2" -> { t1 = true, t2 = true }, split once per type string (the
+-- schema has a few dozen) rather than at every value checked.
+local TYPESETS = {}
+
+--- Does v have one of the types in "t1|t2"? ("integer": a number of the
+--- integer subtype; "number": any number; else a type() name.)
 local function type_ok(names, v)
-  for t in names:gmatch("[^|]+") do
-    if t == "integer" then
-      if math.type(v) == "integer" then return true end
-    elseif t == "number" then
-      if type(v) == "number" then return true end
-    elseif type(v) == t then
-      return true
-    end
+  local set = TYPESETS[names]
+  if not set then
+    set = {}
+    for t in names:gmatch("[^|]+") do set[t] = true end
+    TYPESETS[names] = set
   end
-  return false
+  return set[type(v)] == true or (set.integer == true and math.type(v) == "integer")
 end
 
 local function sorted_keys(set)
