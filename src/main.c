@@ -270,13 +270,33 @@ static void push_recipe_descriptions(lua_State *L)
 
 static bool in_startup = true;
 
-static int startup_done(lua_State *L)
+static void end_startup(lua_State *L)
 {
 	if (in_startup) {
 		in_startup = false;
 		lua_gc(L, LUA_GCINC, DEFAULT_GC_PAUSE, 0, 0);
 	}
+}
+
+static int startup_done(lua_State *L)
+{
+	end_startup(L);
 	return 0;
+}
+
+/* The global collectgarbage: a recipe that sets the collector's mode or
+ * parameters ends the start-up pace first, so that its own settings are
+ * applied to Lua's defaults and never undone by core.startup_done. */
+static int collectgarbage(lua_State *L)
+{
+	const char *opt = luaL_optstring(L, 1, "collect");
+	if (strcmp(opt, "incremental") == 0 || strcmp(opt, "generational") == 0 ||
+	    strcmp(opt, "setpause") == 0 || strcmp(opt, "setstepmul") == 0)
+		end_startup(L);
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+	return lua_gettop(L);
 }
 
 /* package.preload's pflask.core: the bindings, and what only the
@@ -370,6 +390,9 @@ static int pmain(lua_State *L)
 
 	luaL_checkversion(L);
 	luaL_openlibs(L);
+	lua_getglobal(L, "collectgarbage");
+	lua_pushcclosure(L, collectgarbage, 1);
+	lua_setglobal(L, "collectgarbage");
 	/* pflask.core on first require: `pflask --help` needs none of it
 	 * (a third of the executable's own start-up cost). */
 	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);

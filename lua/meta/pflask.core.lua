@@ -845,7 +845,8 @@ core.examples_dir = nil
 
 --- The start-up is over (pflask.container calls it once the first command
 --- runs): the garbage collector goes back to Lua's default pause. Until
---- then it runs at a slower pace (src/main.c).
+--- then it runs at a slower pace (src/main.c), unless the recipe set the
+--- collector's mode or parameters itself.
 function core.startup_done() end
 
 return core

@@ -232,6 +232,17 @@ io.write(string.format("%.2f %.2f\n", before, peak()))
       { user = name, pflask = exe, env = { PATH = "/usr/sbin:/usr/bin:/sbin:/bin" }, prefix = "cd / &&" }))
   end)
 
+  it("keeps the collector's mode a recipe chose before its first container", function()
+    local recipe = write_file(dir .. "/gen.lua", [[
+collectgarbage("generational")
+assert(require("pflask").run({ command = { "/bin/true" } }) == 0)
+io.write(collectgarbage("incremental"), "\n")
+]])
+    local r = pft.pflask({ "--recipe=" .. recipe })
+    assert.equal(0, r.status, r.stderr)
+    assert.equal("generational\n", r.stdout)
+  end)
+
   it("reports a syntax error in a recipe on one line, exit 125", function()
     local recipe = write_file(dir .. "/syntax.lua", "local x = \n\nif then\n")
     local r = pft.pflask({ "--recipe=" .. recipe })
