@@ -35,6 +35,7 @@ LUAMOD_API int luaopen_pflask_core(lua_State *L);
  * frees or resizes it, so no header is needed. Pool memory is never
  * returned to malloc: a class reuses what it freed, so a recipe that
  * starts containers in a loop stays flat. */
+#ifdef PF_LUA_POOL
 #define POOL_GRAIN 16 /* what malloc aligns to */
 #define POOL_MAX 512
 #define POOL_BLOCK (64 * 1024)
@@ -119,6 +120,18 @@ static void *pool_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	pool_give(ptr, osize);
 	return block;
 }
+#else
+/* -DPFLASK_LUA_POOL=OFF (Debug builds): every block from malloc, for
+ * valgrind and sanitizers. */
+static void *pool_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	if (nsize == 0) {
+		free(ptr);
+		return NULL;
+	}
+	return realloc(ptr, nsize);
+}
+#endif
 
 /* As luaL_newstate's: a message before Lua aborts. */
 static int panic(lua_State *L)
