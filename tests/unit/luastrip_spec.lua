@@ -42,6 +42,31 @@ describe("luastrip", function()
     end
   end)
 
+  it("reads every kind of constant, long sizes and deep nesting", function()
+    local src = dir .. "/kinds.lua"
+    local locals = {}
+    for i = 1, 150 do locals[#locals + 1] = "local v" .. i .. " = " .. i end
+    local f = assert(io.open(src, "w"))
+    f:write(table.concat(locals, "\n"), "\n", [[
+local long = "]], ("x"):rep(300), [["
+local consts = { 1.5, -0.0, 1e308, math.maxinteger, math.mininteger, true, false, "short" }
+return function(...)
+  local up = select("#", ...)
+  return function()
+    return function() return up, long, consts, v1, v150, nil end
+  end
+end
+]])
+    f:close()
+    local full, stripped = compile(dir, "kinds", src)
+    assert.equal(string.dump(full, true), string.dump(stripped, true))
+    local a, b, c = stripped()(1, 2, 3)()()
+    assert.equal(3, a)
+    assert.equal(("x"):rep(300), b)
+    assert.equal(1.5, c[1])
+    assert.equal(math.mininteger, c[5])
+  end)
+
   it("keeps the line of an error in a nested function, drops the local's name", function()
     local src = dir .. "/nested.lua"
     local f = assert(io.open(src, "w"))
