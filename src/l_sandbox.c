@@ -129,7 +129,7 @@ static int add_rule(lua_State *L, int rule, lua_Integer n, int default_errno, st
 	return 0;
 }
 
-static int compile(lua_State *L, struct compile_state *st)
+static int compile(lua_State *L, unsigned flags, struct compile_state *st)
 {
 	const char *action;
 	int errnum;
@@ -152,7 +152,7 @@ static int compile(lua_State *L, struct compile_state *st)
 		}
 	}
 	lua_pop(L, 1);
-	st->f = pf_seccomp_new(action, errnum, arches, n_arches, &st->err);
+	st->f = pf_seccomp_new(action, errnum, arches, n_arches, flags, &st->err);
 	if (!st->f)
 		return -1;
 	if (lua_getfield(L, 1, "rules") != LUA_TNIL) {
@@ -171,26 +171,46 @@ static int compile(lua_State *L, struct compile_state *st)
 	return 0;
 }
 
-/* core.seccomp_compile{ default =, errno =, arch = {...}, rules = {{ action
- * =, errno =, syscalls = {...}, args = {{index =, op =, value =, value2 =}}
- * }} } -> bytes | fail: the BPF program (struct sock_filter[] as a
- * string) for core.exec_plan's seccomp. A rule's errno defaults to the
- * filter's (EPERM). Nothing is loaded. */
+/* core.seccomp_compile({ default =, errno =, arch = {...}, rules = {{
+ * action =, errno =, syscalls = {...}, args = {{index =, op =, value =,
+ * value2 =}} }} } [, { builtin =, kill_thread = }]) -> bytes, source, key
+ * | fail: the BPF program (struct sock_filter[] as a string) for
+ * core.exec_plan's seccomp. A rule's errno defaults to the filter's
+ * (EPERM). Nothing is loaded. source: "builtin" when the program was
+ * compiled at build time from the same inputs (the filter's key, the
+ * third result, is one the executable carries; builtin = false: never),
+ * else "compiled". kill_thread: as on a kernel that cannot kill a whole
+ * process (what tools/gen_seccomp.c compiles too). */
 static int l_seccomp_compile(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
+	unsigned new_flags = 0, export_flags = 0;
+	if (!lua_isnoneornil(L, 2)) {
+		luaL_checktype(L, 2, LUA_TTABLE);
+		if (lua_getfield(L, 2, "builtin") != LUA_TNIL && !lua_toboolean(L, -1))
+			export_flags |= PF_SECCOMP_NO_BUILTIN;
+		if (lua_getfield(L, 2, "kill_thread") != LUA_TNIL && lua_toboolean(L, -1))
+			new_flags |= PF_SECCOMP_KILL_THREAD;
+	}
 	lua_settop(L, 1);
 	struct compile_state st = { 0 };
 	void *buf = NULL;
-	size_t len = 0;
-	if (compile(L, &st) < 0 || pf_seccomp_export(st.f, &buf, &len, &st.err) < 0) {
+	const void *key = NULL;
+	size_t len = 0, key_len = 0;
+	enum pf_seccomp_source source;
+	if (compile(L, new_flags, &st) < 0 || pf_seccomp_key(st.f, &key, &key_len, &st.err) < 0 ||
+	    pf_seccomp_export(st.f, export_flags, &buf, &len, &source, &st.err) < 0) {
 		pf_seccomp_free(st.f);
 		return pf_l_fail(L, &st.err);
 	}
-	pf_seccomp_free(st.f);
+	/* A push that raises (out of memory) leaks buf and f, as the
+	 * single push before did buf. */
 	lua_pushlstring(L, buf, len);
 	free(buf);
-	return 1;
+	lua_pushstring(L, source == PF_SECCOMP_BUILTIN ? "builtin" : "compiled");
+	lua_pushlstring(L, key, key_len);
+	pf_seccomp_free(st.f);
+	return 3;
 }
 
 /* core.seccomp_syscall_known(name) -> boolean: whether libseccomp knows

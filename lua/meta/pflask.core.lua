@@ -793,11 +793,15 @@ function core.fileno(file) end
 
 --- Compile a filter with libseccomp into a BPF program (a `struct
 --- sock_filter` array as a string) for `exec_plan`'s `seccomp` /
---- `spec.seccomp_bpf`; loads nothing. Never raises on a bad table.
+--- `spec.seccomp_bpf`; loads nothing. Never raises on a bad table. The
+--- program is the one compiled at build time ("builtin") when the pflask
+--- executable carries one for the filter's key, else compiled now.
 ---@param t pflask.Seccomp
+---@param opts? {builtin?: boolean, kill_thread?: boolean} builtin = false: always compile; kill_thread: a foreign architecture's call kills the thread only
 ---@return string|nil bpf
----@return string|nil message
-function core.seccomp_compile(t) end
+---@return string|nil source "builtin"|"compiled", or the message on failure
+---@return string|integer|nil key the filter's canonical key (opaque bytes), or errno on failure
+function core.seccomp_compile(t, opts) end
 
 --- Load a compiled filter into the calling process now (needs
 --- no_new_privs or CAP_SYS_ADMIN).

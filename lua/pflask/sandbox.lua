@@ -118,7 +118,13 @@ function M.default_filter(edits, plan)
   end
   local rules = { { action = "errno", errno = 1, syscalls = names } }
   if ioctl_rules and not deny.ioctl then
-    for _, req in pairs(M.IOCTLS) do
+    -- In a fixed order: pairs' order changes from run to run (Lua
+    -- seeds its string hashes), and so would the program and its key,
+    -- by which core.seccomp_compile finds the one compiled at build time.
+    local reqs = {}
+    for _, req in pairs(M.IOCTLS) do reqs[#reqs + 1] = req end
+    table.sort(reqs)
+    for _, req in ipairs(reqs) do
       rules[#rules + 1] = { action = "errno", errno = 1, syscalls = { "ioctl" },
                             args = { { index = 1, op = "masked_eq", value = 0xffffffff, value2 = req } } }
     end
@@ -129,6 +135,38 @@ end
 -- Names in the default groups that libseccomp resolves on no
 -- architecture are dropped before compiling (below).
 local known = core.seccomp_syscall_known
+
+--- The default filter's table as plan() compiles it: default_filter,
+--- without the default's names this libseccomp does not know (the
+--- default lists calls of every architecture; a user's own names are
+--- kept, for core.seccomp_compile to refuse by name).
+---@param edits string[]|nil
+---@param plan pflask.Plan
+---@return table
+function M.default_table(edits, plan)
+  local t = M.default_filter(edits, plan)
+  local user = {}
+  for _, e in ipairs(edits or {}) do
+    for _, n in ipairs(expand("--syscalls", e:match("^[+-]?(.*)$"), {})) do user[n] = true end
+  end
+  local kept = {}
+  for _, n in ipairs(t.rules[1].syscalls) do
+    if user[n] or known(n) then kept[#kept + 1] = n end
+  end
+  t.rules[1].syscalls = kept
+  return t
+end
+
+-- The plans whose default filter tools/gen_seccomp.c compiles at build
+-- time into the executable (core.seccomp_compile finds them by key):
+-- without --syscalls, and without --caps given back beyond the default,
+-- the filter only depends on whether a PID namespace keeps reboot(2)
+-- allowed (and on the kernel's kill-process action, which the generator
+-- covers both ways). Root, rootless, --netif, --boot: one of these.
+M.BUILTIN_PLANS = {
+  { namespaces = { pid = true, net = false } },
+  { namespaces = { pid = false, net = false } },
+}
 
 --- Must a filter be loaded before the user switch (the command will hold
 --- neither no_new_privs nor CAP_SYS_ADMIN)?
@@ -175,18 +213,7 @@ function M.plan(spec, plan)
   else
     local t
     if sc == nil or sc == true then
-      t = M.default_filter(spec.syscalls, plan)
-      -- Only names this libseccomp knows (the default lists calls of
-      -- every architecture; a user's own names are checked as given).
-      local user = {}
-      for _, e in ipairs(spec.syscalls or {}) do
-        for _, n in ipairs(expand("--syscalls", e:match("^[+-]?(.*)$"), {})) do user[n] = true end
-      end
-      local kept = {}
-      for _, n in ipairs(t.rules[1].syscalls) do
-        if user[n] or known(n) then kept[#kept + 1] = n end
-      end
-      t.rules[1].syscalls = kept
+      t = M.default_table(spec.syscalls, plan)
     elseif type(sc) == "table" then
       t = sc
     else
