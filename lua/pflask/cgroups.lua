@@ -13,8 +13,23 @@
 -- container with CAP_SYS_ADMIN cannot lift them. Made in prepare, joined
 -- in parent, removed in cleanup (processes still in them are killed
 -- first). A supervisor that was SIGKILLed cannot remove its cgroups: the
--- next pflask that uses the same place removes the empty pflask.PID.N
--- cgroups of processes that are gone.
+-- next pflask that makes cgroups removes them (the census, below).
+--
+-- The census: finding a killed supervisor's cgroups must not cost a start
+-- a look at every cgroup on the host (with a thousand containers running,
+-- that was a thousand /proc reads and a listing of every parent, each
+-- start). So before it makes cgroups, a supervisor writes the list of
+-- them in a journal in its runtime directory (core.state_dir,
+-- pflask.PID.N.cgroups) and joins a census, a System V semaphore set of
+-- that directory (core.census_open) that counts live supervisors with
+-- SEM_UNDO: when one dies without leaving, the kernel takes it off the
+-- live count but not off the registered one. A start reads both (one
+-- call); only when they differ does it read the journals, remove the
+-- cgroups of those whose supervisor is gone, and settle the count. A
+-- supervisor leaves only once its cgroups are gone: one it could not
+-- remove stays counted as a death, to be swept by the next start. Where
+-- the census cannot be used (a set that is not ours, no System V IPC),
+-- every start sweeps each parent as before (remove_stale).
 --
 -- v2 delegation: a controller must be in the supervisor's cgroup's
 -- cgroup.subtree_control. When it is available there (cgroup.controllers)
@@ -74,6 +89,9 @@ M.STANDARD_DEVICES = {
 }
 
 local MARK = "pflask.subtree."
+
+--- The suffix of a supervisor's journal of cgroups (see "The census").
+M.JOURNAL = ".cgroups"
 
 local counter = 0
 
@@ -143,6 +161,30 @@ local function alive(pid)
   return stat ~= nil and stat:match("^%d+ %(.*%) (%a)") ~= "Z"
 end
 
+--- The pid namespace pids are seen in (a journal's pids mean something
+--- only there).
+local pidns
+local function own_pidns()
+  if not pidns then
+    local st = core.stat("/proc/self/ns/pid")
+    pidns = st and st.ino or 0
+  end
+  return pidns
+end
+
+--- The start time of process pid, if it runs (a zombie is gone: a
+--- SIGKILLed pflask whose parent does not reap).
+---@param pid integer
+---@return integer|nil
+local function supervisor(pid)
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  local rest = stat and stat:match("^%d+ %(.*%) (.*)$")
+  if not rest or rest:sub(1, 1) == "Z" then return nil end
+  local f = words(rest)
+  -- After the command: state is field 3, the start time field 22.
+  return math.tointeger(tonumber(f[20]))
+end
+
 ---@class pflask.CgroupHost
 ---@field euid integer
 ---@field pid integer the supervisor's, when planning
@@ -152,6 +194,9 @@ end
 ---@field alive fun(pid: string): boolean
 ---@field mount_cgroup2 (fun(): table|nil, table|string|nil, integer|nil)|nil see M.plan: mounts cgroup2, returns the hierarchies and own cgroups then seen, or fail
 ---@field fs table file operations: read(file), create(dir), write(dir, file, value), attach(dir, pid), remove(dir, kill), children(dir), stale(dir, known) (optional: children named after gone supervisors), devices_attach(dir, rules), owner(dir), device(path)
+---@field journal table|nil optional: dir(), write(dir, name, data), read(dir, name), list(dir), remove(dir, name), census_open(dir), census_join(id, delta), census_deaths(id), census_lock(id, lock), census_settle(id, n); see "The census"
+---@field supervisor fun(pid: integer): integer|nil the start time of a live (not zombie) process, nil when gone
+---@field pidns integer the inode of the pid namespace pids are seen in
 
 --- The real host's facts.
 ---@return pflask.CgroupHost
@@ -196,6 +241,20 @@ function M.facts()
       end,
       device = core.device_number,
     },
+    journal = {
+      dir = function() return core.state_dir(true) end,
+      write = core.state_write,
+      read = core.state_read,
+      list = function(dir) return core.state_list(dir, M.JOURNAL) end,
+      remove = core.state_remove,
+      census_open = core.census_open,
+      census_join = core.census_join,
+      census_deaths = core.census_deaths,
+      census_lock = core.census_lock,
+      census_settle = core.census_settle,
+    },
+    supervisor = supervisor,
+    pidns = own_pidns(),
   }
 end
 
@@ -512,17 +571,25 @@ end
 
 --- Write -controller back into dir's subtree_control for each controller
 --- pflask enabled there (its pflask.subtree.C mark), once no cgroup but
---- the marks is left below dir.
+--- the marks is left below dir. Called at every start and end in each v2
+--- parent: it looks for the marks of the controllers dir hands down and
+--- counts what else is there with cgroup.stat, instead of listing dir
+--- (a thousand running containers are a thousand entries).
 local function undo_enables(host, dir)
   local fs = host.fs
   local marks = {}
+  for _, c in ipairs(words(fs.read(dir .. "/cgroup.subtree_control"))) do
+    if fs.read(dir .. "/" .. MARK .. c .. "/cgroup.procs") then marks[#marks + 1] = c end
+  end
+  if #marks == 0 then return end
   local aside = "pflask." .. host.pid .. ".0" -- this supervisor's (step_aside)
-  for _, entry in ipairs(fs.children(dir) or {}) do
-    local c = entry:sub(1, #MARK) == MARK and entry:sub(#MARK + 1)
-    if c then
-      marks[#marks + 1] = c
-    elseif entry ~= aside then
-      return -- somebody else's cgroup (or a live container) may need them
+  local others = tonumber((fs.read(dir .. "/cgroup.stat") or ""):match("nr_descendants (%d+)"))
+  if others then
+    others = others - #marks - (fs.read(dir .. "/" .. aside .. "/cgroup.procs") and 1 or 0)
+    if others > 0 then return end -- somebody else's cgroup (or a live container) may need them
+  else
+    for _, entry in ipairs(fs.children(dir) or {}) do
+      if entry:sub(1, #MARK) ~= MARK and entry ~= aside then return end
     end
   end
   for _, c in ipairs(marks) do
@@ -573,6 +640,158 @@ local function remove_stale(host, parent, known)
       if not live then host.fs.remove(parent .. "/" .. entry, false) end
     end
   end
+end
+
+local function escape(v)
+  return (tostring(v):gsub("[%c%%]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+local function unescape(v)
+  return (v:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+--- A journal: what a supervisor makes, written before it makes it.
+local function journal_encode(j)
+  local out = { "pid=" .. j.pid, "start=" .. j.start, "pidns=" .. j.pidns }
+  for _, k in ipairs({ "cgroup", "parent" }) do
+    for _, v in ipairs(j[k]) do out[#out + 1] = k .. "=" .. escape(v) end
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+local function journal_decode(data)
+  local j = { cgroup = {}, parent = {} }
+  for line in (data or ""):gmatch("[^\n]+") do
+    local k, v = line:match("^(%a+)=(.*)$")
+    if j[k] and type(j[k]) == "table" then
+      table.insert(j[k], unescape(v))
+    elseif k == "pid" or k == "start" or k == "pidns" then
+      j[k] = math.tointeger(tonumber(v))
+    end
+  end
+  if not (j.pid and j.start and j.pidns) then return nil end
+  return j
+end
+
+--- Remove what a gone supervisor's journal lists: its pflask.PID.N
+--- cgroups (and the leaf pflask.PID.0 it may have stepped aside into),
+--- never anything else, whatever the file says. False when one of them
+--- is still busy (its processes are still dying).
+local function remove_journaled(host, j)
+  local fs, ok = host.fs, true
+  for i = #j.cgroup, 1, -1 do
+    local dir = j.cgroup[i]
+    local pid = dir:match("/pflask%.(%d+)%.%d+$")
+    if pid and tonumber(pid) == j.pid and not dir:find("/%.%.?/") then
+      local rok, _, errno = fs.remove(dir, false)
+      if not rok and errno ~= 2 then ok = false end
+    end
+  end
+  if ok then
+    for _, parent in ipairs(j.parent) do undo_enables(host, parent) end
+  end
+  return ok
+end
+
+--- The census of this runtime directory, or nil (then every start sweeps
+--- each parent: remove_stale).
+local function census_of(host)
+  local jr = host.journal
+  if not jr then return nil end
+  local dir = jr.dir()
+  if not dir then return nil end
+  local id = jr.census_open(dir)
+  if not id then return nil end
+  return { id = id, dir = dir }
+end
+
+--- Sweep the cgroups of supervisors that died without removing them, if
+--- the census says there are any.
+local function sweep_dead(host, census)
+  local jr = host.journal
+  local deaths = jr.census_deaths(census.id)
+  if not deaths or deaths <= 0 then return end
+  if not jr.census_lock(census.id, true) then return end
+  local ok, err = pcall(function()
+    -- Again under the lock: another start may have settled them.
+    deaths = jr.census_deaths(census.id)
+    if not deaths or deaths <= 0 then return end
+    local all = true
+    for _, name in ipairs(jr.list(census.dir) or {}) do
+      local j = journal_decode(jr.read(census.dir, name))
+      -- Journals written in another pid namespace are not ours to judge.
+      if j and j.pidns == host.pidns and host.supervisor(j.pid) ~= j.start then
+        if remove_journaled(host, j) then
+          jr.remove(census.dir, name)
+        else
+          all = false
+        end
+      end
+    end
+    -- What is still busy keeps the deaths counted: the next start retries.
+    if all then jr.census_settle(census.id, deaths) end
+  end)
+  jr.census_lock(census.id, false)
+  if not ok then error(err, 0) end
+end
+
+--- Before making the plan's cgroups: sweep what dead supervisors left,
+--- then write this supervisor's journal and join the census. An OCI
+--- container that outlives its creator (start_orphan) and cgroups at a
+--- cgroup_path are removed by their owner, not swept: no journal.
+local function journal_begin(host, plan)
+  local census = census_of(host)
+  plan.cgroup_census = census
+  if not census then return end
+  sweep_dead(host, census)
+  if plan.cgroup_path or plan.start_orphan then return end
+  local jr = host.journal
+  local j = { pid = host.pid, start = host.supervisor(host.pid) or 0, pidns = host.pidns, cgroup = {}, parent = {} }
+  for _, cg in ipairs(plan.cgroups) do
+    local parent = parent_of(cg.dir)
+    if cg.version == 2 then
+      -- The leaf step_aside may make (named so that only this pid's
+      -- journal may remove it).
+      j.cgroup[#j.cgroup + 1] = parent .. "/pflask." .. host.pid .. ".0"
+      j.parent[#j.parent + 1] = parent
+    end
+    j.cgroup[#j.cgroup + 1] = cg.dir
+  end
+  local name = plan.cgroups[1].dir:match("[^/]+$") .. M.JOURNAL
+  -- Joined first: dying before the journal is written is a death with
+  -- nothing to sweep, which the next sweep settles.
+  local joined = jr.census_join(census.id, 1)
+  local data = journal_encode(j)
+  local ok, _, errno = jr.write(census.dir, name, data, true)
+  if not ok and errno == 17 then
+    -- A journal of a dead supervisor that had our pid: its cgroups have
+    -- our names.
+    local old = journal_decode(jr.read(census.dir, name))
+    if old and old.start ~= j.start then remove_journaled(host, old) end
+    jr.remove(census.dir, name)
+    ok = jr.write(census.dir, name, data, true)
+  end
+  if ok then plan.cgroup_journal = name end
+  plan.cgroup_joined = joined and true or nil
+  if not ok then
+    -- Without a journal nobody could find them: every start sweeps then.
+    if joined then jr.census_join(census.id, -1) end
+    plan.cgroup_joined = nil
+    plan.cgroup_census = nil
+  end
+end
+
+--- After cleanup: the journal and the census, once every cgroup is gone
+--- (else the supervisor stays counted as a death, and its journal is
+--- swept after it exits).
+local function journal_end(host, plan, all_removed)
+  local census = plan.cgroup_census
+  if not census then return end
+  if not all_removed then return end
+  local jr = host.journal
+  if plan.cgroup_journal then jr.remove(census.dir, plan.cgroup_journal) end
+  if plan.cgroup_joined then jr.census_join(census.id, -1) end
+  plan.cgroup_journal, plan.cgroup_joined, plan.cgroup_census = nil, nil, nil
 end
 
 --- Device rules for the devices bound in with --mount.
@@ -634,6 +853,7 @@ function M.prepare(plan)
   end
   plan.cgroups_made = {}
   plan.cgroup_parents = {}
+  journal_begin(host, plan)
   local known = {}
   for _, cg in ipairs(plan.cgroups) do
     local option = "--cgroup"
@@ -661,7 +881,7 @@ function M.prepare(plan)
         end
       end
     end
-    remove_stale(host, parent, known)
+    if not plan.cgroup_census then remove_stale(host, parent, known) end
     -- Only v2 has subtree_control (and so pflask's marks): listing a v1
     -- parent for them, twice per start, cost a read of every sibling.
     if cg.version == 2 then
@@ -740,8 +960,9 @@ function M.cleanup(plan)
   local made = plan.cgroups_made
   if not made then return end
   local host = plan.cgroup_host
+  local all = true
   for i = #made, 1, -1 do
-    host.fs.remove(made[i], true)
+    if not host.fs.remove(made[i], true) then all = false end
     made[i] = nil
   end
   for _, parent in ipairs(plan.cgroup_parents or {}) do undo_enables(host, parent) end
@@ -750,9 +971,10 @@ function M.cleanup(plan)
   if aside then
     -- Back home, once no controller is handed down any more (the kernel
     -- refuses otherwise: then the leaf stays, swept after pflask exits).
-    if host.fs.attach(aside.dir, host.pid) then host.fs.remove(aside.leaf, false) end
+    if not (host.fs.attach(aside.dir, host.pid) and host.fs.remove(aside.leaf, false)) then all = false end
     plan.cgroup_aside = nil
   end
+  journal_end(host, plan, all)
 end
 
 return M
