@@ -234,6 +234,62 @@ end
 --- The name of the container's cgroups (pflask.PID.N, N counting up).
 local function cgname(plan) return plan.cgroups[1].dir:match("[^/]+$") end
 
+--- Give a fake host a census and journals (see pflask.cgroups, "The
+--- census"): the journals in a directory below base, the semaphore set
+--- as the kernel keeps it (SEM_UNDO: kill(pid) takes pid's joins off the
+--- live count, not off the registered one). host.pid's process is alive
+--- (start time 1) unless killed. Returns the census state; every call is
+--- counted in state.calls.
+local function add_census(host, base)
+  local st = { live = 0, registered = 0, locked = false, joins = {}, dead = {}, calls = {} }
+  local jdir = base .. "/run"
+  sh("mkdir -p " .. jdir)
+  local function count(name) st.calls[name] = (st.calls[name] or 0) + 1 end
+  host.pidns = 77
+  host.supervisor = function(pid)
+    count("supervisor")
+    if st.dead[pid] then return nil end
+    return (pid == host.pid or (st.alive and st.alive[pid])) and 1 or nil
+  end
+  host.journal = {
+    dir = function() return jdir end,
+    write = function(dir, name, data, exclusive)
+      count("write")
+      if exclusive and read(dir .. "/" .. name) then return nil, "exists", 17 end
+      write(dir .. "/" .. name, data)
+      return true
+    end,
+    read = function(dir, name) count("read"); return read(dir .. "/" .. name) end,
+    list = function(dir)
+      count("list")
+      local out = {}
+      for f in io.popen("ls " .. dir):lines() do
+        if f:sub(-#cgroups.JOURNAL) == cgroups.JOURNAL then out[#out + 1] = f end
+      end
+      return out
+    end,
+    remove = function(dir, name) count("remove"); os.remove(dir .. "/" .. name); return true end,
+    census_open = function() count("open"); if st.foreign then return nil, "not pflask's", 1 end return 5 end,
+    census_join = function(_, d)
+      count("join")
+      st.live, st.registered = st.live + d, st.registered + d
+      st.joins[host.pid] = (st.joins[host.pid] or 0) + d
+      return true
+    end,
+    census_deaths = function() count("deaths"); return st.registered - st.live end,
+    census_lock = function(_, on) assert(st.locked ~= on); st.locked = on; return true end,
+    census_settle = function(_, n) count("settle"); st.registered = st.registered - n; return true end,
+  }
+  --- SIGKILL of process pid: the kernel undoes its live count.
+  function st.kill(pid)
+    st.live = st.live - (st.joins[pid] or 0)
+    st.joins[pid] = nil
+    st.dead[pid] = true
+  end
+  st.dir = jdir
+  return st
+end
+
 local LIMITS = { memory = "64M", pids = 33, cpus = "1.5" }
 local STANDARD = table.concat(cgroups.STANDARD_DEVICES, ";")
 
@@ -598,6 +654,161 @@ describe("pflask.cgroups on a fake cgroupfs", function()
       assert.is_nil(h.v1.xattr)
       local own = cgroups.parse_proc_cgroup("2:cpu,cpuacct:/a\n1:name=systemd:/b\n0::/c\n")
       assert.same({ v2 = "/c", v1 = { cpu = "/a", cpuacct = "/a", ["name=systemd"] = "/b" } }, own)
+    end)
+  end)
+
+  describe("the census of supervisors", function()
+    it("looks at no other container's cgroup while no supervisor died", function()
+      host, base, log = fake_host("hybrid")
+      local census = add_census(host, base)
+      -- A thousand running containers of other supervisors.
+      census.alive = {}
+      for pid = 5000, 5999 do census.alive[pid] = true end
+      sh("cd " .. base .. " && mkdir devices/pflask.{5000..5999}.1 pids/pflask.{5000..5999}.1")
+      host.fs.children = function() error("listed a parent") end
+      host.fs.stale = function() error("swept a parent") end
+      host.alive = function() error("asked about a supervisor") end
+      local plan = start(host, {}, new_plan({ root = "/srv/root" }))
+      local N = cgname(plan)
+      assert.equal(1, census.live)
+      assert.is_nil(census.calls.list)
+      assert.equal(1, census.calls.supervisor) -- its own start time, for its journal
+      local journal = read(census.dir .. "/" .. N .. ".cgroups")
+      for _, c in ipairs({ "memory", "pids", "cpu", "devices", "cpuset" }) do
+        assert.truthy(journal:find("cgroup=" .. base .. "/" .. c .. "/" .. N .. "\n", 1, true), c)
+      end
+      cgroups.cleanup(plan)
+      assert.is_nil(read(census.dir .. "/" .. N .. ".cgroups"))
+      assert.equal(0, census.live)
+      assert.equal(0, census.registered)
+      assert.is_nil(census.calls.list)
+    end)
+
+    it("sweeps a SIGKILLed supervisor's cgroups at the next start, and settles its death", function()
+      host, base, log = fake_host("v2", { own = "/user.slice" })
+      local census = add_census(host, base)
+      local parent = base .. "/cg/user.slice"
+      local a = start(host, { limits = { pids = 5 } })
+      local A = cgname(a)
+      assert.is_true(isdir(parent .. "/" .. A))
+      census.kill(4000)
+      -- The container died with it: its cgroup is empty.
+      write(parent .. "/" .. A .. "/payload/cgroup.procs", "")
+      host.pid = 4100
+      local b = start(host, { limits = { pids = 5 } })
+      assert.is_false(isdir(parent .. "/" .. A))
+      assert.is_nil(read(census.dir .. "/" .. A .. ".cgroups"))
+      assert.equal(0, census.registered - census.live)
+      assert.equal(1, census.calls.settle)
+      assert.is_true(isdir(b.cgroups[1].dir))
+      cgroups.cleanup(b)
+      assert.same({ "deleg" }, core.cgroup_children(parent))
+    end)
+
+    it("keeps the death counted while the killed supervisor's cgroup is busy, sweeps it once empty", function()
+      host, base, log = fake_host("v2", { own = "/user.slice" })
+      local census = add_census(host, base)
+      local parent = base .. "/cg/user.slice"
+      local a = start(host, { limits = { pids = 5 } })
+      local A = cgname(a)
+      census.kill(4000)
+      host.pid = 4100
+      local b = start(host, { limits = { pids = 5 } }) -- 4242 still dying in A's payload
+      assert.is_true(isdir(parent .. "/" .. A))
+      assert.equal(1, census.registered - census.live)
+      cgroups.cleanup(b)
+      write(parent .. "/" .. A .. "/payload/cgroup.procs", "")
+      local c = start(host, { limits = { pids = 5 } })
+      assert.is_false(isdir(parent .. "/" .. A))
+      assert.equal(0, census.registered - census.live)
+      cgroups.cleanup(c)
+    end)
+
+    it("removes only the pflask.PID.N cgroups of the journal's own pid, whatever the journal says", function()
+      host, base, log = fake_host("v2", { own = "/user.slice" })
+      local census = add_census(host, base)
+      local parent = base .. "/cg/user.slice"
+      for _, d in ipairs({ "other", "pflask.5000.1", "pflask.6000.1" }) do host.fs.create(parent .. "/" .. d) end
+      write(census.dir .. "/pflask.5000.1.cgroups", table.concat({ "pid=5000", "start=3", "pidns=77",
+        "cgroup=" .. parent .. "/other", "cgroup=" .. parent .. "/pflask.6000.1", "cgroup=" .. parent .. "/pflask.5000.1",
+        "cgroup=" .. parent .. "/../user.slice/pflask.5000.1", "cgroup=" .. base .. "/cg/user.slice" }, "\n"))
+      -- A journal of another pid namespace: not ours to judge.
+      host.fs.create(parent .. "/pflask.7000.1")
+      write(census.dir .. "/pflask.7000.1.cgroups", "pid=7000\nstart=3\npidns=78\ncgroup=" .. parent .. "/pflask.7000.1\n")
+      census.registered = 1 -- the death of 5000
+      local b = start(host, { limits = { pids = 5 } })
+      assert.is_false(isdir(parent .. "/pflask.5000.1"))
+      for _, d in ipairs({ "other", "pflask.6000.1", "pflask.7000.1" }) do assert.is_true(isdir(parent .. "/" .. d), d) end
+      assert.is_nil(read(census.dir .. "/pflask.5000.1.cgroups"))
+      assert.truthy(read(census.dir .. "/pflask.7000.1.cgroups"))
+      cgroups.cleanup(b)
+    end)
+
+    it("stays counted when it cannot remove its cgroups, so that the next start sweeps them once it is gone", function()
+      host, base, log = fake_host("v2", { own = "/user.slice" })
+      local census = add_census(host, base)
+      local a = start(host, { limits = { pids = 5 } })
+      local A = cgname(a)
+      local remove = host.fs.remove
+      host.fs.remove = function() return nil, "remove: Device or resource busy", 16 end
+      cgroups.cleanup(a)
+      host.fs.remove = remove
+      assert.truthy(read(census.dir .. "/" .. A .. ".cgroups"))
+      assert.equal(1, census.live)
+      census.kill(4000) -- it exits: the kernel undoes its join
+      write(a.cgroups[1].procs .. "/cgroup.procs", "")
+      host.pid = 4100
+      local b = start(host, { limits = { pids = 5 } })
+      assert.is_false(isdir(a.cgroups[1].dir))
+      assert.equal(0, census.registered - census.live)
+      cgroups.cleanup(b)
+    end)
+
+    it("a journal of a dead supervisor that had its pid: its cgroups go first", function()
+      host, base, log = fake_host("v2", { own = "/user.slice" })
+      local census = add_census(host, base)
+      local plan = new_plan()
+      cgroups.plan({ limits = { pids = 5 } }, plan, host)
+      local dir = plan.cgroups[1].dir
+      host.fs.create(dir)
+      write(census.dir .. "/" .. dir:match("[^/]+$") .. ".cgroups", "pid=4000\nstart=0\npidns=77\ncgroup=" .. dir .. "\n")
+      cgroups.prepare(plan)
+      assert.is_true(isdir(dir .. "/payload"))
+      assert.matches("start=1\n", read(census.dir .. "/" .. dir:match("[^/]+$") .. ".cgroups"))
+      cgroups.cleanup(plan)
+      assert.is_false(isdir(dir))
+    end)
+
+    it("falls back to sweeping each parent when the census is not pflask's", function()
+      host, base, log = fake_host("v2", { own = "/user.slice" })
+      local census = add_census(host, base)
+      census.foreign = true
+      local parent = base .. "/cg/user.slice"
+      host.fs.create(parent .. "/pflask.999.1")
+      local plan = start(host, { limits = { pids = 5 } })
+      assert.is_false(isdir(parent .. "/pflask.999.1"))
+      assert.is_nil(census.calls.write) -- no journal: nobody would read it
+      cgroups.cleanup(plan)
+    end)
+
+    it("undoes a +controller with cgroup.stat's count, without listing the parent", function()
+      host, base, log = fake_host("v2", { own = "/", bare = true, v2_controllers = "cpu memory pids hugetlb" })
+      local census = add_census(host, base)
+      local plan = start(host, { cgroups = { "hugetlb" } })
+      write(base .. "/cg/cgroup.stat", "nr_descendants 2\nnr_dying_descendants 0\n")
+      host.fs.children = function() error("listed the parent") end
+      local remove = host.fs.remove
+      cgroups.cleanup(plan)
+      -- Two descendants: the mark and one somebody else's: hugetlb stays.
+      assert.equal("hugetlb", read(base .. "/cg/cgroup.subtree_control"))
+      host.fs.remove = remove
+      write(base .. "/cg/cgroup.stat", "nr_descendants 1\nnr_dying_descendants 0\n")
+      local p2 = start(host, { cgroups = { "pids" } })
+      assert.equal("pids", read(base .. "/cg/cgroup.subtree_control"))
+      write(base .. "/cg/cgroup.stat", "nr_descendants 1\nnr_dying_descendants 0\n")
+      cgroups.cleanup(p2)
+      assert.is_false(isdir(base .. "/cg/pflask.subtree.hugetlb"))
+      assert.equal("", read(base .. "/cg/cgroup.subtree_control"))
     end)
   end)
 
