@@ -353,6 +353,18 @@ local function limit_writes(host, version, controller, lim, dir)
     -- --cpuset's CPUs (pflask.sandbox), else the nearest ancestor's (a
     -- cgroup_path's parents may not exist yet: prepare makes them, given
     -- the same).
+    -- Each write of cpuset.cpus to a load-balanced v1 cpuset, and each
+    -- removal of one, makes the kernel rebuild the scheduler domains,
+    -- which walks every cpuset and every task on the host: with a
+    -- thousand containers running, a start paid for all of them. Where
+    -- the top cpuset balances load over all CPUs (the default) the flag
+    -- of a cpuset below changes nothing about the domains, so it goes off
+    -- first, while the new cgroup has no CPUs (which rebuilds nothing).
+    local top = host.hierarchies.v1.cpuset
+    if top and top.root == "/"
+        and (host.fs.read(top.dir .. "/cpuset.sched_load_balance") or ""):match("^1") then
+      w[#w + 1] = { "cpuset.sched_load_balance", "0", payload = true }
+    end
     for _, f in ipairs({ "cpuset.cpus", "cpuset.mems" }) do
       local parent, v = parent_of(dir), ""
       while parent and parent ~= "" do

@@ -45,7 +45,7 @@ local V1_FILES = {
   pids = { ["pids.max"] = "max" },
   cpu = { ["cpu.cfs_period_us"] = "100000", ["cpu.cfs_quota_us"] = "-1" },
   devices = { ["devices.allow"] = "", ["devices.deny"] = "" },
-  cpuset = { ["cpuset.cpus"] = "", ["cpuset.mems"] = "" },
+  cpuset = { ["cpuset.cpus"] = "", ["cpuset.mems"] = "", ["cpuset.sched_load_balance"] = "1" },
 }
 
 --- A fake host. layout: "v2" (pure v2, supervisor in `own`), "v1" (pure
@@ -522,8 +522,10 @@ describe("pflask.cgroups on a fake cgroupfs", function()
         writes_of(log, "/memory/" .. N))
       assert.same({ "pids.max=33" }, writes_of(log, "/pids/" .. N))
       assert.same({ "cpu.cfs_period_us=100000", "cpu.cfs_quota_us=150000" }, writes_of(log, "/cpu/" .. N))
-      assert.same({ "cpuset.cpus=0-1", "cpuset.mems=0" }, writes_of(log, "/cpuset/" .. N))
-      assert.same({ "cpuset.cpus=0-1", "cpuset.mems=0", "cgroup.procs=4242" },
+      -- Load balancing off first (the top cpuset balances all CPUs): then
+      -- neither these writes nor the removal rebuild the scheduler domains.
+      assert.same({ "cpuset.sched_load_balance=0", "cpuset.cpus=0-1", "cpuset.mems=0" }, writes_of(log, "/cpuset/" .. N))
+      assert.same({ "cpuset.sched_load_balance=0", "cpuset.cpus=0-1", "cpuset.mems=0", "cgroup.procs=4242" },
         writes_of(log, "/cpuset/" .. N .. "/payload"))
       local dev = writes_of(log, "/devices/" .. N)
       assert.equal("devices.deny=a", dev[1])
@@ -553,7 +555,7 @@ describe("pflask.cgroups on a fake cgroupfs", function()
         -- hierarchy's root (which has release_agent).
         assert.equal("4242\n", read(base .. "/" .. c .. "/" .. N .. "/payload/cgroup.procs"), c)
       end
-      assert.same({ "cpuset.cpus=0-1", "cpuset.mems=0" }, writes_of(log, "/cpuset/" .. N))
+      assert.same({ "cpuset.sched_load_balance=0", "cpuset.cpus=0-1", "cpuset.mems=0" }, writes_of(log, "/cpuset/" .. N))
       -- The device policy then goes on v1 too: no v2 cgroup at all.
       assert.equal("devices.deny=a", writes_of(log, "/devices/" .. N)[1])
       assert.same({}, core.cgroup_children(base .. "/unified"))
@@ -568,6 +570,15 @@ describe("pflask.cgroups on a fake cgroupfs", function()
       assert.equal(2, userns.cgroups[1].version)
       assert.same({ "BPF_CGROUP_DEVICE=" .. STANDARD }, writes_of(log, "/unified/" .. cgname(userns)))
       cgroups.cleanup(userns)
+    end)
+
+    it("leaves a cpuset's load balancing alone where the top cpuset does not balance all CPUs", function()
+      host, base, log = fake_host("v1")
+      write(base .. "/cpuset/cpuset.sched_load_balance", "0\n")
+      local plan = start(host, { cgroups = { "cpuset" } })
+      local N = cgname(plan)
+      assert.same({ "cpuset.cpus=0-1", "cpuset.mems=0" }, writes_of(log, "/cpuset/" .. N))
+      cgroups.cleanup(plan)
     end)
 
     it("refuses a boot without a v2 hierarchy", function()
