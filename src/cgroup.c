@@ -117,8 +117,9 @@ union semun {
 	unsigned short *array;
 };
 
-int pf_census_open(const char *dir, struct pf_error *err)
+int pf_census_open(const char *dir, bool *ret_created, struct pf_error *err)
 {
+	*ret_created = false;
 	key_t key = ftok(dir, 'c');
 	if (key == -1)
 		return pf_error_errno(err, errno, "census of %s", dir);
@@ -129,6 +130,7 @@ int pf_census_open(const char *dir, struct pf_error *err)
 		init[PF_CENSUS_MAGIC] = CENSUS_MAGIC;
 		if (semctl(id, 0, SETALL, (union semun){ .array = init }) < 0)
 			return pf_error_errno(err, errno, "census of %s: initialize", dir);
+		*ret_created = true;
 		return id;
 	}
 	if (errno != EEXIST)

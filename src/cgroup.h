@@ -37,11 +37,12 @@ int pf_cgroup_remove(const char *path, bool kill, struct pf_error *err);
  * kernel if its holder dies) serializes the sweeps that settle them. */
 enum { PF_CENSUS_LIVE, PF_CENSUS_REGISTERED, PF_CENSUS_MUTEX, PF_CENSUS_MAGIC, PF_CENSUS_NSEMS };
 
-/* Open (or create, mode 0600) the set of directory dir; returns its id.
- * A set that is not ours (another owner, other permissions, a foreign
- * set with the same key) fails with EPERM: the caller falls back to a
- * full sweep. */
-int pf_census_open(const char *dir, struct pf_error *err);
+/* Open (or create, mode 0600) the set of directory dir; returns its id,
+ * and in *ret_created whether this call made it (then nothing is known of
+ * the supervisors before: the caller reads the journals once). A set that
+ * is not ours (another owner, other permissions, a foreign set with the
+ * same key) fails with EPERM: the caller falls back to a full sweep. */
+int pf_census_open(const char *dir, bool *ret_created, struct pf_error *err);
 
 /* Join (delta 1) or leave (delta -1) the census. Fails with ERANGE past
  * 32767 live registrations. */

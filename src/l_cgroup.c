@@ -158,17 +158,19 @@ static int l_cgroup_remove(lua_State *L)
 	return 1;
 }
 
-/* core.census_open(dir) -> id | fail: the census of the supervisors
- * that made cgroups (pf_census_open); fails (EPERM) on a set that is not
- * pflask's. */
+/* core.census_open(dir) -> id, created | fail: the census of the
+ * supervisors that made cgroups (pf_census_open); fails (EPERM) on a set
+ * that is not pflask's. */
 static int l_census_open(lua_State *L)
 {
 	struct pf_error err = { 0 };
-	int id = pf_census_open(luaL_checkstring(L, 1), &err);
+	bool created;
+	int id = pf_census_open(luaL_checkstring(L, 1), &created, &err);
 	if (id < 0)
 		return pf_l_fail(L, &err);
 	lua_pushinteger(L, id);
-	return 1;
+	lua_pushboolean(L, created);
+	return 2;
 }
 
 static int census_id(lua_State *L)

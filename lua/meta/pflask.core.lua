@@ -81,11 +81,11 @@ function core.cgroup_children(dir) end
 function core.cgroup_stale(path, known) end
 
 --- parent. The census of supervisors that made cgroups (pflask.cgroups):
---- the System V semaphore set of runtime directory dir, made if missing;
---- EPERM for a set with its key that pflask did not make.
+--- the System V semaphore set of runtime directory dir, made if missing
+--- (created: true); EPERM for a set with its key that pflask did not make.
 ---@param dir string
 ---@return integer|nil id
----@return string|nil message
+---@return boolean|string created, or the message
 ---@return integer|nil errno
 function core.census_open(dir) end
 

@@ -712,9 +712,9 @@ local function census_of(host)
   if not jr then return nil end
   local dir = jr.dir()
   if not dir then return nil end
-  local id = jr.census_open(dir)
+  local id, created = jr.census_open(dir)
   if not id then return nil end
-  return { id = id, dir = dir }
+  return { id = id, dir = dir, created = created }
 end
 
 --- Sweep the cgroups of supervisors that died without removing them, if
@@ -722,12 +722,14 @@ end
 local function sweep_dead(host, census)
   local jr = host.journal
   local deaths = jr.census_deaths(census.id)
-  if not deaths or deaths <= 0 then return end
+  -- A set just made knows nothing of the supervisors before it (the host
+  -- removed the old one: ipcrm, logind's RemoveIPC): the journals once.
+  if not deaths or (deaths <= 0 and not census.created) then return end
   if not jr.census_lock(census.id, true) then return end
   local ok, err = pcall(function()
     -- Again under the lock: another start may have settled them.
     deaths = jr.census_deaths(census.id)
-    if not deaths or deaths <= 0 then return end
+    if not deaths or (deaths <= 0 and not census.created) then return end
     local all = true
     for _, name in ipairs(jr.list(census.dir) or {}) do
       local j = journal_decode(jr.read(census.dir, name))
@@ -741,7 +743,7 @@ local function sweep_dead(host, census)
       end
     end
     -- What is still busy keeps the deaths counted: the next start retries.
-    if all then jr.census_settle(census.id, deaths) end
+    if all and deaths > 0 then jr.census_settle(census.id, deaths) end
   end)
   jr.census_lock(census.id, false)
   if not ok then error(err, 0) end

@@ -42,7 +42,9 @@ describe("core.census", function()
   end)
 
   it("counts a joined process killed with SIGKILL as a death, and gives back the mutex it held", function()
-    id = assert(core.census_open(dir))
+    local created
+    id, created = assert(core.census_open(dir))
+    assert.is_true(created)
     assert.equal(0, core.census_deaths(id))
     assert.is_true(core.census_join(id, 1))
     -- Another process joins, takes the sweep mutex and is killed.
@@ -68,7 +70,9 @@ describe("core.census", function()
     assert.equal(0, core.census_deaths(id))
     assert.is_true(core.census_join(id, -1))
     -- The same set for the same directory.
-    assert.equal(id, core.census_open(dir))
+    local again, made = core.census_open(dir)
+    assert.equal(id, again)
+    assert.is_false(made)
   end)
 
   it("refuses a set with the directory's key that pflask did not make", function()

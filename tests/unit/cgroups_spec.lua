@@ -269,7 +269,11 @@ local function add_census(host, base)
       return out
     end,
     remove = function(dir, name) count("remove"); os.remove(dir .. "/" .. name); return true end,
-    census_open = function() count("open"); if st.foreign then return nil, "not pflask's", 1 end return 5 end,
+    census_open = function()
+      count("open")
+      if st.foreign then return nil, "not pflask's", 1 end
+      return 5, st.created or false
+    end,
     census_join = function(_, d)
       count("join")
       st.live, st.registered = st.live + d, st.registered + d
@@ -788,6 +792,25 @@ describe("pflask.cgroups on a fake cgroupfs", function()
       assert.matches("start=1\n", read(census.dir .. "/" .. dir:match("[^/]+$") .. ".cgroups"))
       cgroups.cleanup(plan)
       assert.is_false(isdir(dir))
+    end)
+
+    it("reads the journals once when it made the set (the host removed the old one)", function()
+      host, base, log = fake_host("v2", { own = "/user.slice" })
+      local census = add_census(host, base)
+      local parent = base .. "/cg/user.slice"
+      host.fs.create(parent .. "/pflask.5000.1")
+      write(census.dir .. "/pflask.5000.1.cgroups", "pid=5000\nstart=3\npidns=77\ncgroup=" .. parent .. "/pflask.5000.1\n")
+      census.created = true
+      local plan = start(host, { limits = { pids = 5 } })
+      assert.is_false(isdir(parent .. "/pflask.5000.1"))
+      assert.is_nil(census.calls.settle) -- nothing was counted
+      cgroups.cleanup(plan)
+      census.created = false
+      host.fs.create(parent .. "/pflask.5001.1")
+      write(census.dir .. "/pflask.5001.1.cgroups", "pid=5001\nstart=3\npidns=77\ncgroup=" .. parent .. "/pflask.5001.1\n")
+      local p2 = start(host, { limits = { pids = 5 } })
+      assert.is_true(isdir(parent .. "/pflask.5001.1")) -- no death counted: not read
+      cgroups.cleanup(p2)
     end)
 
     it("falls back to sweeping each parent when the census is not pflask's", function()
