@@ -185,7 +185,11 @@ int pf_census_deaths(int id, int *ret, struct pf_error *err)
 int pf_census_lock(int id, bool lock, struct pf_error *err)
 {
 	struct sembuf op = { PF_CENSUS_MUTEX, (short)(lock ? -1 : 1), SEM_UNDO };
-	while (semop(id, &op, 1) < 0) {
+	/* A sweep takes milliseconds; a holder stopped in the middle (^Z, a
+	 * debugger) must not hang every start: after a while, EAGAIN, and the
+	 * caller leaves the sweep to a later start. */
+	struct timespec wait = { 2, 0 };
+	while (semtimedop(id, &op, 1, lock ? &wait : NULL) < 0) {
 		if (errno != EINTR)
 			return pf_error_errno(err, errno, "census: %s", lock ? "lock" : "unlock");
 	}

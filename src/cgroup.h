@@ -51,7 +51,8 @@ int pf_census_join(int id, int delta, struct pf_error *err);
 /* Unclean deaths not settled yet (registered - live), in *ret. */
 int pf_census_deaths(int id, int *ret, struct pf_error *err);
 
-/* Take (lock true, waiting) or give back the sweep mutex. */
+/* Take (lock true, waiting up to 2 s, then EAGAIN) or give back the sweep
+ * mutex. */
 int pf_census_lock(int id, bool lock, struct pf_error *err);
 
 /* Settle n deaths (their cgroups are gone). Holding the mutex. */

@@ -204,7 +204,7 @@ static int l_census_deaths(lua_State *L)
 	return 1;
 }
 
-/* core.census_lock(id, lock) -> true | fail: take (waiting) or give back
+/* core.census_lock(id, lock) -> true | fail: take (waiting up to 2 s) or give back
  * the sweep mutex. */
 static int l_census_lock(lua_State *L)
 {

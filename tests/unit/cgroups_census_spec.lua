@@ -75,6 +75,15 @@ describe("core.census", function()
     assert.is_false(made)
   end)
 
+  it("gives up waiting for a mutex whose holder does not go on (stopped), rather than hang a start", function()
+    id = assert(core.census_open(dir))
+    assert.is_true(core.census_lock(id, true))
+    local ok, msg, errno = core.census_lock(id, true) -- as a second start would
+    assert.is_nil(ok)
+    assert.equal(11, errno, msg) -- EAGAIN
+    assert.is_true(core.census_lock(id, false))
+  end)
+
   it("refuses a set with the directory's key that pflask did not make", function()
     -- Planted first, with ftok(dir, 'c') as pf_census_open computes it,
     -- readable by all (perl-base has semget).
