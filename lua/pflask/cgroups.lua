@@ -7,8 +7,10 @@
 -- there, else on the v1 hierarchy it is mounted on. In each hierarchy the
 -- container gets a cgroup pflask.PID.N directly below the supervisor's own
 -- cgroup (never beside or above it: the supervisor's limits still hold),
--- and its processes live in pflask.PID.N/payload. The limits and the
--- device policy are set on pflask.PID.N, which the container cannot see:
+-- and its processes live in pflask.PID.N/payload (in pflask.PID.N itself
+-- in a v1 hierarchy where it holds nothing: see release_agent below). The
+-- limits and the device policy are set on pflask.PID.N, which the
+-- container cannot see:
 -- its cgroup namespace (below) has payload as its root, so even a root
 -- container with CAP_SYS_ADMIN cannot lift them. Made in prepare, joined
 -- in parent, removed in cleanup (processes still in them are killed
@@ -404,7 +406,7 @@ end
 
 ---@class pflask.Cgroup
 ---@field dir string the container's cgroup directory (limits, device policy)
----@field procs string where its processes go (dir/payload)
+---@field procs string where its processes go (dir/payload; dir itself for a v1 cgroup that only hides its hierarchy's root)
 ---@field version 1|2
 ---@field controllers string[]
 ---@field enable string[] v2: controllers the parent's subtree_control must have (enabled in prepare if not)
@@ -563,15 +565,33 @@ function M.plan(spec, plan, host)
       -- kernel runs as host root: a root container (CAP_SYS_ADMIN, no
       -- user namespace) that mounts a hierarchy where its cgroup namespace
       -- root is the hierarchy's root could set it. So it gets a cgroup in
-      -- every v1 hierarchy, and sees only those.
+      -- every v1 hierarchy, and sees only those. (Where pflask's own
+      -- cgroup is not the root, that root would be pflask's cgroup, whose
+      -- files it could write: the same holds there.) runc does the same
+      -- on v1; nspawn leaves the container only the name=systemd one.
+      -- One that only hides the hierarchy holds no limit and no policy:
+      -- the container may write its files (as those of payload), so its
+      -- processes go in it directly, no payload below (two mkdir and
+      -- rmdir fewer per hierarchy, seven per start on a hybrid host).
       local names = {}
       for name in pairs(h.v1) do names[#names + 1] = name end
       table.sort(names)
       for _, name in ipairs(names) do
+        local before = #list
         local cg1 = cgroup_in(dir_of(h.v1[name], host.own.v1[name] or "/"), 1, h.v1[name])
+        if #list > before and not cpath and (name ~= "cpuset" or not lim.cpuset) then cg1.procs = cg1.dir end
         if name == "cpuset" and #cg1.writes == 0 then
           for _, w in ipairs(limit_writes(host, 1, "cpuset", lim, cg1.dir)) do cg1.writes[#cg1.writes + 1] = w end
         end
+      end
+      -- And the v2 hierarchy of a hybrid host, for the same reason: else
+      -- its cgroup namespace's root there is pflask's cgroup, often the
+      -- root, where it could make cgroups and see every other container's.
+      -- The child is cloned into it (CLONE_INTO_CGROUP): no cost at start.
+      if h.v2 then
+        local before = #list
+        local cg2 = cgroup_in(dir_of(h.v2, host.own.v2 or "/"), 2, h.v2)
+        if #list > before and not cpath then cg2.procs = cg2.dir end
       end
     end
   end
@@ -947,9 +967,11 @@ function M.prepare(plan)
         fs.write(cg.dir, "cgroup.subtree_control", "+" .. c)
       end
     end
-    create(host, cg.procs, option)
-    for _, w in ipairs(cg.writes) do
-      if w.payload then perr.check("--cgroup", fs.write(cg.procs, w[1], w[2])) end
+    if cg.procs ~= cg.dir then
+      create(host, cg.procs, option)
+      for _, w in ipairs(cg.writes) do
+        if w.payload then perr.check("--cgroup", fs.write(cg.procs, w[1], w[2])) end
+      end
     end
     -- The child starts in its v2 cgroup (core.clone): moving it there
     -- afterwards costs an RCU grace period, milliseconds on a busy host.

@@ -554,15 +554,23 @@ describe("pflask.cgroups on a fake cgroupfs", function()
       host, base, log = fake_host("hybrid")
       local plan = start(host, {}, new_plan({ root = "/srv/root" }))
       local N = cgname(plan)
-      for _, c in ipairs({ "memory", "pids", "cpu", "devices", "cpuset" }) do
-        -- Its cgroup namespace's root there is payload, never the
-        -- hierarchy's root (which has release_agent).
-        assert.equal("4242\n", read(base .. "/" .. c .. "/" .. N .. "/payload/cgroup.procs"), c)
+      -- Its cgroup namespace's root there is its own cgroup, never the
+      -- hierarchy's root (which has release_agent): payload below the
+      -- device policy, the cgroup itself where there is nothing to hide.
+      assert.equal("4242\n", read(base .. "/devices/" .. N .. "/payload/cgroup.procs"))
+      assert.equal("", read(base .. "/devices/" .. N .. "/cgroup.procs"))
+      for _, c in ipairs({ "memory", "pids", "cpu", "cpuset" }) do
+        assert.equal("4242\n", read(base .. "/" .. c .. "/" .. N .. "/cgroup.procs"), c)
+        assert.is_false(isdir(base .. "/" .. c .. "/" .. N .. "/payload"), c)
       end
-      assert.same({ "cpuset.sched_load_balance=0", "cpuset.cpus=0-1", "cpuset.mems=0" }, writes_of(log, "/cpuset/" .. N))
-      -- The device policy then goes on v1 too: no v2 cgroup at all.
+      assert.same({ "cpuset.sched_load_balance=0", "cpuset.cpus=0-1", "cpuset.mems=0", "cgroup.procs=4242" },
+        writes_of(log, "/cpuset/" .. N))
+      -- The device policy then goes on v1 too; the v2 cgroup only hides the
+      -- v2 root (the child is cloned into it).
       assert.equal("devices.deny=a", writes_of(log, "/devices/" .. N)[1])
-      assert.same({}, core.cgroup_children(base .. "/unified"))
+      assert.same({ N }, core.cgroup_children(base .. "/unified"))
+      assert.same({ "cgroup.procs=4242" }, writes_of(log, "/unified/" .. N)) -- here: clone places it
+      assert.equal(base .. "/unified/" .. N, plan.clone_cgroup)
       cgroups.cleanup(plan)
       for _, c in ipairs({ "memory", "pids", "cpu", "devices", "cpuset", "unified" }) do
         assert.same({}, core.cgroup_children(base .. "/" .. c), c)
