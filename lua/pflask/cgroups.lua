@@ -198,6 +198,7 @@ end
 ---@field fs table file operations: read(file), create(dir), write(dir, file, value), attach(dir, pid), remove(dir, kill), children(dir), stale(dir, known) (optional: children named after gone supervisors), devices_attach(dir, rules), owner(dir), device(path)
 ---@field journal table|nil optional: dir(), write(dir, name, data), read(dir, name), list(dir), remove(dir, name), census_open(dir), census_join(id, delta), census_deaths(id), census_lock(id, lock), census_settle(id, n); see "The census"
 ---@field supervisor fun(pid: integer): integer|nil the start time of a live (not zombie) process, nil when gone
+---@field start_time fun(pid: integer): integer|nil the start time of a process (this one's, for its journal)
 ---@field pidns integer the inode of the pid namespace pids are seen in
 
 --- The real host's facts.
@@ -256,6 +257,7 @@ function M.facts()
       census_settle = core.census_settle,
     },
     supervisor = supervisor,
+    start_time = core.start_time,
     pidns = own_pidns(),
   }
 end
@@ -675,7 +677,8 @@ local function remove_stale(host, parent, known)
 end
 
 local function escape(v)
-  return (tostring(v):gsub("[%c%%]", function(c) return string.format("%%%02X", c:byte()) end))
+  if not v:find("[%c%%]") then return v end
+  return (v:gsub("[%c%%]", function(c) return string.format("%%%02X", c:byte()) end))
 end
 
 local function unescape(v)
@@ -780,7 +783,7 @@ local function journal_begin(host, plan)
   sweep_dead(host, census)
   if plan.cgroup_path or plan.start_orphan then return end
   local jr = host.journal
-  local j = { pid = host.pid, start = host.supervisor(host.pid) or 0, pidns = host.pidns, cgroup = {}, parent = {} }
+  local j = { pid = host.pid, start = host.start_time(host.pid) or 0, pidns = host.pidns, cgroup = {}, parent = {} }
   for _, cg in ipairs(plan.cgroups) do
     local parent = parent_of(cg.dir)
     if cg.version == 2 then
