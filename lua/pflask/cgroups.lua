@@ -472,6 +472,13 @@ function M.plan(spec, plan, host)
       end
     end
   end
+  if #wanted == 0 and not plan.delegate_cgroup and spec.cpuset == nil
+      and not M.needs_device_policy(plan, host and host.euid or core.geteuid(), spec) then
+    -- No cgroup: the host's facts (its mount table, read and parsed) are
+    -- not needed either.
+    if cpath then fail("cgroup_path", "no cgroup to put there (no limits, no device policy)") end
+    return
+  end
   host = host or M.facts()
   -- --cpuset: a cpuset cgroup where the host gives pflask one (root, or
   -- a delegated v2 cgroup with cpuset); else the affinity alone
