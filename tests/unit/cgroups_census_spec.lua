@@ -100,4 +100,19 @@ describe("core.census", function()
     assert.equal(1, errno) -- EPERM
     assert.matches("is not pflask's", msg)
   end)
+
+  it("refuses a set shaped as pflask makes it but owned by another user (a planted one would blind the sweep)", function()
+    if core.geteuid() ~= 0 then return pending("needs root to plant as another user") end
+    -- Made as nobody, mode 0600 and four semaphores, as pflask makes
+    -- them, with the key of root's directory.
+    assert(sh("chmod 0755 " .. dir))
+    local made = capture("runuser -u nobody -- perl -e '@s = stat($ARGV[0]); "
+      .. "$k = (ord(\"c\") << 24) | (($s[0] & 0xff) << 16) | ($s[1] & 0xffff); "
+      .. "$id = semget($k, 4, 01000 | 02000 | 0600); print defined $id ? $id : \"\"' " .. dir)
+    if made == "" then return pending("perl could not make a semaphore set as nobody") end
+    id = tonumber(made)
+    local ok, msg, errno = core.census_open(dir)
+    assert.is_nil(ok)
+    assert.equal(1, errno, msg) -- EPERM
+  end)
 end)
