@@ -790,7 +790,14 @@ local function journal_begin(host, plan)
   sweep_dead(host, census)
   if plan.cgroup_path or plan.start_orphan then return end
   local jr = host.journal
-  local j = { pid = host.pid, start = host.start_time(host.pid) or 0, pidns = host.pidns, cgroup = {}, parent = {} }
+  local start = host.start_time(host.pid)
+  if not start then
+    -- A journal that could not name this process could be taken for a
+    -- dead one's: none, and every start sweeps each parent instead.
+    plan.cgroup_census = nil
+    return
+  end
+  local j = { pid = host.pid, start = start, pidns = host.pidns, cgroup = {}, parent = {} }
   for _, cg in ipairs(plan.cgroups) do
     local parent = parent_of(cg.dir)
     if cg.version == 2 then
@@ -805,6 +812,17 @@ local function journal_begin(host, plan)
   -- Joined first: dying before the journal is written is a death with
   -- nothing to sweep, which the next sweep settles.
   local joined = jr.census_join(census.id, 1)
+  if not joined then
+    -- The set was removed meanwhile (ipcrm): a new one (which reads the
+    -- journals once), then again. Not joined at all, the journal still
+    -- lets a later sweep find these cgroups.
+    local again = census_of(host)
+    if again then
+      census, plan.cgroup_census = again, again
+      sweep_dead(host, census)
+      joined = jr.census_join(census.id, 1)
+    end
+  end
   local data = journal_encode(j)
   local ok, _, errno = jr.write(census.dir, name, data, true)
   if not ok and errno == 17 then

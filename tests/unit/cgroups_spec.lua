@@ -822,6 +822,40 @@ describe("pflask.cgroups on a fake cgroupfs", function()
       cgroups.cleanup(p2)
     end)
 
+    it("opens the set again when it was removed under it, and reads the journals once", function()
+      host, base, log = fake_host("v2", { own = "/user.slice" })
+      local census = add_census(host, base)
+      local parent = base .. "/cg/user.slice"
+      host.fs.create(parent .. "/pflask.5000.1")
+      write(census.dir .. "/pflask.5000.1.cgroups", "pid=5000\nstart=3\npidns=77\ncgroup=" .. parent .. "/pflask.5000.1\n")
+      local join = host.journal.census_join
+      host.journal.census_join = function(id, d)
+        -- ipcrm between the open and the join: the next open makes it anew.
+        host.journal.census_join = join
+        census.created = true
+        return nil, "census: join: Identifier removed", 43
+      end
+      local plan = start(host, { limits = { pids = 5 } })
+      assert.is_false(isdir(parent .. "/pflask.5000.1"))
+      assert.equal(1, census.live)
+      assert.truthy(plan.cgroup_joined)
+      cgroups.cleanup(plan)
+      assert.equal(0, census.live)
+    end)
+
+    it("writes no journal, and sweeps each parent, when it cannot read its own start time", function()
+      host, base, log = fake_host("v2", { own = "/user.slice" })
+      local census = add_census(host, base)
+      host.start_time = function() return nil end
+      local parent = base .. "/cg/user.slice"
+      host.fs.create(parent .. "/pflask.999.1")
+      local plan = start(host, { limits = { pids = 5 } })
+      assert.is_nil(census.calls.write)
+      assert.is_false(isdir(parent .. "/pflask.999.1")) -- the sweep of each parent
+      cgroups.cleanup(plan)
+      assert.equal(0, census.live)
+    end)
+
     it("falls back to sweeping each parent when the census is not pflask's", function()
       host, base, log = fake_host("v2", { own = "/user.slice" })
       local census = add_census(host, base)
