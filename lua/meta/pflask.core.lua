@@ -80,6 +80,49 @@ function core.cgroup_children(dir) end
 ---@return integer|nil errno
 function core.cgroup_stale(path, known) end
 
+--- parent. The census of supervisors that made cgroups (pflask.cgroups):
+--- the System V semaphore set of runtime directory dir, made if missing
+--- (created: true); EPERM for a set with its key that pflask did not make.
+---@param dir string
+---@return integer|nil id
+---@return boolean|string created, or the message
+---@return integer|nil errno
+function core.census_open(dir) end
+
+--- parent. Join (1) or leave (-1) the census: the live count with
+--- SEM_UNDO (the kernel undoes it when the process dies), the registered
+--- count without.
+---@param id integer
+---@param delta 1|-1
+---@return true|nil ok
+---@return string|nil message
+---@return integer|nil errno
+function core.census_join(id, delta) end
+
+--- parent. Deaths not settled yet: registered - live.
+---@param id integer
+---@return integer|nil deaths
+---@return string|nil message
+---@return integer|nil errno
+function core.census_deaths(id) end
+
+--- parent. Take (waiting) or give back the sweep mutex (SEM_UNDO: given
+--- back by the kernel if its holder dies).
+---@param id integer
+---@param lock boolean
+---@return true|nil ok
+---@return string|nil message
+---@return integer|nil errno
+function core.census_lock(id, lock) end
+
+--- parent. Settle n deaths whose cgroups are gone (holding the mutex).
+---@param id integer
+---@param n integer
+---@return true|nil ok
+---@return string|nil message
+---@return integer|nil errno
+function core.census_settle(id, n) end
+
 --- parent. mkdir (EEXIST is an error), one write(2), move a process, names
 --- of sub-cgroups.
 ---@param dir any
