@@ -3,8 +3,12 @@
 #include "process.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #ifndef PR_CAP_AMBIENT
 #define PR_CAP_AMBIENT 47
@@ -19,10 +23,49 @@ int pf_caps_last(void)
 	return n > 63 ? 63 : n;
 }
 
+/* The bounding set as /proc/self/status shows it (CapBnd, hexadecimal):
+ * one read instead of a prctl per capability. -1 when it cannot be read
+ * (no /proc mounted), for the caller to ask prctl instead. */
+static int bounding_from_status(uint64_t *ret_set)
+{
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -1;
+	char buf[4096];
+	size_t len = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == sizeof(buf) - 1)
+			break;
+	}
+	close(fd);
+	buf[len] = '\0';
+	const char *line = strstr(buf, "\nCapBnd:\t");
+	if (!line)
+		return -1;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(line + 9, &end, 16);
+	if (errno || end == line + 9 || *end != '\n')
+		return -1;
+	*ret_set = v;
+	return 0;
+}
+
 int pf_caps_get_bounding(uint64_t *ret_set, struct pf_error *err)
 {
-	uint64_t set = 0;
 	int last = pf_caps_last();
+	uint64_t known = last >= 63 ? UINT64_MAX : (UINT64_C(1) << (last + 1)) - 1;
+	uint64_t set = 0;
+	if (bounding_from_status(&set) == 0) {
+		*ret_set = set & known;
+		return 0;
+	}
 	for (int c = 0; c <= last; c++) {
 		int r = cap_get_bound((cap_value_t)c);
 		if (r < 0)
@@ -37,21 +80,23 @@ int pf_caps_get_bounding(uint64_t *ret_set, struct pf_error *err)
 int pf_caps_drop_bounding(uint64_t keep, int keep_on_user_switch,
 			  struct pf_error *err)
 {
+	/* Dropped without reading first: dropping one that is not there
+	 * succeeds, so this is one prctl per capability dropped rather than
+	 * a read and a drop. Only when a drop fails (EPERM without
+	 * CAP_SETPCAP) does it matter whether the capability was there. */
 	int last = pf_caps_last();
 	for (int c = 0; c <= last; c++) {
 		if (keep & (UINT64_C(1) << c))
 			continue;
-		int r = cap_get_bound((cap_value_t)c);
-		if (r <= 0)
+		if (prctl(PR_CAPBSET_DROP, (unsigned long)c, 0, 0, 0) == 0)
+			continue;
+		int e = errno;
+		if (cap_get_bound((cap_value_t)c) == 0)
 			continue; /* not there to drop */
-		if (cap_drop_bound((cap_value_t)c) < 0) {
-			char *name = cap_to_name((cap_value_t)c);
-			int e = errno;
-			pf_error_errno(err, e, "drop %s from the bounding set",
-				       name ? name : "capability");
-			cap_free(name);
-			return -1;
-		}
+		char *name = cap_to_name((cap_value_t)c);
+		pf_error_errno(err, e, "drop %s from the bounding set", name ? name : "capability");
+		cap_free(name);
+		return -1;
 	}
 	if (keep_on_user_switch && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		return pf_error_errno(err, errno, "keep capabilities across the user switch");
@@ -60,38 +105,26 @@ int pf_caps_drop_bounding(uint64_t keep, int keep_on_user_switch,
 
 int pf_caps_apply(uint64_t keep, uint64_t ambient, struct pf_error *err)
 {
-	cap_t now = cap_get_proc();
-	if (!now)
+	/* capget and capset themselves: libcap's cap_get_proc, cap_init and
+	 * cap_set_proc cost two more capget calls for the same result. */
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+	if (capget(&hdr, data) < 0)
 		return pf_error_errno(err, errno, "read capabilities");
-	cap_t want = cap_init();
-	if (!want) {
-		cap_free(now);
-		return pf_error_errno(err, errno, "allocate capabilities");
-	}
 	int last = pf_caps_last();
-	uint64_t kept = 0;
-	for (int c = 0; c <= last; c++) {
-		cap_value_t v = (cap_value_t)c;
-		cap_flag_value_t permitted = CAP_CLEAR;
-		cap_get_flag(now, v, CAP_PERMITTED, &permitted);
-		if (!(keep & (UINT64_C(1) << c)) || permitted != CAP_SET)
-			continue;
-		cap_set_flag(want, CAP_PERMITTED, 1, &v, CAP_SET);
-		cap_set_flag(want, CAP_EFFECTIVE, 1, &v, CAP_SET);
-		cap_set_flag(want, CAP_INHERITABLE, 1, &v, CAP_SET);
-		kept |= UINT64_C(1) << c;
+	uint64_t known = last >= 63 ? UINT64_MAX : (UINT64_C(1) << (last + 1)) - 1;
+	uint64_t permitted = data[0].permitted | (uint64_t)data[1].permitted << 32;
+	uint64_t kept = keep & permitted & known;
+	for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; i++) {
+		uint32_t half = (uint32_t)(kept >> (32 * i));
+		data[i].permitted = data[i].effective = data[i].inheritable = half;
 	}
-	cap_free(now);
 	/* Nothing inherited may linger in the ambient set. */
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) {
-		cap_free(want);
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		return pf_error_errno(err, errno, "clear ambient capabilities");
-	}
-	int r = cap_set_proc(want);
-	int e = errno;
-	cap_free(want);
-	if (r < 0)
-		return pf_error_errno(err, e, "set capabilities");
+	hdr = (struct __user_cap_header_struct){ .version = _LINUX_CAPABILITY_VERSION_3 };
+	if (capset(&hdr, data) < 0)
+		return pf_error_errno(err, errno, "set capabilities");
 	for (int c = 0; c <= last; c++) {
 		if (!(ambient & kept & (UINT64_C(1) << c)))
 			continue;

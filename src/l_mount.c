@@ -321,6 +321,43 @@ static int l_set_readonly(lua_State *L)
 	return push_result(L, pf_mount_set_readonly(root, target, readonly, &err), &err);
 }
 
+/* core.masks(root, {{how, path [, required = true]}, ...} [, legacy])
+ * -> true | fail. how: "readonly", "writable", "null", "empty", "hide"
+ * (see pf_mount_masks). Each path is resolved inside root, once; one that
+ * does not exist is skipped unless required. legacy takes the mount(2)
+ * path of kernels without open_tree (tests compare the two). Child side. */
+static int l_masks(lua_State *L)
+{
+	const char *root = luaL_checkstring(L, 1);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	bool legacy = lua_toboolean(L, 3);
+	lua_Integer n = luaL_len(L, 2);
+	luaL_argcheck(L, n >= 0 && n <= 4096, 2, "too many masks");
+	struct pf_mount_mask *masks = lua_newuserdatauv(L, sizeof(*masks) * (size_t)(n ? n : 1), 0);
+	static const char *const hows[] = { "readonly", "writable", "null", "empty", "hide", NULL };
+	static const enum pf_mount_mask_how how_of[] = { PF_MASK_READONLY, PF_MASK_WRITABLE, PF_MASK_NULL,
+							 PF_MASK_EMPTY, PF_MASK_HIDE };
+	for (lua_Integer i = 1; i <= n; i++) {
+		if (lua_geti(L, 2, i) != LUA_TTABLE)
+			return luaL_argerror(L, 2, lua_pushfstring(L, "entry %d is not a table", (int)i));
+		int entry = lua_gettop(L);
+		lua_geti(L, entry, 1);
+		int how = luaL_checkoption(L, -1, NULL, hows);
+		lua_geti(L, entry, 2);
+		/* The string stays referenced by the entry, itself by the list
+		 * at argument 2, for the whole call. */
+		const char *path = lua_tostring(L, -1);
+		if (lua_type(L, -1) != LUA_TSTRING)
+			return luaL_argerror(L, 2, lua_pushfstring(L, "entry %d has no path", (int)i));
+		lua_getfield(L, entry, "required");
+		masks[i - 1] = (struct pf_mount_mask){ .path = path, .how = how_of[how],
+						       .required = lua_toboolean(L, -1) };
+		lua_settop(L, entry - 1);
+	}
+	struct pf_error err = { 0 };
+	return push_result(L, pf_mount_masks(root, masks, (size_t)n, legacy, &err), &err);
+}
+
 /* core.dir_entries(path) -> {name, ...} | fail: the names in directory
  * path (not "." and ".."), unsorted; path itself is not followed if it is
  * a symlink. */
@@ -383,6 +420,7 @@ void pf_l_open_mount(lua_State *L)
 		{ "chroot", l_chroot },
 		{ "remove_tree", l_remove_tree },
 		{ "set_readonly", l_set_readonly },
+		{ "masks", l_masks },
 		{ "dir_entries", l_dir_entries },
 		{ NULL, NULL },
 	};

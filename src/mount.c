@@ -362,6 +362,153 @@ int pf_mount_chroot(const char *dir, struct pf_error *err)
 	return 0;
 }
 
+/* The new mount API's calls, which glibc may not wrap. */
+static int open_tree_syscall(int dfd, const char *path, unsigned flags)
+{
+#ifdef SYS_open_tree
+	return (int)syscall(SYS_open_tree, dfd, path, flags);
+#else
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+static int move_mount_syscall(int from_fd, int to_fd)
+{
+#ifdef SYS_move_mount
+	return (int)syscall(SYS_move_mount, from_fd, "", to_fd, "",
+			    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+#else
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/* The mount at fd (opened after it was mounted, so on its root) made
+ * read-only or writable: mount_setattr, or a remount through the magic
+ * link where the kernel lacks it. */
+static int set_readonly_fd(int fd, bool readonly, const char *path, struct pf_error *err)
+{
+	struct mount_attr attr = { 0 };
+	if (readonly)
+		attr.attr_set = MOUNT_ATTR_RDONLY;
+	else
+		attr.attr_clr = MOUNT_ATTR_RDONLY;
+	if (mount_setattr_syscall(fd, "", AT_EMPTY_PATH, &attr) == 0)
+		return 0;
+	if (errno != ENOSYS)
+		return pf_error_errno(err, errno, "make %s %s", path, readonly ? "read-only" : "writable");
+	char fd_path[32];
+	pf_fs_fd_path(fd, fd_path);
+	return remount_bind(fd_path, readonly, err);
+}
+
+/* fd (target, resolved inside root_fd as path) bound on itself, that mount
+ * only, read-only or writable. With the new mount API the copy gets its
+ * flag while still detached (open_tree, mount_setattr, move_mount): it is
+ * never visible with the other flag, and the target is looked up once.
+ * legacy, or a kernel without open_tree (Linux < 5.2): mount(2) through
+ * the magic link, the target looked up again to reach the new mount,
+ * then its flag; the same mount in the end (mounts_masks_spec compares). */
+static int bind_self(int root_fd, int fd, const char *path, bool readonly, bool legacy,
+		     struct pf_error *err)
+{
+	const char *what = readonly ? "read-only" : "writable";
+	if (!legacy) {
+		_cleanup_close_ int tree =
+			open_tree_syscall(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+		if (tree >= 0) {
+			struct mount_attr attr = { 0 };
+			if (readonly)
+				attr.attr_set = MOUNT_ATTR_RDONLY;
+			else
+				attr.attr_clr = MOUNT_ATTR_RDONLY;
+			if (mount_setattr_syscall(tree, "", AT_EMPTY_PATH, &attr) < 0)
+				return pf_error_errno(err, errno, "bind %s on itself %s", path, what);
+			if (move_mount_syscall(tree, fd) < 0)
+				return pf_error_errno(err, errno, "bind %s on itself %s", path, what);
+			return 0;
+		}
+		/* mount_setattr came after open_tree (5.12, 5.2): without
+		 * it, the old way entirely. */
+		if (errno != ENOSYS)
+			return pf_error_errno(err, errno, "bind %s on itself %s", path, what);
+	}
+	char fd_path[32];
+	pf_fs_fd_path(fd, fd_path);
+	if (mount(fd_path, fd_path, NULL, MS_BIND, NULL) < 0)
+		return pf_error_errno(err, errno, "bind %s on itself", path);
+	_cleanup_close_ int mounted = pf_fs_open_in_root(root_fd, path, err);
+	if (mounted < 0)
+		return -1;
+	return set_readonly_fd(mounted, readonly, path, err);
+}
+
+/* An empty tmpfs on fd (path inside root_fd), then read-only. No mount
+ * options: without a --chroot nothing else needs libmount. */
+static int mount_empty(int root_fd, int fd, const char *path, struct pf_error *err)
+{
+	char fd_path[32];
+	pf_fs_fd_path(fd, fd_path);
+	if (mount("tmpfs", fd_path, "tmpfs", 0, NULL) < 0)
+		return pf_error_errno(err, errno, "mount tmpfs on %s", path);
+	_cleanup_close_ int mounted = pf_fs_open_in_root(root_fd, path, err);
+	if (mounted < 0)
+		return -1;
+	return set_readonly_fd(mounted, true, path, err);
+}
+
+int pf_mount_masks(const char *root, const struct pf_mount_mask *masks, size_t n, bool legacy,
+		   struct pf_error *err)
+{
+	_cleanup_close_ int root_fd = pf_fs_open_root(root, err);
+	if (root_fd < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const struct pf_mount_mask *m = &masks[i];
+		_cleanup_close_ int fd = pf_fs_open_in_root(root_fd, m->path, err);
+		if (fd < 0) {
+			/* Kernels differ in what /proc and /sys have. */
+			if (!m->required && (err->code == ENOENT || err->code == ENOTDIR)) {
+				*err = (struct pf_error){ 0 };
+				continue;
+			}
+			return -1;
+		}
+		enum pf_mount_mask_how how = m->how;
+		if (how == PF_MASK_HIDE) {
+			struct stat st;
+			if (fstat(fd, &st) < 0)
+				return pf_error_errno(err, errno, "%s", m->path);
+			how = S_ISDIR(st.st_mode) ? PF_MASK_EMPTY : PF_MASK_NULL;
+		}
+		int r = 0;
+		char fd_path[32];
+		switch (how) {
+		case PF_MASK_READONLY:
+		case PF_MASK_WRITABLE:
+			r = bind_self(root_fd, fd, m->path, how == PF_MASK_READONLY, legacy, err);
+			break;
+		case PF_MASK_NULL:
+			/* The host's /dev/null (the container's /dev may not
+			 * be there yet): a device node ignores its mount's
+			 * flags, so the bind stays writable; reads give
+			 * nothing, writes go nowhere. */
+			pf_fs_fd_path(fd, fd_path);
+			if (mount("/dev/null", fd_path, NULL, MS_BIND, NULL) < 0)
+				r = pf_error_errno(err, errno, "bind /dev/null on %s", m->path);
+			break;
+		case PF_MASK_EMPTY:
+		case PF_MASK_HIDE:
+			r = mount_empty(root_fd, fd, m->path, err);
+			break;
+		}
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int pf_mount_set_readonly(const char *root, const char *target, bool readonly,
 			  struct pf_error *err)
 {

@@ -78,3 +78,28 @@ int pf_mount_chroot(const char *dir, struct pf_error *err);
  * read-only tree (the container's own /proc/sys/net) is made writable. */
 int pf_mount_set_readonly(const char *root, const char *target, bool readonly,
 			  struct pf_error *err);
+
+/* What pf_mount_masks does to one path. */
+enum pf_mount_mask_how {
+	PF_MASK_READONLY, /* bound on itself read-only (that mount only) */
+	PF_MASK_WRITABLE, /* bound on itself writable: a part of a read-only tree */
+	PF_MASK_NULL,     /* the host's /dev/null bound on it (a file) */
+	PF_MASK_EMPTY,    /* an empty tmpfs on it, read-only (a directory) */
+	PF_MASK_HIDE,     /* PF_MASK_EMPTY for a directory, else PF_MASK_NULL */
+};
+
+struct pf_mount_mask {
+	const char *path; /* inside root */
+	enum pf_mount_mask_how how;
+	bool required;    /* else a path that does not exist is skipped */
+};
+
+/* Child: apply masks in order, each path resolved inside root once (root
+ * opened once for all). A path that does not exist (ENOENT, ENOTDIR) is
+ * skipped unless required: kernels differ in what /proc and /sys have.
+ * legacy uses mount(2) and a second lookup for every bind, as on kernels
+ * without open_tree (Linux < 5.2), which is what happens there anyway:
+ * for tests, which compare the two. Stops at the first failure, err
+ * naming the path. */
+int pf_mount_masks(const char *root, const struct pf_mount_mask *masks, size_t n, bool legacy,
+		   struct pf_error *err);
