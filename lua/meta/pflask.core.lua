@@ -626,6 +626,19 @@ function core.set_dumpable(on) end
 ---@return any ...
 function core.set_readonly(opts) end
 
+--- child: masks paths inside `root`, in order, in one call: `root` opened
+--- once, each path resolved inside it once; one that does not exist is
+--- skipped unless `required`. how: "readonly" or "writable" (bound on
+--- itself with that flag, that mount only), "null" (the host's /dev/null
+--- bound on it), "empty" (an empty read-only tmpfs), "hide" ("empty" for
+--- a directory, else "null"). `legacy` takes the mount(2) path of kernels
+--- without open_tree (the same mounts; tests compare).
+---@param root string
+---@param masks { [1]: "readonly"|"writable"|"null"|"empty"|"hide", [2]: string, required: boolean|nil }[]
+---@param legacy boolean|nil
+---@return any ...
+function core.masks(root, masks, legacy) end
+
 --- as their system calls.
 ---@param name any
 ---@return any ...
