@@ -1,5 +1,5 @@
 -- Run by startpath_spec as a pflask recipe: this process's bounding set as
--- core.caps_bounding reads it (CapBnd of /proc/self/status, or a prctl per
--- capability where /proc is not there), in hexadecimal.
+-- core.caps_bounding reads it, in hexadecimal (the spec runs it with and
+-- without /proc, and compares with CapBnd).
 local core = require "pflask.core"
 print(string.format("%x", assert(core.caps_bounding())))
