@@ -19,7 +19,7 @@ int pf_caps_last(void)
 	return n > 63 ? 63 : n;
 }
 
-int pf_caps_get_bounding(uint64_t *ret_set, struct pf_error *err)
+int pf_caps_get_bounding(uint64_t which, uint64_t *ret_set, struct pf_error *err)
 {
 	/* A prctl per capability. CapBnd of /proc/self/status would be three
 	 * calls instead of 41, but the kernel formats the whole status file
@@ -28,6 +28,8 @@ int pf_caps_get_bounding(uint64_t *ret_set, struct pf_error *err)
 	uint64_t set = 0;
 	int last = pf_caps_last();
 	for (int c = 0; c <= last; c++) {
+		if (!(which & (UINT64_C(1) << c)))
+			continue;
 		int r = cap_get_bound((cap_value_t)c);
 		if (r < 0)
 			return pf_error_errno(err, errno, "read bounding set");

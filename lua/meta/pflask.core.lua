@@ -42,9 +42,11 @@ function core.bind(opts) end
 ---@return any ...
 function core.caps_apply(keep, ambient) end
 
---- the highest capability the kernel knows; this process's bounding set.
+--- this process's bounding set, or only its part in `which` (a prctl per
+--- capability read; the others are reported absent).
+---@param which? integer
 ---@return any ...
-function core.caps_bounding() end
+function core.caps_bounding(which) end
 
 --- child, before the user switch: drops every capability not in `keep` from
 --- the bounding set; `keepcaps` arms PR_SET_KEEPCAPS.
