@@ -196,8 +196,8 @@ int pf_process_open_self(struct pf_error *err)
 	int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
 	if (fd < 0)
 		return pf_error_errno(err, errno, "pidfd_open");
-	/* pidfds are close-on-exec already; say so anyway, as for every fd. */
-	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	/* Close-on-exec already: pidfd_open sets it on every pidfd it makes
+	 * (pidfd_open(2)), so no fcntl. */
 	return fd;
 }
 
