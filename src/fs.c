@@ -176,6 +176,14 @@ int pf_fs_open_in_root(int root_fd, const char *path, struct pf_error *err)
 	return fd;
 }
 
+int pf_fs_open_dir_in_root(int root_fd, const char *path, struct pf_error *err)
+{
+	int fd = open_dir_beneath(root_fd, path);
+	if (fd < 0)
+		return pf_error_errno(err, errno, "%s", path);
+	return fd;
+}
+
 /* Split path into its parent ("/" at least) and last component. */
 static int split_last(const char *path, char *parent, size_t size, const char **ret_last)
 {

@@ -358,6 +358,55 @@ static int l_masks(lua_State *L)
 	return push_result(L, pf_mount_masks(root, masks, (size_t)n, legacy, &err), &err);
 }
 
+/* core.populate(root, dir, {{"node", name, major, minor} | {"dir", name}
+ * | {"link", name, target}, ...}) -> true | fail: entries created in dir
+ * (inside root), opened once (see pf_mount_populate). Child side. */
+static int l_populate(lua_State *L)
+{
+	const char *root = luaL_checkstring(L, 1);
+	const char *dir = luaL_checkstring(L, 2);
+	luaL_checktype(L, 3, LUA_TTABLE);
+	lua_Integer n = luaL_len(L, 3);
+	luaL_argcheck(L, n >= 0 && n <= 4096, 3, "too many entries");
+	struct pf_mount_entry *entries = lua_newuserdatauv(L, sizeof(*entries) * (size_t)(n ? n : 1), 0);
+	static const char *const kinds[] = { "node", "dir", "link", NULL };
+	for (lua_Integer i = 1; i <= n; i++) {
+		if (lua_geti(L, 3, i) != LUA_TTABLE)
+			return luaL_argerror(L, 3, lua_pushfstring(L, "entry %d is not a table", (int)i));
+		int entry = lua_gettop(L);
+		lua_geti(L, entry, 1);
+		int kind = luaL_checkoption(L, -1, NULL, kinds);
+		/* Strings stay referenced by the entry, itself by the list at
+		 * argument 3, for the whole call. */
+		lua_geti(L, entry, 2);
+		if (lua_type(L, -1) != LUA_TSTRING)
+			return luaL_argerror(L, 3, lua_pushfstring(L, "entry %d has no name", (int)i));
+		struct pf_mount_entry *e = &entries[i - 1];
+		*e = (struct pf_mount_entry){ .name = lua_tostring(L, -1) };
+		if (kind == 0) {
+			e->kind = PF_ENTRY_NODE;
+			lua_geti(L, entry, 3);
+			lua_geti(L, entry, 4);
+			lua_Integer major = luaL_checkinteger(L, -2), minor = luaL_checkinteger(L, -1);
+			luaL_argcheck(L, major >= 0 && major <= 0xfff && minor >= 0 && minor <= 0xfffff, 3,
+				      "device number out of range");
+			e->major = (unsigned)major;
+			e->minor = (unsigned)minor;
+		} else if (kind == 1) {
+			e->kind = PF_ENTRY_DIR;
+		} else {
+			e->kind = PF_ENTRY_LINK;
+			lua_geti(L, entry, 3);
+			if (lua_type(L, -1) != LUA_TSTRING)
+				return luaL_argerror(L, 3, lua_pushfstring(L, "entry %d has no target", (int)i));
+			e->target = lua_tostring(L, -1);
+		}
+		lua_settop(L, entry - 1);
+	}
+	struct pf_error err = { 0 };
+	return push_result(L, pf_mount_populate(root, dir, entries, (size_t)n, &err), &err);
+}
+
 /* core.dir_entries(path) -> {name, ...} | fail: the names in directory
  * path (not "." and ".."), unsorted; path itself is not followed if it is
  * a symlink. */
@@ -421,6 +470,7 @@ void pf_l_open_mount(lua_State *L)
 		{ "remove_tree", l_remove_tree },
 		{ "set_readonly", l_set_readonly },
 		{ "masks", l_masks },
+		{ "populate", l_populate },
 		{ "dir_entries", l_dir_entries },
 		{ NULL, NULL },
 	};

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <linux/magic.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -505,6 +506,67 @@ int pf_mount_masks(const char *root, const struct pf_mount_mask *masks, size_t n
 		}
 		if (r < 0)
 			return -1;
+	}
+	return 0;
+}
+
+/* The host's /dev/NAME bound on an empty file NAME of dir_fd, for a
+ * device mknod may not make here. */
+static int bind_host_device(int dir_fd, const char *dir, const char *name, struct pf_error *err)
+{
+	_cleanup_close_ int fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == EEXIST) {
+		/* As a mount point made by pf_fs_create_in_root: anything
+		 * but a directory. */
+		fd = openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		struct stat st;
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+			return pf_error_errno(err, EISDIR, "%s/%s", dir, name);
+	}
+	if (fd < 0)
+		return pf_error_errno(err, errno, "create %s/%s", dir, name);
+	char source[sizeof("/dev/") + NAME_MAX];
+	snprintf(source, sizeof(source), "/dev/%s", name);
+	char fd_path[32];
+	pf_fs_fd_path(fd, fd_path);
+	if (mount(source, fd_path, NULL, MS_BIND, NULL) < 0)
+		return pf_error_errno(err, errno, "bind %s on %s/%s", source, dir, name);
+	return 0;
+}
+
+int pf_mount_populate(const char *root, const char *dir, const struct pf_mount_entry *entries,
+		      size_t n, struct pf_error *err)
+{
+	_cleanup_close_ int root_fd = pf_fs_open_root(root, err);
+	if (root_fd < 0)
+		return -1;
+	_cleanup_close_ int dir_fd = pf_fs_open_dir_in_root(root_fd, dir, err);
+	if (dir_fd < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const struct pf_mount_entry *e = &entries[i];
+		if (!*e->name || strchr(e->name, '/') || strcmp(e->name, ".") == 0 ||
+		    strcmp(e->name, "..") == 0 || strlen(e->name) > NAME_MAX)
+			return pf_error_set(err, EINVAL, "%s: '%s' is not a name", dir, e->name);
+		switch (e->kind) {
+		case PF_ENTRY_NODE:
+			if (mknodat(dir_fd, e->name, S_IFCHR | 0666, makedev(e->major, e->minor)) == 0) {
+				/* The mode asked for, not the one the umask leaves. */
+				if (fchmodat(dir_fd, e->name, 0666, 0) < 0)
+					return pf_error_errno(err, errno, "chmod %s/%s", dir, e->name);
+			} else if (bind_host_device(dir_fd, dir, e->name, err) < 0) {
+				return -1;
+			}
+			break;
+		case PF_ENTRY_DIR:
+			if (mkdirat(dir_fd, e->name, 0755) < 0)
+				return pf_error_errno(err, errno, "create %s/%s", dir, e->name);
+			break;
+		case PF_ENTRY_LINK:
+			if (symlinkat(e->target, dir_fd, e->name) < 0)
+				return pf_error_errno(err, errno, "symlink %s/%s", dir, e->name);
+			break;
+		}
 	}
 	return 0;
 }

@@ -103,3 +103,19 @@ struct pf_mount_mask {
  * naming the path. */
 int pf_mount_masks(const char *root, const struct pf_mount_mask *masks, size_t n, bool legacy,
 		   struct pf_error *err);
+
+/* What pf_mount_populate creates in a directory. */
+struct pf_mount_entry {
+	enum { PF_ENTRY_NODE, PF_ENTRY_DIR, PF_ENTRY_LINK } kind;
+	const char *name;       /* one component */
+	unsigned major, minor;  /* NODE: a character device, 0666 */
+	const char *target;     /* LINK: stored as is */
+};
+
+/* Child: create entries in the directory dir (resolved inside root once,
+ * opened once), in order: character devices (mode 0666 whatever the
+ * umask; where mknod is refused, as in a user namespace, an empty file
+ * with the host's /dev/NAME bound on it), directories (0755) and
+ * symlinks. Stops at the first failure, err naming the entry. */
+int pf_mount_populate(const char *root, const char *dir, const struct pf_mount_entry *entries,
+		      size_t n, struct pf_error *err);

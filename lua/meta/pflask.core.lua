@@ -641,6 +641,17 @@ function core.set_readonly(opts) end
 ---@return any ...
 function core.masks(root, masks, legacy) end
 
+--- child: creates entries in the directory `dir` inside `root`, resolved
+--- and opened once, in order: {"node", name, major, minor} a character
+--- device 0666 (where mknod is refused, as in a user namespace, the host's
+--- /dev/NAME bound on an empty file), {"dir", name} a directory 0755,
+--- {"link", name, target} a symlink.
+---@param root string
+---@param dir string
+---@param entries table[]
+---@return any ...
+function core.populate(root, dir, entries) end
+
 --- as their system calls.
 ---@param name any
 ---@return any ...

@@ -356,31 +356,26 @@ function M.prepare(plan)
   end
 end
 
---- Bind a host device node where mknod is not allowed (user namespaces).
-local function make_device(root, at, name, major, minor)
-  local path = at .. "/" .. name
-  if core.mknod(root, path, "char", major, minor, 438) then return end -- 0666
-  perr.check(at, core.mountpoint(root, path, "file"))
-  perr.check(at, core.bind{ root = root, target = path, source = "/dev/" .. name, recursive = false })
-end
-
 --- A private /dev (at `at`, "/dev" unless a spec's dev entry says
---- otherwise): tmpfs with the standard nodes, a devpts instance, shm, the
---- fd links, and the console when the container has a pty.
+--- otherwise): tmpfs with the standard nodes (where mknod is not allowed,
+--- in user namespaces, the host's nodes bound on empty files), a devpts
+--- instance, shm, the fd links, and the console when the container has a
+--- pty. The nodes, directories and links are made in one core.populate
+--- call: `at` resolved and opened once.
 local function populate_dev(root, plan, at)
   at = at or "/dev"
   perr.check(at, core.mount{ root = root, target = at, fstype = "tmpfs",
                              options = "nosuid,mode=0755,size=65536k" })
-  for _, d in ipairs(DEVICES) do make_device(root, at, d[1], d[2], d[3]) end
-  perr.check(at .. "/pts", core.mountpoint(root, at .. "/pts", "directory"))
+  local entries = {}
+  for _, d in ipairs(DEVICES) do entries[#entries + 1] = { "node", d[1], d[2], d[3] } end
+  entries[#entries + 1] = { "dir", "pts" }
+  entries[#entries + 1] = { "dir", "shm" }
+  for _, link in ipairs(DEV_LINKS) do entries[#entries + 1] = { "link", link[1], link[2] } end
+  perr.check(at, core.populate(root, at, entries))
   perr.check(at .. "/pts", core.mount{ root = root, target = at .. "/pts", fstype = "devpts", source = "devpts",
                                        options = "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620" })
-  perr.check(at .. "/shm", core.mountpoint(root, at .. "/shm", "directory"))
   perr.check(at .. "/shm", core.mount{ root = root, target = at .. "/shm", fstype = "tmpfs",
                                        options = "nosuid,nodev,mode=1777" })
-  for _, link in ipairs(DEV_LINKS) do
-    perr.check(at, core.symlink(root, link[2], at .. "/" .. link[1]))
-  end
   -- The container's own pty when it has one (plan.console, set by the
   -- terminal concern), else none: never a terminal of the host.
   local tty = plan.console

@@ -197,6 +197,32 @@ describe("start path", function()
           assert.equal(host_bounding(), tonumber(with_proc.stdout, 16)) -- the user's own: the host's
         end
       end)
+
+      it("makes a --chroot's /dev in one call: nodes (bound rootless), pts, shm and the links", function()
+        local root = pft.tempdir("root")
+        dirs[#dirs + 1] = root
+        pft.make_rootfs(root)
+        for _, a in ipairs({ "stat", "readlink" }) do pft.sh("ln -sf busybox " .. root .. "/bin/" .. a) end
+        local r = run(world, { pflask(world), "--chroot=" .. root, "--", "sh", "-c",
+          'cd /dev && for f in *; do if [ -L $f ]; then echo "$f -> $(readlink $f)"; '
+          .. 'else stat -c "%n %F %a %t:%T" $f; fi; done; grep " /dev" /proc/self/mountinfo' })
+        assert.equal(0, r.status, r.stderr)
+        local listing = r.stdout:gsub("\n[^\n]* /dev[^\n]*", "")
+        assert.equal(table.concat({
+          "fd -> /proc/self/fd", "full character special file 666 1:7",
+          "null character special file 666 1:3", "ptmx -> pts/ptmx", "pts directory 755 0:0",
+          "random character special file 666 1:8", "shm directory 1777 0:0",
+          "stderr -> /proc/self/fd/2", "stdin -> /proc/self/fd/0", "stdout -> /proc/self/fd/1",
+          "tty character special file 666 5:0", "urandom character special file 666 1:9",
+          "zero character special file 666 1:5", "" }, "\n"), listing)
+        local mounts = {}
+        for point, fstype in r.stdout:gmatch("%S+ %S+ %S+ %S+ (/dev%S*) [^\n]* %- (%S+) ") do mounts[point] = fstype end
+        assert.equal("tmpfs", mounts["/dev"])
+        assert.equal("devpts", mounts["/dev/pts"])
+        assert.equal("tmpfs", mounts["/dev/shm"])
+        -- Rootless, mknod is refused: the host's nodes, bound.
+        assert.equal(world == "rootless" and "devtmpfs" or nil, mounts["/dev/null"])
+      end)
     end)
   end
 
