@@ -418,22 +418,27 @@ static int bind_self(int root_fd, int fd, const char *path, bool readonly, bool 
 	if (!legacy) {
 		_cleanup_close_ int tree =
 			open_tree_syscall(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+		/* Without open_tree (Linux < 5.2), or refused by a seccomp
+		 * profile that allows mount(2): the old way, which fails
+		 * alike where binding is not allowed at all. */
+		if (tree < 0 && errno != ENOSYS && errno != EPERM)
+			return pf_error_errno(err, errno, "bind %s on itself %s", path, what);
 		if (tree >= 0) {
 			struct mount_attr attr = { 0 };
 			if (readonly)
 				attr.attr_set = MOUNT_ATTR_RDONLY;
 			else
 				attr.attr_clr = MOUNT_ATTR_RDONLY;
-			if (mount_setattr_syscall(tree, "", AT_EMPTY_PATH, &attr) < 0)
+			if (mount_setattr_syscall(tree, "", AT_EMPTY_PATH, &attr) == 0) {
+				if (move_mount_syscall(tree, fd) < 0)
+					return pf_error_errno(err, errno, "bind %s on itself %s", path, what);
+				return 0;
+			}
+			/* mount_setattr came later than open_tree (5.12): the
+			 * detached copy goes with tree, the old way follows. */
+			if (errno != ENOSYS)
 				return pf_error_errno(err, errno, "bind %s on itself %s", path, what);
-			if (move_mount_syscall(tree, fd) < 0)
-				return pf_error_errno(err, errno, "bind %s on itself %s", path, what);
-			return 0;
 		}
-		/* mount_setattr came after open_tree (5.12, 5.2): without
-		 * it, the old way entirely. */
-		if (errno != ENOSYS)
-			return pf_error_errno(err, errno, "bind %s on itself %s", path, what);
 	}
 	char fd_path[32];
 	pf_fs_fd_path(fd, fd_path);
