@@ -18,6 +18,15 @@ int pf_mount_make_private(struct pf_error *err);
 int pf_mount_filesystem(const char *root, const char *target, const char *source,
 			const char *fstype, const char *options, struct pf_error *err);
 
+/* options as pf_mount_filesystem takes them, split into MS_ flags and the
+ * filesystem's data (malloc'd, NULL when empty) without libmount, with
+ * the result libmount gives, when every option is a common VFS flag (ro,
+ * nosuid, nodev, noexec, the atime ones, sync and their inverses) or a
+ * plain tmpfs or devpts option (mode=, size=, uid=, gid=, nr_inodes=,
+ * nr_blocks=, ptmxmode=, newinstance). Returns 1 when done, 0 when
+ * libmount must decide, -1 out of memory. Exported for its unit test. */
+int pf_mount_options_fast(const char *options, unsigned long *ret_flags, char **ret_data);
+
 /* Bind source (a host path, any file type; NULL: target itself) on target
  * inside root,
  * recursively when recursive; readonly makes the new mount and all its
