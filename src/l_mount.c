@@ -283,21 +283,26 @@ static int l_mount_proc(lua_State *L)
 	return push_result(L, pf_mount_proc(target, &err), &err);
 }
 
-/* core.pivot_root(dir) -> true | fail: dir becomes "/", the old root is
- * detached, the working directory is "/". */
+/* core.pivot_root(dir [, keep_libmount = true]) -> true | fail: dir
+ * becomes "/", the old root is detached, the working directory is "/".
+ * keep_libmount false: libmount is never loaded afterwards (mount options
+ * beyond the common ones fail then) rather than loaded now. */
 static int l_pivot_root(lua_State *L)
 {
 	const char *dir = luaL_checkstring(L, 1);
+	bool keep = lua_isnoneornil(L, 2) || lua_toboolean(L, 2);
 	struct pf_error err = { 0 };
-	return push_result(L, pf_mount_pivot_root(dir, &err), &err);
+	return push_result(L, pf_mount_pivot_root(dir, keep, &err), &err);
 }
 
-/* core.chroot(dir) -> true | fail: chroot(2) and chdir("/"). */
+/* core.chroot(dir [, keep_libmount = true]) -> true | fail: chroot(2) and
+ * chdir("/"); keep_libmount as for core.pivot_root. */
 static int l_chroot(lua_State *L)
 {
 	const char *dir = luaL_checkstring(L, 1);
+	bool keep = lua_isnoneornil(L, 2) || lua_toboolean(L, 2);
 	struct pf_error err = { 0 };
-	return push_result(L, pf_mount_chroot(dir, &err), &err);
+	return push_result(L, pf_mount_chroot(dir, keep, &err), &err);
 }
 
 /* core.remove_tree(path) -> true | fail: rm -r without following links or

@@ -426,10 +426,19 @@ int pf_mount_proc(const char *target, struct pf_error *err)
 	return 0;
 }
 
-int pf_mount_pivot_root(const char *new_root, struct pf_error *err)
+/* Later mounts with options must not load libmount from the new root:
+ * load it now, or make sure it is never loaded. */
+static void libmount_before_root_change(bool keep_libmount)
 {
-	/* Later mounts with options must not load libmount from new_root. */
-	pf_libmount_preload();
+	if (keep_libmount)
+		pf_libmount_preload();
+	else
+		pf_libmount_seal();
+}
+
+int pf_mount_pivot_root(const char *new_root, bool keep_libmount, struct pf_error *err)
+{
+	libmount_before_root_change(keep_libmount);
 	if (mount(new_root, new_root, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return pf_error_errno(err, errno, "bind %s", new_root);
 	if (chdir(new_root) < 0)
@@ -446,9 +455,9 @@ int pf_mount_pivot_root(const char *new_root, struct pf_error *err)
 	return 0;
 }
 
-int pf_mount_chroot(const char *dir, struct pf_error *err)
+int pf_mount_chroot(const char *dir, bool keep_libmount, struct pf_error *err)
 {
-	pf_libmount_preload();
+	libmount_before_root_change(keep_libmount);
 	if (chroot(dir) < 0)
 		return pf_error_errno(err, errno, "chroot %s", dir);
 	if (chdir("/") < 0)

@@ -74,12 +74,15 @@ int pf_mount_proc(const char *target, struct pf_error *err);
 
 /* Make new_root the root with pivot_root(2) and detach the old root, so it
  * is unreachable from inside; the working directory becomes "/". new_root is
- * first bind-mounted on itself because pivot_root needs a mount point. */
-int pf_mount_pivot_root(const char *new_root, struct pf_error *err);
+ * first bind-mounted on itself because pivot_root needs a mount point.
+ * keep_libmount loads libmount first, for mount options after the change
+ * that pf_mount_options_fast does not know; without it libmount is never
+ * loaded afterwards (either way never from new_root). */
+int pf_mount_pivot_root(const char *new_root, bool keep_libmount, struct pf_error *err);
 
 /* chroot(2) to dir and chdir to "/", for when there is no mount namespace
- * to pivot in. */
-int pf_mount_chroot(const char *dir, struct pf_error *err);
+ * to pivot in; keep_libmount as for pf_mount_pivot_root. */
+int pf_mount_chroot(const char *dir, bool keep_libmount, struct pf_error *err);
 
 /* Make the mount whose root is target (inside root) read-only or writable
  * again, that mount only (not its submounts). A bind inherits the

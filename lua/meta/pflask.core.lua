@@ -149,10 +149,11 @@ function core.chmod_in_root(root, path, mode) end
 ---@return any ...
 function core.chown(path, uid, gid) end
 
---- `chroot(2)` and `chdir("/")`.
+--- `chroot(2)` and `chdir("/")`; `keep_libmount` as for `core.pivot_root`.
 ---@param dir any
+---@param keep_libmount? boolean
 ---@return any ...
-function core.chroot(dir) end
+function core.chroot(dir, keep_libmount) end
 
 --- parent. Forks into new namespaces (`namespaces`: array of names or a set
 --- `{pid=true}`). Returns `process, channel, placed` in the parent; with
@@ -551,10 +552,14 @@ function core.open_pty(fd) end
 function core.overlay(opts) end
 
 --- `dir` becomes `/` (bind-mounted on itself, `pivot_root`, old root
---- detached); cwd becomes `/`.
+--- detached); cwd becomes `/`. libmount is loaded first unless
+--- `keep_libmount` is false: then it is never loaded afterwards (mount
+--- options beyond the common flags, mode=, size=, uid=, gid= fail), and
+--- either way never from the new root.
 ---@param dir any
+---@param keep_libmount? boolean
 ---@return any ...
-function core.pivot_root(dir) end
+function core.pivot_root(dir, keep_libmount) end
 
 --- an `Attachment` to detached container `pid`, or `fail` with why;
 --- `attachment:relay()` → `"exited", status, how, code` or `"detached"`

@@ -226,6 +226,53 @@ describe("start path", function()
     end)
   end
 
+  it("loads libmount in a container only when a mount option needs it, never from the root", function()
+    local root = pft.tempdir("root")
+    dirs[#dirs + 1] = root
+    pft.make_rootfs(root)
+    -- pflask-init (pid 1, pflask itself) with the --chroot's mounts done
+    -- (all with options) and no child_setup: libmount never loaded.
+    local r = pft.pflask({ "--chroot=" .. root, "--", "sh", "-c", "grep -c libmount /proc/1/maps || true" })
+    assert.equal(0, r.status, r.stderr)
+    assert.equal("0\n", r.stdout)
+    -- A recipe's child_setup runs after pivot_root and may mount with any
+    -- option: libmount is loaded before, from the host.
+    local recipe = pft.write_file(root .. "/../" .. root:match("[^/]+$") .. ".lua",
+      'return require("pflask").run{ root = ' .. string.format("%q", root) .. ', command = { "sh", "-c", '
+      .. '"grep -c libmount /proc/1/maps" }, child_setup = function() end }\n')
+    dirs[#dirs + 1] = recipe
+    r = pft.pflask({ "--recipe=" .. recipe })
+    assert.equal(0, r.status, r.stderr)
+    assert.is_true(tonumber(r.stdout) > 0, r.stdout)
+  end)
+
+  it("never loads a libmount planted in the new root, kept or not (attack)", function()
+    if pft.sh("command -v cc >/dev/null") ~= 0 then pending("no C compiler to build the planted library") end
+    for _, keep in ipairs({ "keep", "seal" }) do
+      local root = pft.tempdir("root")
+      dirs[#dirs + 1] = root
+      pft.make_rootfs(root)
+      -- A libmount.so.1 wherever the loader would look inside the root:
+      -- its constructor leaves /pwned there.
+      local src = pft.write_file(root .. "/evil.c",
+        '#include <fcntl.h>\n#include <unistd.h>\n__attribute__((constructor)) static void pwn(void) '
+        .. '{ close(open("/pwned", O_WRONLY | O_CREAT, 0644)); }\n')
+      assert.equal(0, pft.sh("mkdir -p " .. root .. "/mnt " .. root .. "/lib/x86_64-linux-gnu "
+        .. root .. "/usr/lib/x86_64-linux-gnu && cc -shared -fPIC -o " .. root .. "/lib/libmount.so.1 " .. src
+        .. " && cp " .. root .. "/lib/libmount.so.1 " .. root .. "/lib/x86_64-linux-gnu/ && cp "
+        .. root .. "/lib/libmount.so.1 " .. root .. "/usr/lib/x86_64-linux-gnu/"))
+      local r = pft.run({ "unshare", "-m", "--propagation", "private", pft.PFLASK,
+        "--recipe=" .. pft.SOURCE_DIR .. "/tests/integration/startpath/seal.lua", root, keep })
+      assert.equal(0, r.status, r.stderr)
+      if keep == "keep" then
+        assert.equal("mounted\n", r.stdout) -- the host's, loaded before
+      else
+        assert.matches("^refused: load libmount.so.1: not loaded before the root changed", r.stdout)
+      end
+      assert.is_nil(pft.read_file(root .. "/pwned"), keep .. ": the planted libmount ran")
+    end
+  end)
+
   it("without CAP_SETPCAP drops nothing that is not there, and fails on what is", function()
     -- setpriv takes CAP_SETPCAP from pflask's bounding set: it can no
     -- longer drop anything. --caps=+all asks to drop only what is not
