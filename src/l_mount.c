@@ -326,6 +326,18 @@ static int l_set_readonly(lua_State *L)
 	return push_result(L, pf_mount_set_readonly(root, target, readonly, &err), &err);
 }
 
+/* The option at the top of the stack, one of names, for entry i of the
+ * list at argument arg: its index, or a raised argument error. */
+static int entry_option(lua_State *L, int arg, lua_Integer i, const char *const names[])
+{
+	const char *v = lua_tostring(L, -1);
+	for (int k = 0; v && names[k]; k++)
+		if (strcmp(names[k], v) == 0)
+			return k;
+	return luaL_argerror(L, arg, lua_pushfstring(L, "entry %d: invalid kind '%s'", (int)i,
+						     v ? v : luaL_typename(L, -1)));
+}
+
 /* core.masks(root, {{how, path [, required = true]}, ...} [, legacy])
  * -> true | fail. how: "readonly", "writable", "null", "empty", "hide"
  * (see pf_mount_masks). Each path is resolved inside root, once; one that
@@ -347,7 +359,7 @@ static int l_masks(lua_State *L)
 			return luaL_argerror(L, 2, lua_pushfstring(L, "entry %d is not a table", (int)i));
 		int entry = lua_gettop(L);
 		lua_geti(L, entry, 1);
-		int how = luaL_checkoption(L, -1, NULL, hows);
+		int how = entry_option(L, 2, i, hows);
 		lua_geti(L, entry, 2);
 		/* The string stays referenced by the entry, itself by the list
 		 * at argument 2, for the whole call. */
@@ -380,7 +392,7 @@ static int l_populate(lua_State *L)
 			return luaL_argerror(L, 3, lua_pushfstring(L, "entry %d is not a table", (int)i));
 		int entry = lua_gettop(L);
 		lua_geti(L, entry, 1);
-		int kind = luaL_checkoption(L, -1, NULL, kinds);
+		int kind = entry_option(L, 3, i, kinds);
 		/* Strings stay referenced by the entry, itself by the list at
 		 * argument 3, for the whole call. */
 		lua_geti(L, entry, 2);
@@ -392,9 +404,11 @@ static int l_populate(lua_State *L)
 			e->kind = PF_ENTRY_NODE;
 			lua_geti(L, entry, 3);
 			lua_geti(L, entry, 4);
-			lua_Integer major = luaL_checkinteger(L, -2), minor = luaL_checkinteger(L, -1);
-			luaL_argcheck(L, major >= 0 && major <= 0xfff && minor >= 0 && minor <= 0xfffff, 3,
-				      "device number out of range");
+			int ok_major, ok_minor;
+			lua_Integer major = lua_tointegerx(L, -2, &ok_major), minor = lua_tointegerx(L, -1, &ok_minor);
+			if (!ok_major || !ok_minor || major < 0 || major > 0xfff || minor < 0 || minor > 0xfffff)
+				return luaL_argerror(L, 3, lua_pushfstring(L, "entry %d: device number out of range",
+									   (int)i));
 			e->major = (unsigned)major;
 			e->minor = (unsigned)minor;
 		} else if (kind == 1) {
