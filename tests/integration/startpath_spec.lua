@@ -237,10 +237,11 @@ describe("start path", function()
     assert.equal("0\n", r.stdout)
     -- A recipe's child_setup runs after pivot_root and may mount with any
     -- option: libmount is loaded before, from the host.
-    local recipe = pft.write_file(root .. "/../" .. root:match("[^/]+$") .. ".lua",
+    local recipe_dir = pft.tempdir("recipe")
+    dirs[#dirs + 1] = recipe_dir
+    local recipe = pft.write_file(recipe_dir .. "/r.lua",
       'return require("pflask").run{ root = ' .. string.format("%q", root) .. ', command = { "sh", "-c", '
       .. '"grep -c libmount /proc/1/maps" }, child_setup = function() end }\n')
-    dirs[#dirs + 1] = recipe
     r = pft.pflask({ "--recipe=" .. recipe })
     assert.equal(0, r.status, r.stderr)
     assert.is_true(tonumber(r.stdout) > 0, r.stdout)
