@@ -42,9 +42,11 @@ function core.bind(opts) end
 ---@return any ...
 function core.caps_apply(keep, ambient) end
 
---- the highest capability the kernel knows; this process's bounding set.
+--- this process's bounding set, or only its part in `which` (a prctl per
+--- capability read; the others are reported absent).
+---@param which? integer
 ---@return any ...
-function core.caps_bounding() end
+function core.caps_bounding(which) end
 
 --- child, before the user switch: drops every capability not in `keep` from
 --- the bounding set; `keepcaps` arms PR_SET_KEEPCAPS.
@@ -190,10 +192,11 @@ function core.chmod_in_root(root, path, mode) end
 ---@return any ...
 function core.chown(path, uid, gid) end
 
---- `chroot(2)` and `chdir("/")`.
+--- `chroot(2)` and `chdir("/")`; `keep_libmount` as for `core.pivot_root`.
 ---@param dir any
+---@param keep_libmount? boolean
 ---@return any ...
-function core.chroot(dir) end
+function core.chroot(dir, keep_libmount) end
 
 --- parent. Forks into new namespaces (`namespaces`: array of names or a set
 --- `{pid=true}`). Returns `process, channel, placed` in the parent; with
@@ -592,10 +595,14 @@ function core.open_pty(fd) end
 function core.overlay(opts) end
 
 --- `dir` becomes `/` (bind-mounted on itself, `pivot_root`, old root
---- detached); cwd becomes `/`.
+--- detached); cwd becomes `/`. libmount is loaded first unless
+--- `keep_libmount` is false: then it is never loaded afterwards (mount
+--- options beyond the common flags, mode=, size=, uid=, gid= fail), and
+--- either way never from the new root.
 ---@param dir any
+---@param keep_libmount? boolean
 ---@return any ...
-function core.pivot_root(dir) end
+function core.pivot_root(dir, keep_libmount) end
 
 --- an `Attachment` to detached container `pid`, or `fail` with why;
 --- `attachment:relay()` → `"exited", status, how, code` or `"detached"`
@@ -668,6 +675,30 @@ function core.set_dumpable(on) end
 ---@param opts table
 ---@return any ...
 function core.set_readonly(opts) end
+
+--- child: masks paths inside `root`, in order, in one call: `root` opened
+--- once, each path resolved inside it once; one that does not exist is
+--- skipped unless `required`. how: "readonly" or "writable" (bound on
+--- itself with that flag, that mount only), "null" (the host's /dev/null
+--- bound on it), "empty" (an empty read-only tmpfs), "hide" ("empty" for
+--- a directory, else "null"). `legacy` takes the mount(2) path of kernels
+--- without open_tree (the same mounts; tests compare).
+---@param root string
+---@param masks { [1]: "readonly"|"writable"|"null"|"empty"|"hide", [2]: string, required: boolean|nil }[]
+---@param legacy boolean|nil
+---@return any ...
+function core.masks(root, masks, legacy) end
+
+--- child: creates entries in the directory `dir` inside `root`, resolved
+--- and opened once, in order: {"node", name, major, minor} a character
+--- device 0666 (where mknod is refused, as in a user namespace, the host's
+--- /dev/NAME bound on an empty file), {"dir", name} a directory 0755,
+--- {"link", name, target} a symlink.
+---@param root string
+---@param dir string
+---@param entries table[]
+---@return any ...
+function core.populate(root, dir, entries) end
 
 --- as their system calls.
 ---@param name any

@@ -742,7 +742,10 @@ M.CHILD_STAGES = {
   { "sysctls", function(plan) if plan.sysctls then require("pflask.sandbox").child_sysctls(plan) end end },
   { "child_mounts", function(plan) run_stage(plan, "child_mounts") end }, -- /proc too (pflask.mounts)
   { "pivot_root", function(plan)
-      if plan.root then perr.check("--chroot", core.pivot_root(plan.root)) end
+      -- libmount (loaded now, or never: not from the container's root) is
+      -- only for a recipe's child_setup: pflask's own later stages mount
+      -- nothing with options.
+      if plan.root then perr.check("--chroot", core.pivot_root(plan.root, plan.child_setup ~= nil)) end
     end },
   { "child_system", function(plan) run_stage(plan, "child_system") end },
   { "child_setup", function(plan) if plan.child_setup then plan.child_setup(plan) end end },
