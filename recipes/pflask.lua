@@ -9,7 +9,6 @@ if type(first) == "string" and first:sub(1, 11) == "--complete=" then
   return 0
 end
 
-local pflask = require "pflask"
 local cli = require "pflask.cli"
 
 local spec, action = cli.parse({ ... })
@@ -40,4 +39,4 @@ for _, name in ipairs({ "pflask", "pflask.privileges", "pflask.sandbox", "pflask
                         "pflask.boot", "pflask.machined" }) do
   shed[#shed + 1] = name
 end
-return pflask.run(spec)
+return require("pflask").run(spec)

@@ -19,11 +19,17 @@ int pf_caps_last(void)
 	return n > 63 ? 63 : n;
 }
 
-int pf_caps_get_bounding(uint64_t *ret_set, struct pf_error *err)
+int pf_caps_get_bounding(uint64_t which, uint64_t *ret_set, struct pf_error *err)
 {
+	/* A prctl per capability. CapBnd of /proc/self/status would be three
+	 * calls instead of 41, but the kernel formats the whole status file
+	 * for it: 11.5 us a read against 7.6 us for the 41 prctls, measured
+	 * on the 2-core test VM (tests/bench/startup). */
 	uint64_t set = 0;
 	int last = pf_caps_last();
 	for (int c = 0; c <= last; c++) {
+		if (!(which & (UINT64_C(1) << c)))
+			continue;
 		int r = cap_get_bound((cap_value_t)c);
 		if (r < 0)
 			return pf_error_errno(err, errno, "read bounding set");
@@ -37,21 +43,23 @@ int pf_caps_get_bounding(uint64_t *ret_set, struct pf_error *err)
 int pf_caps_drop_bounding(uint64_t keep, int keep_on_user_switch,
 			  struct pf_error *err)
 {
+	/* Dropped without reading first: dropping one that is not there
+	 * succeeds, so this is one prctl per capability dropped rather than
+	 * a read and a drop. Only when a drop fails (EPERM without
+	 * CAP_SETPCAP) does it matter whether the capability was there. */
 	int last = pf_caps_last();
 	for (int c = 0; c <= last; c++) {
 		if (keep & (UINT64_C(1) << c))
 			continue;
-		int r = cap_get_bound((cap_value_t)c);
-		if (r <= 0)
+		if (prctl(PR_CAPBSET_DROP, (unsigned long)c, 0, 0, 0) == 0)
+			continue;
+		int e = errno;
+		if (cap_get_bound((cap_value_t)c) == 0)
 			continue; /* not there to drop */
-		if (cap_drop_bound((cap_value_t)c) < 0) {
-			char *name = cap_to_name((cap_value_t)c);
-			int e = errno;
-			pf_error_errno(err, e, "drop %s from the bounding set",
-				       name ? name : "capability");
-			cap_free(name);
-			return -1;
-		}
+		char *name = cap_to_name((cap_value_t)c);
+		pf_error_errno(err, e, "drop %s from the bounding set", name ? name : "capability");
+		cap_free(name);
+		return -1;
 	}
 	if (keep_on_user_switch && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		return pf_error_errno(err, errno, "keep capabilities across the user switch");
@@ -60,38 +68,26 @@ int pf_caps_drop_bounding(uint64_t keep, int keep_on_user_switch,
 
 int pf_caps_apply(uint64_t keep, uint64_t ambient, struct pf_error *err)
 {
-	cap_t now = cap_get_proc();
-	if (!now)
+	/* capget and capset themselves: libcap's cap_get_proc, cap_init and
+	 * cap_set_proc cost two more capget calls for the same result. */
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+	if (capget(&hdr, data) < 0)
 		return pf_error_errno(err, errno, "read capabilities");
-	cap_t want = cap_init();
-	if (!want) {
-		cap_free(now);
-		return pf_error_errno(err, errno, "allocate capabilities");
-	}
 	int last = pf_caps_last();
-	uint64_t kept = 0;
-	for (int c = 0; c <= last; c++) {
-		cap_value_t v = (cap_value_t)c;
-		cap_flag_value_t permitted = CAP_CLEAR;
-		cap_get_flag(now, v, CAP_PERMITTED, &permitted);
-		if (!(keep & (UINT64_C(1) << c)) || permitted != CAP_SET)
-			continue;
-		cap_set_flag(want, CAP_PERMITTED, 1, &v, CAP_SET);
-		cap_set_flag(want, CAP_EFFECTIVE, 1, &v, CAP_SET);
-		cap_set_flag(want, CAP_INHERITABLE, 1, &v, CAP_SET);
-		kept |= UINT64_C(1) << c;
+	uint64_t known = last >= 63 ? UINT64_MAX : (UINT64_C(1) << (last + 1)) - 1;
+	uint64_t permitted = data[0].permitted | (uint64_t)data[1].permitted << 32;
+	uint64_t kept = keep & permitted & known;
+	for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; i++) {
+		uint32_t half = (uint32_t)(kept >> (32 * i));
+		data[i].permitted = data[i].effective = data[i].inheritable = half;
 	}
-	cap_free(now);
 	/* Nothing inherited may linger in the ambient set. */
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) {
-		cap_free(want);
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		return pf_error_errno(err, errno, "clear ambient capabilities");
-	}
-	int r = cap_set_proc(want);
-	int e = errno;
-	cap_free(want);
-	if (r < 0)
-		return pf_error_errno(err, e, "set capabilities");
+	hdr = (struct __user_cap_header_struct){ .version = _LINUX_CAPABILITY_VERSION_3 };
+	if (capset(&hdr, data) < 0)
+		return pf_error_errno(err, errno, "set capabilities");
 	for (int c = 0; c <= last; c++) {
 		if (!(ambient & kept & (UINT64_C(1) << c)))
 			continue;

@@ -12,8 +12,10 @@
 /* Highest capability number the running kernel knows. */
 int pf_caps_last(void);
 
-/* The calling process's bounding set: what "all" means on this host. */
-int pf_caps_get_bounding(uint64_t *ret_set, struct pf_error *err);
+/* The calling process's bounding set: what "all" means on this host. Only
+ * the capabilities in which are read (one prctl each), the others are
+ * reported absent. */
+int pf_caps_get_bounding(uint64_t which, uint64_t *ret_set, struct pf_error *err);
 
 /* Child, before the user switch (needs CAP_SETPCAP): drop from the
  * bounding set every capability not in keep, so that neither exec nor a

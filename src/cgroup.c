@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ipc.h>
+#include <sys/sem.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -104,4 +106,102 @@ static int remove_tree(const char *path, bool kill, struct pf_error *err)
 int pf_cgroup_remove(const char *path, bool kill, struct pf_error *err)
 {
 	return remove_tree(path, kill, err);
+}
+
+/* What the magic semaphore holds once the set is ready ('PF'). */
+#define CENSUS_MAGIC 0x5046
+
+union semun {
+	int val;
+	struct semid_ds *buf;
+	unsigned short *array;
+};
+
+int pf_census_open(const char *dir, bool *ret_created, struct pf_error *err)
+{
+	*ret_created = false;
+	key_t key = ftok(dir, 'c');
+	if (key == -1)
+		return pf_error_errno(err, errno, "census of %s", dir);
+	int id = semget(key, PF_CENSUS_NSEMS, IPC_CREAT | IPC_EXCL | 0600);
+	if (id >= 0) {
+		unsigned short init[PF_CENSUS_NSEMS] = { 0 };
+		init[PF_CENSUS_MUTEX] = 1;
+		init[PF_CENSUS_MAGIC] = CENSUS_MAGIC;
+		if (semctl(id, 0, SETALL, (union semun){ .array = init }) < 0)
+			return pf_error_errno(err, errno, "census of %s: initialize", dir);
+		*ret_created = true;
+		return id;
+	}
+	if (errno != EEXIST)
+		return pf_error_errno(err, errno, "census of %s", dir);
+	id = semget(key, 0, 0);
+	if (id < 0)
+		return pf_error_errno(err, errno, "census of %s", dir);
+	/* Ours only if we made it as we make it: anybody else's set (a key
+	 * that collides, a set planted to blind the sweep) is not trusted. */
+	struct semid_ds ds;
+	if (semctl(id, 0, IPC_STAT, (union semun){ .buf = &ds }) < 0)
+		return pf_error_errno(err, errno, "census of %s", dir);
+	uid_t me = geteuid();
+	if (ds.sem_perm.uid != me || ds.sem_perm.cuid != me || (ds.sem_perm.mode & 0777) != 0600 ||
+	    ds.sem_nsems != PF_CENSUS_NSEMS)
+		return pf_error_set(err, EPERM, "census of %s: semaphore set %d is not pflask's", dir, id);
+	/* Its maker may not have set it up yet (a start racing the first). */
+	for (int i = 0; i < 100; i++) {
+		int magic = semctl(id, PF_CENSUS_MAGIC, GETVAL);
+		if (magic < 0)
+			return pf_error_errno(err, errno, "census of %s", dir);
+		if (magic == CENSUS_MAGIC)
+			return id;
+		struct timespec ts = { 0, 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	return pf_error_set(err, EPERM, "census of %s: semaphore set %d is not pflask's", dir, id);
+}
+
+int pf_census_join(int id, int delta, struct pf_error *err)
+{
+	struct sembuf ops[2] = {
+		{ PF_CENSUS_LIVE, (short)delta, SEM_UNDO | IPC_NOWAIT },
+		{ PF_CENSUS_REGISTERED, (short)delta, IPC_NOWAIT },
+	};
+	while (semop(id, ops, 2) < 0) {
+		if (errno != EINTR)
+			return pf_error_errno(err, errno, "census: %s", delta > 0 ? "join" : "leave");
+	}
+	return 0;
+}
+
+int pf_census_deaths(int id, int *ret, struct pf_error *err)
+{
+	unsigned short v[PF_CENSUS_NSEMS];
+	if (semctl(id, 0, GETALL, (union semun){ .array = v }) < 0)
+		return pf_error_errno(err, errno, "census: read");
+	*ret = (int)v[PF_CENSUS_REGISTERED] - (int)v[PF_CENSUS_LIVE];
+	return 0;
+}
+
+int pf_census_lock(int id, bool lock, struct pf_error *err)
+{
+	struct sembuf op = { PF_CENSUS_MUTEX, (short)(lock ? -1 : 1), SEM_UNDO };
+	/* A sweep takes milliseconds; a holder stopped in the middle (^Z, a
+	 * debugger) must not hang every start: after a while, EAGAIN, and the
+	 * caller leaves the sweep to a later start. */
+	struct timespec wait = { 2, 0 };
+	while (semtimedop(id, &op, 1, lock ? &wait : NULL) < 0) {
+		if (errno != EINTR)
+			return pf_error_errno(err, errno, "census: %s", lock ? "lock" : "unlock");
+	}
+	return 0;
+}
+
+int pf_census_settle(int id, int n, struct pf_error *err)
+{
+	if (n <= 0)
+		return 0;
+	struct sembuf op = { PF_CENSUS_REGISTERED, (short)-n, IPC_NOWAIT };
+	if (semop(id, &op, 1) < 0)
+		return pf_error_errno(err, errno, "census: settle");
+	return 0;
 }

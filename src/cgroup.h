@@ -25,3 +25,35 @@ int pf_cgroup_attach(const char *path, pid_t pid, struct pf_error *err);
  * seconds while they die; without kill, a busy cgroup fails with EBUSY.
  * A cgroup already gone is not an error. */
 int pf_cgroup_remove(const char *path, bool kill, struct pf_error *err);
+
+/* The census of the supervisors that made cgroups: a System V semaphore
+ * set per runtime directory (the key is ftok(dir)), so that a start learns
+ * in O(1) whether a supervisor died without removing its cgroups, instead
+ * of asking /proc about the supervisor of every cgroup on the host. A
+ * supervisor joins (live and registered +1, live with SEM_UNDO) before it
+ * makes cgroups and leaves after removing them; when it dies, the kernel
+ * undoes its live count only, so registered - live counts the unclean
+ * deaths nobody has settled yet. A mutex (also SEM_UNDO: released by the
+ * kernel if its holder dies) serializes the sweeps that settle them. */
+enum { PF_CENSUS_LIVE, PF_CENSUS_REGISTERED, PF_CENSUS_MUTEX, PF_CENSUS_MAGIC, PF_CENSUS_NSEMS };
+
+/* Open (or create, mode 0600) the set of directory dir; returns its id,
+ * and in *ret_created whether this call made it (then nothing is known of
+ * the supervisors before: the caller reads the journals once). A set that
+ * is not ours (another owner, other permissions, a foreign set with the
+ * same key) fails with EPERM: the caller falls back to a full sweep. */
+int pf_census_open(const char *dir, bool *ret_created, struct pf_error *err);
+
+/* Join (delta 1) or leave (delta -1) the census. Fails with ERANGE past
+ * 32767 live registrations. */
+int pf_census_join(int id, int delta, struct pf_error *err);
+
+/* Unclean deaths not settled yet (registered - live), in *ret. */
+int pf_census_deaths(int id, int *ret, struct pf_error *err);
+
+/* Take (lock true, waiting up to 2 s, then EAGAIN) or give back the sweep
+ * mutex. */
+int pf_census_lock(int id, bool lock, struct pf_error *err);
+
+/* Settle n deaths (their cgroups are gone). Holding the mutex. */
+int pf_census_settle(int id, int n, struct pf_error *err);

@@ -124,10 +124,13 @@ int pf_fs_walk_in_root(int root_fd, const char *path)
 	return take_fd(cur);
 }
 
-static int open_beneath(int root_fd, const char *path)
+/* path inside root_fd, opened with flags (O_PATH, or O_RDONLY|O_DIRECTORY
+ * for a directory to create things in: O_DIRECTORY refuses anything else
+ * before opening it, so a device is never opened). */
+static int open_beneath_flags(int root_fd, const char *path, int flags)
 {
 	struct open_how how = {
-		.flags = O_PATH | O_CLOEXEC,
+		.flags = (uint64_t)(flags | O_CLOEXEC),
 		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 	};
 	/* With RESOLVE_IN_ROOT, a ".." in the path makes openat2 fail with
@@ -141,14 +144,41 @@ static int open_beneath(int root_fd, const char *path)
 		if (fd >= 0 || errno != EAGAIN)
 			break;
 	}
-	if (fd < 0 && errno == ENOSYS)
+	if (fd < 0 && errno == ENOSYS) {
 		fd = pf_fs_walk_in_root(root_fd, path);
+		if (fd >= 0 && !(flags & O_PATH)) {
+			int opened = openat(fd, ".", flags | O_CLOEXEC);
+			int e = errno;
+			close(fd);
+			errno = e;
+			fd = opened;
+		}
+	}
 	return fd;
+}
+
+static int open_beneath(int root_fd, const char *path)
+{
+	return open_beneath_flags(root_fd, path, O_PATH);
+}
+
+/* A directory inside root_fd, opened to create things in. */
+static int open_dir_beneath(int root_fd, const char *path)
+{
+	return open_beneath_flags(root_fd, path, O_RDONLY | O_DIRECTORY);
 }
 
 int pf_fs_open_in_root(int root_fd, const char *path, struct pf_error *err)
 {
 	int fd = open_beneath(root_fd, path);
+	if (fd < 0)
+		return pf_error_errno(err, errno, "%s", path);
+	return fd;
+}
+
+int pf_fs_open_dir_in_root(int root_fd, const char *path, struct pf_error *err)
+{
+	int fd = open_dir_beneath(root_fd, path);
 	if (fd < 0)
 		return pf_error_errno(err, errno, "%s", path);
 	return fd;
@@ -191,6 +221,24 @@ static int check_kind(int fd, enum pf_fs_kind kind, const char *path, struct pf_
 	return 0;
 }
 
+/* The directory path inside root_fd, created with its missing parents,
+ * opened to create things in. */
+static int create_dir_in_root(int root_fd, const char *path, struct pf_error *err)
+{
+	int fd = open_dir_beneath(root_fd, path);
+	if (fd >= 0)
+		return fd;
+	if (errno != ENOENT)
+		return pf_error_errno(err, errno, "%s", path);
+	_cleanup_close_ int created = pf_fs_create_in_root(root_fd, path, PF_FS_DIRECTORY, err);
+	if (created < 0)
+		return -1;
+	fd = openat(created, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return pf_error_errno(err, errno, "%s", path);
+	return fd;
+}
+
 int pf_fs_create_in_root(int root_fd, const char *path, enum pf_fs_kind kind,
 			 struct pf_error *err)
 {
@@ -216,13 +264,11 @@ int pf_fs_create_in_root(int root_fd, const char *path, enum pf_fs_kind kind,
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return pf_error_errno(err, EINVAL, "%s", path);
 
-	_cleanup_close_ int parent_fd = pf_fs_create_in_root(root_fd, parent, PF_FS_DIRECTORY, err);
-	if (parent_fd < 0)
-		return -1;
-	/* An O_PATH fd cannot be a directory fd for mkdirat: reopen it. */
-	_cleanup_close_ int dir_fd = openat(parent_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* Opened as a directory straight away (no O_PATH fd to reopen): an
+	 * O_PATH fd cannot be a directory fd for mkdirat. */
+	_cleanup_close_ int dir_fd = create_dir_in_root(root_fd, parent, err);
 	if (dir_fd < 0)
-		return pf_error_errno(err, errno, "%s", parent);
+		return -1;
 	int r;
 	if (kind == PF_FS_DIRECTORY) {
 		r = mkdirat(dir_fd, name, 0755);
@@ -251,10 +297,7 @@ static int open_parent_dir(int root_fd, const char *path, const char **ret_name,
 	char parent[PATH_MAX];
 	if (split_last(path, parent, sizeof(parent), ret_name) < 0)
 		return pf_error_errno(err, ENAMETOOLONG, "%s", path);
-	_cleanup_close_ int parent_fd = pf_fs_open_in_root(root_fd, parent, err);
-	if (parent_fd < 0)
-		return -1;
-	int dir_fd = openat(parent_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dir_fd = open_dir_beneath(root_fd, parent);
 	if (dir_fd < 0)
 		return pf_error_errno(err, errno, "%s", parent);
 	return dir_fd;

@@ -21,6 +21,11 @@ int pf_fs_open_root(const char *root, struct pf_error *err);
  * component walk where the kernel lacks it. Returns an O_PATH fd or -1. */
 int pf_fs_open_in_root(int root_fd, const char *path, struct pf_error *err);
 
+/* pf_fs_open_in_root for a directory to create things in: an O_RDONLY
+ * O_DIRECTORY fd (anything but a directory is refused before it is
+ * opened: ENOTDIR). */
+int pf_fs_open_dir_in_root(int root_fd, const char *path, struct pf_error *err);
+
 /* The fallback of pf_fs_open_in_root for kernels without openat2,
  * exported for its unit test (tests/c/test_fs.c): returns an O_PATH fd, or
  * -1 with errno set. */

@@ -16,12 +16,14 @@ static int l_caps_last(lua_State *L)
 	return 1;
 }
 
-/* core.caps_bounding() -> set | fail: this process's bounding set. */
+/* core.caps_bounding([which]) -> set | fail: this process's bounding set,
+ * or its part in which (a prctl per capability read). */
 static int l_caps_bounding(lua_State *L)
 {
+	uint64_t which = (uint64_t)luaL_optinteger(L, 1, -1);
 	struct pf_error err = { 0 };
 	uint64_t set;
-	if (pf_caps_get_bounding(&set, &err) < 0)
+	if (pf_caps_get_bounding(which, &set, &err) < 0)
 		return pf_l_fail(L, &err);
 	lua_pushinteger(L, (lua_Integer)set);
 	return 1;

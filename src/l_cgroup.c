@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,6 +158,77 @@ static int l_cgroup_remove(lua_State *L)
 	return 1;
 }
 
+/* core.census_open(dir) -> id, created | fail: the census of the
+ * supervisors that made cgroups (pf_census_open); fails (EPERM) on a set
+ * that is not pflask's. */
+static int l_census_open(lua_State *L)
+{
+	struct pf_error err = { 0 };
+	bool created;
+	int id = pf_census_open(luaL_checkstring(L, 1), &created, &err);
+	if (id < 0)
+		return pf_l_fail(L, &err);
+	lua_pushinteger(L, id);
+	lua_pushboolean(L, created);
+	return 2;
+}
+
+static int census_id(lua_State *L)
+{
+	lua_Integer id = luaL_checkinteger(L, 1);
+	luaL_argcheck(L, id >= 0 && id <= INT_MAX, 1, "not a census id");
+	return (int)id;
+}
+
+/* core.census_join(id, delta) -> true | fail: delta 1 joins, -1 leaves. */
+static int l_census_join(lua_State *L)
+{
+	int id = census_id(L);
+	lua_Integer delta = luaL_checkinteger(L, 2);
+	luaL_argcheck(L, delta == 1 || delta == -1, 2, "must be 1 or -1");
+	struct pf_error err = { 0 };
+	if (pf_census_join(id, (int)delta, &err) < 0)
+		return pf_l_fail(L, &err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* core.census_deaths(id) -> n | fail: deaths not settled yet. */
+static int l_census_deaths(lua_State *L)
+{
+	int id = census_id(L), n;
+	struct pf_error err = { 0 };
+	if (pf_census_deaths(id, &n, &err) < 0)
+		return pf_l_fail(L, &err);
+	lua_pushinteger(L, n);
+	return 1;
+}
+
+/* core.census_lock(id, lock) -> true | fail: take (waiting up to 2 s) or give back
+ * the sweep mutex. */
+static int l_census_lock(lua_State *L)
+{
+	int id = census_id(L);
+	struct pf_error err = { 0 };
+	if (pf_census_lock(id, lua_toboolean(L, 2), &err) < 0)
+		return pf_l_fail(L, &err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* core.census_settle(id, n) -> true | fail */
+static int l_census_settle(lua_State *L)
+{
+	int id = census_id(L);
+	lua_Integer n = luaL_checkinteger(L, 2);
+	luaL_argcheck(L, n >= 0 && n <= 32767, 2, "out of range");
+	struct pf_error err = { 0 };
+	if (pf_census_settle(id, (int)n, &err) < 0)
+		return pf_l_fail(L, &err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 /* Rules argument idx: a sequence of devices.allow lines, parsed into rules
  * (a userdata on the stack). Raises on a bad line. */
 static struct pf_device_rule *check_rules(lua_State *L, int idx, size_t *n)
@@ -232,6 +304,11 @@ void pf_l_open_cgroup(lua_State *L)
 		{ "cgroup_write", l_cgroup_write },
 		{ "cgroup_attach", l_cgroup_attach },
 		{ "cgroup_remove", l_cgroup_remove },
+		{ "census_open", l_census_open },
+		{ "census_join", l_census_join },
+		{ "census_deaths", l_census_deaths },
+		{ "census_lock", l_census_lock },
+		{ "census_settle", l_census_settle },
 		{ "device_rule_check", l_device_rule_check },
 		{ "devices_attach", l_devices_attach },
 		{ "device_number", l_device_number },

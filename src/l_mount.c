@@ -283,21 +283,26 @@ static int l_mount_proc(lua_State *L)
 	return push_result(L, pf_mount_proc(target, &err), &err);
 }
 
-/* core.pivot_root(dir) -> true | fail: dir becomes "/", the old root is
- * detached, the working directory is "/". */
+/* core.pivot_root(dir [, keep_libmount = true]) -> true | fail: dir
+ * becomes "/", the old root is detached, the working directory is "/".
+ * keep_libmount false: libmount is never loaded afterwards (mount options
+ * beyond the common ones fail then) rather than loaded now. */
 static int l_pivot_root(lua_State *L)
 {
 	const char *dir = luaL_checkstring(L, 1);
+	bool keep = lua_isnoneornil(L, 2) || lua_toboolean(L, 2);
 	struct pf_error err = { 0 };
-	return push_result(L, pf_mount_pivot_root(dir, &err), &err);
+	return push_result(L, pf_mount_pivot_root(dir, keep, &err), &err);
 }
 
-/* core.chroot(dir) -> true | fail: chroot(2) and chdir("/"). */
+/* core.chroot(dir [, keep_libmount = true]) -> true | fail: chroot(2) and
+ * chdir("/"); keep_libmount as for core.pivot_root. */
 static int l_chroot(lua_State *L)
 {
 	const char *dir = luaL_checkstring(L, 1);
+	bool keep = lua_isnoneornil(L, 2) || lua_toboolean(L, 2);
 	struct pf_error err = { 0 };
-	return push_result(L, pf_mount_chroot(dir, &err), &err);
+	return push_result(L, pf_mount_chroot(dir, keep, &err), &err);
 }
 
 /* core.remove_tree(path) -> true | fail: rm -r without following links or
@@ -319,6 +324,106 @@ static int l_set_readonly(lua_State *L)
 	bool readonly = opt_boolean(L, 1, "readonly", true);
 	struct pf_error err = { 0 };
 	return push_result(L, pf_mount_set_readonly(root, target, readonly, &err), &err);
+}
+
+/* The option at the top of the stack, one of names, for entry i of the
+ * list at argument arg: its index, or a raised argument error. */
+static int entry_option(lua_State *L, int arg, lua_Integer i, const char *const names[])
+{
+	const char *v = lua_tostring(L, -1);
+	for (int k = 0; v && names[k]; k++)
+		if (strcmp(names[k], v) == 0)
+			return k;
+	return luaL_argerror(L, arg, lua_pushfstring(L, "entry %d: invalid kind '%s'", (int)i,
+						     v ? v : luaL_typename(L, -1)));
+}
+
+/* core.masks(root, {{how, path [, required = true]}, ...} [, legacy])
+ * -> true | fail. how: "readonly", "writable", "null", "empty", "hide"
+ * (see pf_mount_masks). Each path is resolved inside root, once; one that
+ * does not exist is skipped unless required. legacy takes the mount(2)
+ * path of kernels without open_tree (tests compare the two). Child side. */
+static int l_masks(lua_State *L)
+{
+	const char *root = luaL_checkstring(L, 1);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	bool legacy = lua_toboolean(L, 3);
+	lua_Integer n = luaL_len(L, 2);
+	luaL_argcheck(L, n >= 0 && n <= 4096, 2, "too many masks");
+	struct pf_mount_mask *masks = lua_newuserdatauv(L, sizeof(*masks) * (size_t)(n ? n : 1), 0);
+	static const char *const hows[] = { "readonly", "writable", "null", "empty", "hide", NULL };
+	static const enum pf_mount_mask_how how_of[] = { PF_MASK_READONLY, PF_MASK_WRITABLE, PF_MASK_NULL,
+							 PF_MASK_EMPTY, PF_MASK_HIDE };
+	for (lua_Integer i = 1; i <= n; i++) {
+		if (lua_geti(L, 2, i) != LUA_TTABLE)
+			return luaL_argerror(L, 2, lua_pushfstring(L, "entry %d is not a table", (int)i));
+		int entry = lua_gettop(L);
+		lua_geti(L, entry, 1);
+		int how = entry_option(L, 2, i, hows);
+		lua_geti(L, entry, 2);
+		/* The string stays referenced by the entry, itself by the list
+		 * at argument 2, for the whole call. */
+		const char *path = lua_tostring(L, -1);
+		if (lua_type(L, -1) != LUA_TSTRING)
+			return luaL_argerror(L, 2, lua_pushfstring(L, "entry %d has no path", (int)i));
+		lua_getfield(L, entry, "required");
+		masks[i - 1] = (struct pf_mount_mask){ .path = path, .how = how_of[how],
+						       .required = lua_toboolean(L, -1) };
+		lua_settop(L, entry - 1);
+	}
+	struct pf_error err = { 0 };
+	return push_result(L, pf_mount_masks(root, masks, (size_t)n, legacy, &err), &err);
+}
+
+/* core.populate(root, dir, {{"node", name, major, minor} | {"dir", name}
+ * | {"link", name, target}, ...}) -> true | fail: entries created in dir
+ * (inside root), opened once (see pf_mount_populate). Child side. */
+static int l_populate(lua_State *L)
+{
+	const char *root = luaL_checkstring(L, 1);
+	const char *dir = luaL_checkstring(L, 2);
+	luaL_checktype(L, 3, LUA_TTABLE);
+	lua_Integer n = luaL_len(L, 3);
+	luaL_argcheck(L, n >= 0 && n <= 4096, 3, "too many entries");
+	struct pf_mount_entry *entries = lua_newuserdatauv(L, sizeof(*entries) * (size_t)(n ? n : 1), 0);
+	static const char *const kinds[] = { "node", "dir", "link", NULL };
+	for (lua_Integer i = 1; i <= n; i++) {
+		if (lua_geti(L, 3, i) != LUA_TTABLE)
+			return luaL_argerror(L, 3, lua_pushfstring(L, "entry %d is not a table", (int)i));
+		int entry = lua_gettop(L);
+		lua_geti(L, entry, 1);
+		int kind = entry_option(L, 3, i, kinds);
+		/* Strings stay referenced by the entry, itself by the list at
+		 * argument 3, for the whole call. */
+		lua_geti(L, entry, 2);
+		if (lua_type(L, -1) != LUA_TSTRING)
+			return luaL_argerror(L, 3, lua_pushfstring(L, "entry %d has no name", (int)i));
+		struct pf_mount_entry *e = &entries[i - 1];
+		*e = (struct pf_mount_entry){ .name = lua_tostring(L, -1) };
+		if (kind == 0) {
+			e->kind = PF_ENTRY_NODE;
+			lua_geti(L, entry, 3);
+			lua_geti(L, entry, 4);
+			int ok_major, ok_minor;
+			lua_Integer major = lua_tointegerx(L, -2, &ok_major), minor = lua_tointegerx(L, -1, &ok_minor);
+			if (!ok_major || !ok_minor || major < 0 || major > 0xfff || minor < 0 || minor > 0xfffff)
+				return luaL_argerror(L, 3, lua_pushfstring(L, "entry %d: device number out of range",
+									   (int)i));
+			e->major = (unsigned)major;
+			e->minor = (unsigned)minor;
+		} else if (kind == 1) {
+			e->kind = PF_ENTRY_DIR;
+		} else {
+			e->kind = PF_ENTRY_LINK;
+			lua_geti(L, entry, 3);
+			if (lua_type(L, -1) != LUA_TSTRING)
+				return luaL_argerror(L, 3, lua_pushfstring(L, "entry %d has no target", (int)i));
+			e->target = lua_tostring(L, -1);
+		}
+		lua_settop(L, entry - 1);
+	}
+	struct pf_error err = { 0 };
+	return push_result(L, pf_mount_populate(root, dir, entries, (size_t)n, &err), &err);
 }
 
 /* core.dir_entries(path) -> {name, ...} | fail: the names in directory
@@ -383,6 +488,8 @@ void pf_l_open_mount(lua_State *L)
 		{ "chroot", l_chroot },
 		{ "remove_tree", l_remove_tree },
 		{ "set_readonly", l_set_readonly },
+		{ "masks", l_masks },
+		{ "populate", l_populate },
 		{ "dir_entries", l_dir_entries },
 		{ NULL, NULL },
 	};

@@ -220,8 +220,10 @@ void *pf_lalloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		if (nsize > PF_LALLOC_SMALL)
 			return realloc(ptr, nsize);
 		void *n = alloc_small(a, ARRAYS, nsize);
+		/* Lua counts on a shrink never failing: malloc's block,
+		 * resized, stays malloc's. */
 		if (!n)
-			return NULL;
+			return realloc(ptr, nsize);
 		memcpy(n, ptr, osize < nsize ? osize : nsize);
 		free(ptr);
 		return n;
@@ -231,6 +233,15 @@ void *pf_lalloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	if (nsize <= PF_LALLOC_SMALL && class_of(nsize) == class_of(osize))
 		return ptr;
 	void *n = nsize <= PF_LALLOC_SMALL ? alloc_small(a, ARRAYS, nsize) : malloc(nsize);
+	if (!n && nsize < osize) {
+		/* A shrink must not fail: the block stays, freed later as of
+		 * the smaller class (a few bytes lost, it still fits). */
+		struct block *kept = find_block(a, ptr);
+		touch(kept, ptr, class_of(osize) * GRAN, -1);
+		touch(kept, ptr, class_of(nsize) * GRAN, +1);
+		a->live -= (class_of(osize) - class_of(nsize)) * GRAN;
+		return ptr;
+	}
 	if (!n)
 		return NULL;
 	memcpy(n, ptr, osize < nsize ? osize : nsize);

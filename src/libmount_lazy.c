@@ -10,10 +10,16 @@
 #endif
 
 static struct pf_libmount api;
-static bool loaded;
+static bool loaded, sealed;
 
 static bool load(struct pf_error *err)
 {
+	if (sealed) {
+		pf_error_set(err, ELIBACC, "load %s: not loaded before the root changed, and never "
+			     "from the container's root (mount options beyond the common flags, "
+			     "mode=, size=, uid=, gid=: before pivot_root)", PF_LIBMOUNT_SONAME);
+		return false;
+	}
 	void *h = dlopen(PF_LIBMOUNT_SONAME, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
 		pf_error_set(err, ELIBACC, "load %s: %s", PF_LIBMOUNT_SONAME, dlerror());
@@ -59,4 +65,10 @@ void pf_libmount_preload(void)
 	struct pf_error ignored;
 	if (!loaded)
 		load(&ignored);
+}
+
+void pf_libmount_seal(void)
+{
+	if (!loaded)
+		sealed = true;
 }

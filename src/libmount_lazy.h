@@ -36,3 +36,10 @@ const struct pf_libmount *pf_libmount(struct pf_error *err);
 /* Load it now (before a change of root). Failure is reported later, by the
  * first call of pf_libmount. */
 void pf_libmount_preload(void);
+
+/* The other way to go through a change of root: never load it from now on
+ * (pf_libmount fails, naming why) unless it is loaded already. For a
+ * process that will not need it after the change (its mount options are
+ * all pf_mount_options_fast's): loading it costs more than the rest of a
+ * container's start. */
+void pf_libmount_seal(void);

@@ -27,6 +27,63 @@
 
 LUAMOD_API int luaopen_pflask_core(lua_State *L);
 
+/* Lua's allocator. Start-up makes ~5,000 allocations, nearly all small
+ * (strings, tables, closures, prototypes); through glibc's realloc they
+ * were 15 % of the instructions of `pflask -- /bin/true`, and a
+ * supervisor kept twice the heap its Lua state needs while its containers
+ * ran (glibc's per-thread cache keeps freed chunks apart). Small blocks
+ * come from src/lalloc.c instead: size classes with a free list each, cut
+ * from 64 kB blocks taken from malloc (inside the brk heap, which
+ * pflask-init gives back: src/process.c, shed_heap), strings, objects
+ * and arrays on pages of their own; Lua passes a block's size when it
+ * frees or resizes it, so no header is needed; sup:shed gives the pages
+ * no object lives on back to the kernel. */
+#ifndef PF_LUA_POOL
+/* -DPFLASK_LUA_POOL=OFF (Debug builds): every block from malloc, for
+ * valgrind and sanitizers. */
+static void *malloc_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	(void)ud;
+	(void)osize;
+	if (nsize == 0) {
+		free(ptr);
+		return NULL;
+	}
+	return realloc(ptr, nsize);
+}
+#endif
+
+/* As luaL_newstate's: a message before Lua aborts. */
+static int panic(lua_State *L)
+{
+	const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "error object is not a string";
+	fprintf(stderr, "pflask: unprotected error in call to Lua API (%s)\n", msg);
+	return 0;
+}
+
+/* As luaL_newstate's warnings: off until a recipe says warn("@on"); a
+ * message may come in pieces (tocont). */
+static void warning(void *ud, const char *msg, int tocont)
+{
+	static bool on, continuing;
+	if (!continuing && !tocont && msg[0] == '@') {
+		if (strcmp(msg, "@on") == 0)
+			on = true;
+		else if (strcmp(msg, "@off") == 0)
+			on = false;
+		return;
+	}
+	if (on) {
+		if (!continuing)
+			fputs("Lua warning: ", stderr);
+		fputs(msg, stderr);
+		if (!tocont)
+			fputs("\n", stderr);
+		fflush(stderr);
+	}
+	continuing = tocont;
+}
+
 static bool debug_enabled(void)
 {
 	const char *v = getenv("PFLASK_DEBUG");
@@ -132,6 +189,62 @@ static void push_recipe_descriptions(lua_State *L)
 	lua_setfield(L, -2, "examples_dir");
 }
 
+/* The collector during start-up. The heap grows from nothing to half a
+ * megabyte (the library, the plan), nearly all of it live: at Lua's
+ * default pause (200 %: a new cycle once the heap doubled) the incremental
+ * collector marks it all again at every doubling, 6.5 % of the
+ * instructions of `pflask -- /bin/true` for 30 kB of garbage. A pause of
+ * 1000 % lets it grow ten times before a cycle: still bounded for a recipe
+ * that never starts a container. core.startup_done (pflask.container
+ * calls it once the first command runs) restores the default, for
+ * recipes that start thousands. */
+#define STARTUP_GC_PAUSE 1000
+#define DEFAULT_GC_PAUSE 200 /* LUAI_GCPAUSE */
+
+static bool in_startup = true;
+
+static void end_startup(lua_State *L)
+{
+	if (in_startup) {
+		in_startup = false;
+		lua_gc(L, LUA_GCINC, DEFAULT_GC_PAUSE, 0, 0);
+	}
+}
+
+static int startup_done(lua_State *L)
+{
+	end_startup(L);
+	return 0;
+}
+
+/* The global collectgarbage: a recipe that sets the collector's mode or
+ * parameters ends the start-up pace first, so that its own settings are
+ * applied to Lua's defaults and never undone by core.startup_done. */
+static int collectgarbage(lua_State *L)
+{
+	const char *opt = luaL_optstring(L, 1, "collect");
+	if (strcmp(opt, "incremental") == 0 || strcmp(opt, "generational") == 0 ||
+	    strcmp(opt, "setpause") == 0 || strcmp(opt, "setstepmul") == 0)
+		end_startup(L);
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+	return lua_gettop(L);
+}
+
+/* package.preload's pflask.core: the bindings, and what only the
+ * executable has. */
+static int open_core(lua_State *L)
+{
+	luaopen_pflask_core(L);
+	push_recipe_names(L);
+	lua_setfield(L, -2, "recipes");
+	push_recipe_descriptions(L);
+	lua_pushcfunction(L, startup_done);
+	lua_setfield(L, -2, "startup_done");
+	return 1;
+}
+
 /* Push the recipe's chunk or raise "--recipe: ...". */
 static void load_recipe(lua_State *L, const char *recipe)
 {
@@ -210,10 +323,14 @@ static int pmain(lua_State *L)
 
 	luaL_checkversion(L);
 	luaL_openlibs(L);
-	luaL_requiref(L, "pflask.core", luaopen_pflask_core, 0);
-	push_recipe_names(L);
-	lua_setfield(L, -2, "recipes");
-	push_recipe_descriptions(L);
+	lua_getglobal(L, "collectgarbage");
+	lua_pushcclosure(L, collectgarbage, 1);
+	lua_setglobal(L, "collectgarbage");
+	/* pflask.core on first require: `pflask --help` needs none of it
+	 * (a third of the executable's own start-up cost). */
+	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+	lua_pushcfunction(L, open_core);
+	lua_setfield(L, -2, "pflask.core");
 	lua_pop(L, 1);
 	install_searcher(L);
 
@@ -276,17 +393,19 @@ static void run_at_exit(lua_State *L)
 int main(int argc, char **argv)
 {
 	pf_process_note_heap_start();
-	lua_State *L = luaL_newstate();
+#ifdef PF_LUA_POOL
+	struct pf_lalloc *alloc = pf_lalloc_new();
+	lua_State *L = alloc ? lua_newstate(pf_lalloc, alloc) : NULL;
+#else
+	lua_State *L = lua_newstate(malloc_alloc, NULL);
+#endif
 	if (!L) {
 		fputs("pflask: cannot create Lua state: not enough memory\n", stderr);
 		return EXIT_PFLASK_FAILURE;
 	}
-	/* A supervisor keeps its Lua state for as long as its containers run:
-	 * an allocator that packs it and gives back what it frees
-	 * (src/lalloc.h). Without it (out of memory already), malloc's. */
-	struct pf_lalloc *alloc = pf_lalloc_new();
-	if (alloc)
-		lua_setallocf(L, pf_lalloc, alloc);
+	lua_atpanic(L, panic);
+	lua_setwarnf(L, warning, NULL);
+	lua_gc(L, LUA_GCINC, STARTUP_GC_PAUSE, 0, 0);
 	lua_pushcfunction(L, msghandler);
 	lua_pushcfunction(L, pmain);
 	lua_pushinteger(L, argc);

@@ -18,6 +18,15 @@ int pf_mount_make_private(struct pf_error *err);
 int pf_mount_filesystem(const char *root, const char *target, const char *source,
 			const char *fstype, const char *options, struct pf_error *err);
 
+/* options as pf_mount_filesystem takes them, split into MS_ flags and the
+ * filesystem's data (malloc'd, NULL when empty) without libmount, with
+ * the result libmount gives, when every option is a common VFS flag (ro,
+ * nosuid, nodev, noexec, the atime ones, sync and their inverses) or a
+ * plain tmpfs or devpts option (mode=, size=, uid=, gid=, nr_inodes=,
+ * nr_blocks=, ptmxmode=, newinstance). Returns 1 when done, 0 when
+ * libmount must decide, -1 out of memory. Exported for its unit test. */
+int pf_mount_options_fast(const char *options, unsigned long *ret_flags, char **ret_data);
+
 /* Bind source (a host path, any file type; NULL: target itself) on target
  * inside root,
  * recursively when recursive; readonly makes the new mount and all its
@@ -65,12 +74,15 @@ int pf_mount_proc(const char *target, struct pf_error *err);
 
 /* Make new_root the root with pivot_root(2) and detach the old root, so it
  * is unreachable from inside; the working directory becomes "/". new_root is
- * first bind-mounted on itself because pivot_root needs a mount point. */
-int pf_mount_pivot_root(const char *new_root, struct pf_error *err);
+ * first bind-mounted on itself because pivot_root needs a mount point.
+ * keep_libmount loads libmount first, for mount options after the change
+ * that pf_mount_options_fast does not know; without it libmount is never
+ * loaded afterwards (either way never from new_root). */
+int pf_mount_pivot_root(const char *new_root, bool keep_libmount, struct pf_error *err);
 
 /* chroot(2) to dir and chdir to "/", for when there is no mount namespace
- * to pivot in. */
-int pf_mount_chroot(const char *dir, struct pf_error *err);
+ * to pivot in; keep_libmount as for pf_mount_pivot_root. */
+int pf_mount_chroot(const char *dir, bool keep_libmount, struct pf_error *err);
 
 /* Make the mount whose root is target (inside root) read-only or writable
  * again, that mount only (not its submounts). A bind inherits the
@@ -78,3 +90,44 @@ int pf_mount_chroot(const char *dir, struct pf_error *err);
  * read-only tree (the container's own /proc/sys/net) is made writable. */
 int pf_mount_set_readonly(const char *root, const char *target, bool readonly,
 			  struct pf_error *err);
+
+/* What pf_mount_masks does to one path. */
+enum pf_mount_mask_how {
+	PF_MASK_READONLY, /* bound on itself read-only (that mount only) */
+	PF_MASK_WRITABLE, /* bound on itself writable: a part of a read-only tree */
+	PF_MASK_NULL,     /* the host's /dev/null bound on it (a file) */
+	PF_MASK_EMPTY,    /* an empty tmpfs on it, read-only (a directory) */
+	PF_MASK_HIDE,     /* PF_MASK_EMPTY for a directory, else PF_MASK_NULL */
+};
+
+struct pf_mount_mask {
+	const char *path; /* inside root */
+	enum pf_mount_mask_how how;
+	bool required;    /* else a path that does not exist is skipped */
+};
+
+/* Child: apply masks in order, each path resolved inside root once (root
+ * opened once for all). A path that does not exist (ENOENT, ENOTDIR) is
+ * skipped unless required: kernels differ in what /proc and /sys have.
+ * legacy uses mount(2) and a second lookup for every bind, as on kernels
+ * without open_tree (Linux < 5.2), which is what happens there anyway:
+ * for tests, which compare the two. Stops at the first failure, err
+ * naming the path. */
+int pf_mount_masks(const char *root, const struct pf_mount_mask *masks, size_t n, bool legacy,
+		   struct pf_error *err);
+
+/* What pf_mount_populate creates in a directory. */
+struct pf_mount_entry {
+	enum { PF_ENTRY_NODE, PF_ENTRY_DIR, PF_ENTRY_LINK } kind;
+	const char *name;       /* one component */
+	unsigned major, minor;  /* NODE: a character device, 0666 */
+	const char *target;     /* LINK: stored as is */
+};
+
+/* Child: create entries in the directory dir (resolved inside root once,
+ * opened once), in order: character devices (mode 0666 whatever the
+ * umask; where mknod is refused, as in a user namespace, an empty file
+ * with the host's /dev/NAME bound on it), directories (0755) and
+ * symlinks. Stops at the first failure, err naming the entry. */
+int pf_mount_populate(const char *root, const char *dir, const struct pf_mount_entry *entries,
+		      size_t n, struct pf_error *err);

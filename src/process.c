@@ -196,8 +196,8 @@ int pf_process_open_self(struct pf_error *err)
 	int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
 	if (fd < 0)
 		return pf_error_errno(err, errno, "pidfd_open");
-	/* pidfds are close-on-exec already; say so anyway, as for every fd. */
-	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	/* Close-on-exec already: pidfd_open sets it on every pidfd it makes
+	 * (pidfd_open(2)), so no fcntl. */
 	return fd;
 }
 
@@ -303,9 +303,17 @@ int pf_process_close_fds_keep(const int *pass, size_t n, const int *keep, size_t
 			      struct pf_error *err)
 {
 	/* The command comes next, the credentials changed for the last time:
-	 * the supervisor's pidfd goes too, and by forget_parent, so that no
-	 * one closes its number again once it is reused. */
-	forget_parent();
+	 * the supervisor's pidfd goes too, and is forgotten, so that no one
+	 * closes its number again once it is reused. close_fds_except closes
+	 * it with the rest (one call fewer), unless its number is kept. */
+	bool pidfd_kept = false;
+	for (size_t i = 0; i < n + n_keep; i++)
+		if ((i < n ? pass[i] : keep[i - n]) == parent_pidfd)
+			pidfd_kept = true;
+	if (pidfd_kept)
+		forget_parent();
+	else
+		parent_pidfd = -1;
 	if (close_fds_except(pass, n, keep, n_keep) < 0)
 		return pf_error_errno(err, errno, "close inherited file descriptors");
 	for (size_t i = 0; i < n; i++) {

@@ -148,9 +148,8 @@ int pf_sup_add(struct pf_sup *sup, pid_t pid, struct pf_error *err)
 	p->w = (struct pf_watch){ .fd = -1, .kind = PF_WATCH_PROCESS, .owner = p };
 	/* Our child, not reaped: its pid cannot name another process yet, so
 	 * the pidfd is the child's. */
-	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0); /* close-on-exec, always */
 	if (fd >= 0) {
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
 		p->w.fd = fd;
 		if (pf_watch_set(sup->ep, &p->w, EPOLLIN) < 0) {
 			int e = errno;

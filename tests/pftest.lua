@@ -324,6 +324,13 @@ function M.remove_user(name)
   local uid = (M.capture("id -u " .. name .. " 2>/dev/null")):match("^%d+$")
   if uid then M.sh("rm -rf /tmp/pflask-" .. uid) end
   M.sh("pkill -KILL -u " .. name .. " 2>/dev/null")
+  -- And the System V semaphore set of that directory (pflask's cgroup
+  -- census), as logind's RemoveIPC does when a user logs out.
+  if uid then
+    for id in M.capture("awk '$5 == " .. uid .. " { print $2 }' /proc/sysvipc/sem 2>/dev/null"):gmatch("%d+") do
+      M.sh("ipcrm -s " .. id .. " 2>/dev/null")
+    end
+  end
   for _ = 1, 40 do
     -- 6: no such user (already gone); anything else but 0: a lock, retry.
     local code = M.sh("userdel --remove " .. name .. " 2>/dev/null")

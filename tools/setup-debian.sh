@@ -8,7 +8,7 @@ packages="
   lua5.4 liblua5.4-dev libcap-dev libseccomp-dev libnl-3-dev libnl-route-3-dev libmount-dev
   scdoc lua-busted
   util-linux bsdutils procps iproute2 uidmap passwd busybox-static
-  bubblewrap tmux python3 perl
+  bubblewrap tmux python3 perl strace
   debootstrap systemd-container git
   libsystemd-dev bash-completion zsh
   lua-cjson runc crun podman containerd

@@ -42,9 +42,11 @@ function core.bind(opts) end
 ---@return any ...
 function core.caps_apply(keep, ambient) end
 
---- the highest capability the kernel knows; this process's bounding set.
+--- this process's bounding set, or only its part in `which` (a prctl per
+--- capability read; the others are reported absent).
+---@param which? integer
 ---@return any ...
-function core.caps_bounding() end
+function core.caps_bounding(which) end
 
 --- child, before the user switch: drops every capability not in `keep` from
 --- the bounding set; `keepcaps` arms PR_SET_KEEPCAPS.
@@ -79,6 +81,49 @@ function core.cgroup_children(dir) end
 ---@return string|nil message
 ---@return integer|nil errno
 function core.cgroup_stale(path, known) end
+
+--- parent. The census of supervisors that made cgroups (pflask.cgroups):
+--- the System V semaphore set of runtime directory dir, made if missing
+--- (created: true); EPERM for a set with its key that pflask did not make.
+---@param dir string
+---@return integer|nil id
+---@return boolean|string created, or the message
+---@return integer|nil errno
+function core.census_open(dir) end
+
+--- parent. Join (1) or leave (-1) the census: the live count with
+--- SEM_UNDO (the kernel undoes it when the process dies), the registered
+--- count without.
+---@param id integer
+---@param delta 1|-1
+---@return true|nil ok
+---@return string|nil message
+---@return integer|nil errno
+function core.census_join(id, delta) end
+
+--- parent. Deaths not settled yet: registered - live.
+---@param id integer
+---@return integer|nil deaths
+---@return string|nil message
+---@return integer|nil errno
+function core.census_deaths(id) end
+
+--- parent. Take (waiting) or give back the sweep mutex (SEM_UNDO: given
+--- back by the kernel if its holder dies).
+---@param id integer
+---@param lock boolean
+---@return true|nil ok
+---@return string|nil message
+---@return integer|nil errno
+function core.census_lock(id, lock) end
+
+--- parent. Settle n deaths whose cgroups are gone (holding the mutex).
+---@param id integer
+---@param n integer
+---@return true|nil ok
+---@return string|nil message
+---@return integer|nil errno
+function core.census_settle(id, n) end
 
 --- parent. mkdir (EEXIST is an error), one write(2), move a process, names
 --- of sub-cgroups.
@@ -147,10 +192,11 @@ function core.chmod_in_root(root, path, mode) end
 ---@return any ...
 function core.chown(path, uid, gid) end
 
---- `chroot(2)` and `chdir("/")`.
+--- `chroot(2)` and `chdir("/")`; `keep_libmount` as for `core.pivot_root`.
 ---@param dir any
+---@param keep_libmount? boolean
 ---@return any ...
-function core.chroot(dir) end
+function core.chroot(dir, keep_libmount) end
 
 --- parent. Forks into new namespaces (`namespaces`: array of names or a set
 --- `{pid=true}`). Returns `process, channel, placed` in the parent; with
@@ -549,10 +595,14 @@ function core.open_pty(fd) end
 function core.overlay(opts) end
 
 --- `dir` becomes `/` (bind-mounted on itself, `pivot_root`, old root
---- detached); cwd becomes `/`.
+--- detached); cwd becomes `/`. libmount is loaded first unless
+--- `keep_libmount` is false: then it is never loaded afterwards (mount
+--- options beyond the common flags, mode=, size=, uid=, gid= fail), and
+--- either way never from the new root.
 ---@param dir any
+---@param keep_libmount? boolean
 ---@return any ...
-function core.pivot_root(dir) end
+function core.pivot_root(dir, keep_libmount) end
 
 --- an `Attachment` to detached container `pid`, or `fail` with why;
 --- `attachment:relay()` → `"exited", status, how, code` or `"detached"`
@@ -625,6 +675,30 @@ function core.set_dumpable(on) end
 ---@param opts table
 ---@return any ...
 function core.set_readonly(opts) end
+
+--- child: masks paths inside `root`, in order, in one call: `root` opened
+--- once, each path resolved inside it once; one that does not exist is
+--- skipped unless `required`. how: "readonly" or "writable" (bound on
+--- itself with that flag, that mount only), "null" (the host's /dev/null
+--- bound on it), "empty" (an empty read-only tmpfs), "hide" ("empty" for
+--- a directory, else "null"). `legacy` takes the mount(2) path of kernels
+--- without open_tree (the same mounts; tests compare).
+---@param root string
+---@param masks { [1]: "readonly"|"writable"|"null"|"empty"|"hide", [2]: string, required: boolean|nil }[]
+---@param legacy boolean|nil
+---@return any ...
+function core.masks(root, masks, legacy) end
+
+--- child: creates entries in the directory `dir` inside `root`, resolved
+--- and opened once, in order: {"node", name, major, minor} a character
+--- device 0666 (where mknod is refused, as in a user namespace, the host's
+--- /dev/NAME bound on an empty file), {"dir", name} a directory 0755,
+--- {"link", name, target} a symlink.
+---@param root string
+---@param dir string
+---@param entries table[]
+---@return any ...
+function core.populate(root, dir, entries) end
 
 --- as their system calls.
 ---@param name any
@@ -846,5 +920,11 @@ core.recipe_descriptions = nil
 
 ---@type string where the example recipes are installed
 core.examples_dir = nil
+
+--- The start-up is over (pflask.container calls it once the first command
+--- runs): the garbage collector goes back to Lua's default pause. Until
+--- then it runs at a slower pace (src/main.c), unless the recipe set the
+--- collector's mode or parameters itself.
+function core.startup_done() end
 
 return core

@@ -2,7 +2,8 @@
 -- as systemd expects of a container manager when it runs as pid 1 of a root
 -- filesystem (plan.boot), after systemd's container interface: a tmpfs on
 -- /run, a writable cgroup2 hierarchy that is the container's own (a
--- delegated v2 cgroup and a cgroup namespace, see pflask.cgroups),
+-- delegated v2 cgroup and a cgroup namespace, see pflask.cgroups), the
+-- POSIX message queues of its IPC namespace on /dev/mqueue,
 -- SIGRTMIN+3 for a clean poweroff when pflask is asked to stop, and the
 -- container's end through poweroff or reboot turned into an exit status.
 -- The rest of the interface (container=pflask, read-only /sys and
@@ -52,6 +53,16 @@ function M.plan(spec, plan)
   end
 end
 
+--- Does the container have an IPC namespace of its own, new or joined
+--- by path (OCI's namespaces[].path)?
+---@param plan pflask.Plan
+---@return boolean
+local function own_ipc(plan)
+  if plan.namespaces.ipc then return true end
+  for _, j in ipairs(plan.joins or {}) do if j.name == "ipc" then return true end end
+  return false
+end
+
 --- Child, after the root's own filesystems are mounted.
 ---@param plan pflask.Plan
 function M.child_mounts(plan)
@@ -69,6 +80,18 @@ function M.child_mounts(plan)
     perr.check("--hostname", core.write_in_root(root, "/run/pflask/hostname", plan.hostname .. "\n"))
     perr.check("--hostname", core.bind{ root = root, target = "/etc/hostname", source = "/run/pflask/hostname",
                                        source_in_root = true, readonly = true, recursive = false })
+  end
+  -- POSIX message queues on /dev/mqueue, as systemd-nspawn mounts them:
+  -- systemd then finds dev-mqueue.mount active instead of forking
+  -- mount(8) for it during the boot. Only with an IPC namespace of the
+  -- container's own (the instance is the mounter's), and only in
+  -- pflask's private /dev (pflask.mounts made it a tmpfs wherever /dev is
+  -- a directory; where it is not, pflask writes nothing into the image):
+  -- otherwise systemd mounts it as it always did.
+  if own_ipc(plan) and core.lookup(root, "/dev") == "directory" and core.lookup(root, "/dev/mqueue") == nil
+    and core.mountpoint(root, "/dev/mqueue", "directory") then
+    perr.check("/dev/mqueue", core.mount{ root = root, target = "/dev/mqueue", fstype = "mqueue", source = "mqueue",
+                                          options = "nosuid,nodev,noexec" })
   end
   if core.lookup(root, "/sys/fs/cgroup") == "directory" then
     perr.check("/sys/fs/cgroup", core.mount{ root = root, target = "/sys/fs/cgroup", fstype = "cgroup2",

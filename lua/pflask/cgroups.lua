@@ -7,14 +7,31 @@
 -- there, else on the v1 hierarchy it is mounted on. In each hierarchy the
 -- container gets a cgroup pflask.PID.N directly below the supervisor's own
 -- cgroup (never beside or above it: the supervisor's limits still hold),
--- and its processes live in pflask.PID.N/payload. The limits and the
--- device policy are set on pflask.PID.N, which the container cannot see:
+-- and its processes live in pflask.PID.N/payload (in pflask.PID.N itself
+-- in a v1 hierarchy where it holds nothing: see release_agent below). The
+-- limits and the device policy are set on pflask.PID.N, which the
+-- container cannot see:
 -- its cgroup namespace (below) has payload as its root, so even a root
 -- container with CAP_SYS_ADMIN cannot lift them. Made in prepare, joined
 -- in parent, removed in cleanup (processes still in them are killed
 -- first). A supervisor that was SIGKILLed cannot remove its cgroups: the
--- next pflask that uses the same place removes the empty pflask.PID.N
--- cgroups of processes that are gone.
+-- next pflask that makes cgroups removes them (the census, below).
+--
+-- The census: finding a killed supervisor's cgroups must not cost a start
+-- a look at every cgroup on the host (with a thousand containers running,
+-- that was a thousand /proc reads and a listing of every parent, each
+-- start). So before it makes cgroups, a supervisor writes the list of
+-- them in a journal in its runtime directory (core.state_dir,
+-- pflask.PID.N.cgroups) and joins a census, a System V semaphore set of
+-- that directory (core.census_open) that counts live supervisors with
+-- SEM_UNDO: when one dies without leaving, the kernel takes it off the
+-- live count but not off the registered one. A start reads both (one
+-- call); only when they differ does it read the journals, remove the
+-- cgroups of those whose supervisor is gone, and settle the count. A
+-- supervisor leaves only once its cgroups are gone: one it could not
+-- remove stays counted as a death, to be swept by the next start. Where
+-- the census cannot be used (a set that is not ours, no System V IPC),
+-- every start sweeps each parent as before (remove_stale).
 --
 -- v2 delegation: a controller must be in the supervisor's cgroup's
 -- cgroup.subtree_control. When it is available there (cgroup.controllers)
@@ -74,6 +91,9 @@ M.STANDARD_DEVICES = {
 }
 
 local MARK = "pflask.subtree."
+
+--- The suffix of a supervisor's journal of cgroups (see "The census").
+M.JOURNAL = ".cgroups"
 
 local counter = 0
 
@@ -143,6 +163,30 @@ local function alive(pid)
   return stat ~= nil and stat:match("^%d+ %(.*%) (%a)") ~= "Z"
 end
 
+--- The pid namespace pids are seen in (a journal's pids mean something
+--- only there).
+local pidns
+local function own_pidns()
+  if not pidns then
+    local st = core.stat("/proc/self/ns/pid")
+    pidns = st and st.ino or 0
+  end
+  return pidns
+end
+
+--- The start time of process pid, if it runs (a zombie is gone: a
+--- SIGKILLed pflask whose parent does not reap).
+---@param pid integer
+---@return integer|nil
+local function supervisor(pid)
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  local rest = stat and stat:match("^%d+ %(.*%) (.*)$")
+  if not rest or rest:sub(1, 1) == "Z" then return nil end
+  local f = words(rest)
+  -- After the command: state is field 3, the start time field 22.
+  return math.tointeger(tonumber(f[20]))
+end
+
 ---@class pflask.CgroupHost
 ---@field euid integer
 ---@field pid integer the supervisor's, when planning
@@ -152,6 +196,10 @@ end
 ---@field alive fun(pid: string): boolean
 ---@field mount_cgroup2 (fun(): table|nil, table|string|nil, integer|nil)|nil see M.plan: mounts cgroup2, returns the hierarchies and own cgroups then seen, or fail
 ---@field fs table file operations: read(file), create(dir), write(dir, file, value), attach(dir, pid), remove(dir, kill), children(dir), stale(dir, known) (optional: children named after gone supervisors), devices_attach(dir, rules), owner(dir), device(path)
+---@field journal table|nil optional: dir(), write(dir, name, data), read(dir, name), list(dir), remove(dir, name), census_open(dir), census_join(id, delta), census_deaths(id), census_lock(id, lock), census_settle(id, n); see "The census"
+---@field supervisor fun(pid: integer): integer|nil the start time of a live (not zombie) process, nil when gone
+---@field start_time fun(pid: integer): integer|nil the start time of a process (this one's, for its journal)
+---@field pidns integer the inode of the pid namespace pids are seen in
 
 --- The real host's facts.
 ---@return pflask.CgroupHost
@@ -196,6 +244,21 @@ function M.facts()
       end,
       device = core.device_number,
     },
+    journal = {
+      dir = function() return core.state_dir(true) end,
+      write = core.state_write,
+      read = core.state_read,
+      list = function(dir) return core.state_list(dir, M.JOURNAL) end,
+      remove = core.state_remove,
+      census_open = core.census_open,
+      census_join = core.census_join,
+      census_deaths = core.census_deaths,
+      census_lock = core.census_lock,
+      census_settle = core.census_settle,
+    },
+    supervisor = supervisor,
+    start_time = core.start_time,
+    pidns = own_pidns(),
   }
 end
 
@@ -294,6 +357,18 @@ local function limit_writes(host, version, controller, lim, dir)
     -- --cpuset's CPUs (pflask.sandbox), else the nearest ancestor's (a
     -- cgroup_path's parents may not exist yet: prepare makes them, given
     -- the same).
+    -- Each write of cpuset.cpus to a load-balanced v1 cpuset, and each
+    -- removal of one, makes the kernel rebuild the scheduler domains,
+    -- which walks every cpuset and every task on the host: with a
+    -- thousand containers running, a start paid for all of them. Where
+    -- the top cpuset balances load over all CPUs (the default) the flag
+    -- of a cpuset below changes nothing about the domains, so it goes off
+    -- first, while the new cgroup has no CPUs (which rebuilds nothing).
+    local top = host.hierarchies.v1.cpuset
+    if top and top.root == "/"
+        and (host.fs.read(top.dir .. "/cpuset.sched_load_balance") or ""):match("^1") then
+      w[#w + 1] = { "cpuset.sched_load_balance", "0", payload = true }
+    end
     for _, f in ipairs({ "cpuset.cpus", "cpuset.mems" }) do
       local parent, v = parent_of(dir), ""
       while parent and parent ~= "" do
@@ -333,7 +408,7 @@ end
 
 ---@class pflask.Cgroup
 ---@field dir string the container's cgroup directory (limits, device policy)
----@field procs string where its processes go (dir/payload)
+---@field procs string where its processes go (dir/payload; dir itself for a v1 cgroup that only hides its hierarchy's root)
 ---@field version 1|2
 ---@field controllers string[]
 ---@field enable string[] v2: controllers the parent's subtree_control must have (enabled in prepare if not)
@@ -396,6 +471,13 @@ function M.plan(spec, plan, host)
         fail("cgroup_path", "'%s' is not a cgroup path (names of letters, digits, '_', '.', ':', '@', '+', '-')", cpath)
       end
     end
+  end
+  if #wanted == 0 and not plan.delegate_cgroup and spec.cpuset == nil
+      and not M.needs_device_policy(plan, host and host.euid or core.geteuid(), spec) then
+    -- No cgroup: the host's facts (its mount table, read and parsed) are
+    -- not needed either.
+    if cpath then fail("cgroup_path", "no cgroup to put there (no limits, no device policy)") end
+    return
   end
   host = host or M.facts()
   -- --cpuset: a cpuset cgroup where the host gives pflask one (root, or
@@ -492,15 +574,33 @@ function M.plan(spec, plan, host)
       -- kernel runs as host root: a root container (CAP_SYS_ADMIN, no
       -- user namespace) that mounts a hierarchy where its cgroup namespace
       -- root is the hierarchy's root could set it. So it gets a cgroup in
-      -- every v1 hierarchy, and sees only those.
+      -- every v1 hierarchy, and sees only those. (Where pflask's own
+      -- cgroup is not the root, that root would be pflask's cgroup, whose
+      -- files it could write: the same holds there.) runc does the same
+      -- on v1; nspawn leaves the container only the name=systemd one.
+      -- One that only hides the hierarchy holds no limit and no policy:
+      -- the container may write its files (as those of payload), so its
+      -- processes go in it directly, no payload below (two mkdir and
+      -- rmdir fewer per hierarchy, seven per start on a hybrid host).
       local names = {}
       for name in pairs(h.v1) do names[#names + 1] = name end
       table.sort(names)
       for _, name in ipairs(names) do
+        local before = #list
         local cg1 = cgroup_in(dir_of(h.v1[name], host.own.v1[name] or "/"), 1, h.v1[name])
+        if #list > before and not cpath and (name ~= "cpuset" or not lim.cpuset) then cg1.procs = cg1.dir end
         if name == "cpuset" and #cg1.writes == 0 then
           for _, w in ipairs(limit_writes(host, 1, "cpuset", lim, cg1.dir)) do cg1.writes[#cg1.writes + 1] = w end
         end
+      end
+      -- And the v2 hierarchy of a hybrid host, for the same reason: else
+      -- its cgroup namespace's root there is pflask's cgroup, often the
+      -- root, where it could make cgroups and see every other container's.
+      -- The child is cloned into it (CLONE_INTO_CGROUP): no cost at start.
+      if h.v2 then
+        local before = #list
+        local cg2 = cgroup_in(dir_of(h.v2, host.own.v2 or "/"), 2, h.v2)
+        if #list > before and not cpath then cg2.procs = cg2.dir end
       end
     end
   end
@@ -512,17 +612,25 @@ end
 
 --- Write -controller back into dir's subtree_control for each controller
 --- pflask enabled there (its pflask.subtree.C mark), once no cgroup but
---- the marks is left below dir.
+--- the marks is left below dir. Called at every start and end in each v2
+--- parent: it looks for the marks of the controllers dir hands down and
+--- counts what else is there with cgroup.stat, instead of listing dir
+--- (a thousand running containers are a thousand entries).
 local function undo_enables(host, dir)
   local fs = host.fs
   local marks = {}
+  for _, c in ipairs(words(fs.read(dir .. "/cgroup.subtree_control"))) do
+    if fs.read(dir .. "/" .. MARK .. c .. "/cgroup.procs") then marks[#marks + 1] = c end
+  end
+  if #marks == 0 then return end
   local aside = "pflask." .. host.pid .. ".0" -- this supervisor's (step_aside)
-  for _, entry in ipairs(fs.children(dir) or {}) do
-    local c = entry:sub(1, #MARK) == MARK and entry:sub(#MARK + 1)
-    if c then
-      marks[#marks + 1] = c
-    elseif entry ~= aside then
-      return -- somebody else's cgroup (or a live container) may need them
+  local others = tonumber((fs.read(dir .. "/cgroup.stat") or ""):match("nr_descendants (%d+)"))
+  if others then
+    others = others - #marks - (fs.read(dir .. "/" .. aside .. "/cgroup.procs") and 1 or 0)
+    if others > 0 then return end -- somebody else's cgroup (or a live container) may need them
+  else
+    for _, entry in ipairs(fs.children(dir) or {}) do
+      if entry:sub(1, #MARK) ~= MARK and entry ~= aside then return end
     end
   end
   for _, c in ipairs(marks) do
@@ -573,6 +681,179 @@ local function remove_stale(host, parent, known)
       if not live then host.fs.remove(parent .. "/" .. entry, false) end
     end
   end
+end
+
+local function escape(v)
+  if not v:find("[%c%%]") then return v end
+  return (v:gsub("[%c%%]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+local function unescape(v)
+  return (v:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+--- A journal: what a supervisor makes, written before it makes it.
+local function journal_encode(j)
+  local out = { "pid=" .. j.pid, "start=" .. j.start, "pidns=" .. j.pidns }
+  for _, k in ipairs({ "cgroup", "parent" }) do
+    for _, v in ipairs(j[k]) do out[#out + 1] = k .. "=" .. escape(v) end
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+local function journal_decode(data)
+  local j = { cgroup = {}, parent = {} }
+  for line in (data or ""):gmatch("[^\n]+") do
+    local k, v = line:match("^(%a+)=(.*)$")
+    if j[k] and type(j[k]) == "table" then
+      table.insert(j[k], unescape(v))
+    elseif k == "pid" or k == "start" or k == "pidns" then
+      j[k] = math.tointeger(tonumber(v))
+    end
+  end
+  if not (j.pid and j.start and j.pidns) then return nil end
+  return j
+end
+
+--- Remove what a gone supervisor's journal lists: its pflask.PID.N
+--- cgroups (and the leaf pflask.PID.0 it may have stepped aside into),
+--- never anything else, whatever the file says. False when one of them
+--- is still busy (its processes are still dying).
+local function remove_journaled(host, j)
+  local fs, ok = host.fs, true
+  for i = #j.cgroup, 1, -1 do
+    local dir = j.cgroup[i]
+    local pid = dir:match("/pflask%.(%d+)%.%d+$")
+    if pid and tonumber(pid) == j.pid and not dir:find("/%.%.?/") then
+      local rok, _, errno = fs.remove(dir, false)
+      if not rok and errno ~= 2 then ok = false end
+    end
+  end
+  if ok then
+    for _, parent in ipairs(j.parent) do undo_enables(host, parent) end
+  end
+  return ok
+end
+
+--- The census of this runtime directory, or nil (then every start sweeps
+--- each parent: remove_stale).
+local function census_of(host)
+  local jr = host.journal
+  if not jr then return nil end
+  local dir = jr.dir()
+  if not dir then return nil end
+  local id, created = jr.census_open(dir)
+  if not id then return nil end
+  return { id = id, dir = dir, created = created }
+end
+
+--- Sweep the cgroups of supervisors that died without removing them, if
+--- the census says there are any.
+local function sweep_dead(host, census)
+  local jr = host.journal
+  local deaths = jr.census_deaths(census.id)
+  -- A set just made knows nothing of the supervisors before it (the host
+  -- removed the old one: ipcrm, logind's RemoveIPC): the journals once.
+  if not deaths or (deaths <= 0 and not census.created) then return end
+  if not jr.census_lock(census.id, true) then return end
+  local ok, err = pcall(function()
+    -- Again under the lock: another start may have settled them.
+    deaths = jr.census_deaths(census.id)
+    if not deaths or (deaths <= 0 and not census.created) then return end
+    local all = true
+    for _, name in ipairs(jr.list(census.dir) or {}) do
+      local j = journal_decode(jr.read(census.dir, name))
+      -- Journals written in another pid namespace are not ours to judge.
+      if j and j.pidns == host.pidns and host.supervisor(j.pid) ~= j.start then
+        if remove_journaled(host, j) then
+          jr.remove(census.dir, name)
+        else
+          all = false
+        end
+      end
+    end
+    -- What is still busy keeps the deaths counted: the next start retries.
+    if all and deaths > 0 then jr.census_settle(census.id, deaths) end
+  end)
+  jr.census_lock(census.id, false)
+  if not ok then error(err, 0) end
+end
+
+--- Before making the plan's cgroups: sweep what dead supervisors left,
+--- then write this supervisor's journal and join the census. An OCI
+--- container that outlives its creator (start_orphan) and cgroups at a
+--- cgroup_path are removed by their owner, not swept: no journal.
+local function journal_begin(host, plan)
+  local census = census_of(host)
+  plan.cgroup_census = census
+  if not census then return end
+  sweep_dead(host, census)
+  if plan.cgroup_path or plan.start_orphan then return end
+  local jr = host.journal
+  local start = host.start_time(host.pid)
+  if not start then
+    -- A journal that could not name this process could be taken for a
+    -- dead one's: none, and every start sweeps each parent instead.
+    plan.cgroup_census = nil
+    return
+  end
+  local j = { pid = host.pid, start = start, pidns = host.pidns, cgroup = {}, parent = {} }
+  for _, cg in ipairs(plan.cgroups) do
+    local parent = parent_of(cg.dir)
+    if cg.version == 2 then
+      -- The leaf step_aside may make (named so that only this pid's
+      -- journal may remove it).
+      j.cgroup[#j.cgroup + 1] = parent .. "/pflask." .. host.pid .. ".0"
+      j.parent[#j.parent + 1] = parent
+    end
+    j.cgroup[#j.cgroup + 1] = cg.dir
+  end
+  local name = plan.cgroups[1].dir:match("[^/]+$") .. M.JOURNAL
+  -- Joined first: dying before the journal is written is a death with
+  -- nothing to sweep, which the next sweep settles.
+  local joined = jr.census_join(census.id, 1)
+  if not joined then
+    -- The set was removed meanwhile (ipcrm): a new one (which reads the
+    -- journals once), then again. Not joined at all, the journal still
+    -- lets a later sweep find these cgroups.
+    local again = census_of(host)
+    if again then
+      census, plan.cgroup_census = again, again
+      sweep_dead(host, census)
+      joined = jr.census_join(census.id, 1)
+    end
+  end
+  local data = journal_encode(j)
+  local ok, _, errno = jr.write(census.dir, name, data, true)
+  if not ok and errno == 17 then
+    -- A journal of a dead supervisor that had our pid: its cgroups have
+    -- our names.
+    local old = journal_decode(jr.read(census.dir, name))
+    if old and old.start ~= j.start then remove_journaled(host, old) end
+    jr.remove(census.dir, name)
+    ok = jr.write(census.dir, name, data, true)
+  end
+  if ok then plan.cgroup_journal = name end
+  plan.cgroup_joined = joined and true or nil
+  if not ok then
+    -- Without a journal nobody could find them: every start sweeps then.
+    if joined then jr.census_join(census.id, -1) end
+    plan.cgroup_joined = nil
+    plan.cgroup_census = nil
+  end
+end
+
+--- After cleanup: the journal and the census, once every cgroup is gone
+--- (else the supervisor stays counted as a death, and its journal is
+--- swept after it exits).
+local function journal_end(host, plan, all_removed)
+  local census = plan.cgroup_census
+  if not census then return end
+  if not all_removed then return end
+  local jr = host.journal
+  if plan.cgroup_journal then jr.remove(census.dir, plan.cgroup_journal) end
+  if plan.cgroup_joined then jr.census_join(census.id, -1) end
+  plan.cgroup_journal, plan.cgroup_joined, plan.cgroup_census = nil, nil, nil
 end
 
 --- Device rules for the devices bound in with --mount.
@@ -634,6 +915,7 @@ function M.prepare(plan)
   end
   plan.cgroups_made = {}
   plan.cgroup_parents = {}
+  journal_begin(host, plan)
   local known = {}
   for _, cg in ipairs(plan.cgroups) do
     local option = "--cgroup"
@@ -661,7 +943,7 @@ function M.prepare(plan)
         end
       end
     end
-    remove_stale(host, parent, known)
+    if not plan.cgroup_census then remove_stale(host, parent, known) end
     -- Only v2 has subtree_control (and so pflask's marks): listing a v1
     -- parent for them, twice per start, cost a read of every sibling.
     if cg.version == 2 then
@@ -713,9 +995,11 @@ function M.prepare(plan)
         fs.write(cg.dir, "cgroup.subtree_control", "+" .. c)
       end
     end
-    create(host, cg.procs, option)
-    for _, w in ipairs(cg.writes) do
-      if w.payload then perr.check("--cgroup", fs.write(cg.procs, w[1], w[2])) end
+    if cg.procs ~= cg.dir then
+      create(host, cg.procs, option)
+      for _, w in ipairs(cg.writes) do
+        if w.payload then perr.check("--cgroup", fs.write(cg.procs, w[1], w[2])) end
+      end
     end
     -- The child starts in its v2 cgroup (core.clone): moving it there
     -- afterwards costs an RCU grace period, milliseconds on a busy host.
@@ -740,8 +1024,9 @@ function M.cleanup(plan)
   local made = plan.cgroups_made
   if not made then return end
   local host = plan.cgroup_host
+  local all = true
   for i = #made, 1, -1 do
-    host.fs.remove(made[i], true)
+    if not host.fs.remove(made[i], true) then all = false end
     made[i] = nil
   end
   for _, parent in ipairs(plan.cgroup_parents or {}) do undo_enables(host, parent) end
@@ -750,9 +1035,10 @@ function M.cleanup(plan)
   if aside then
     -- Back home, once no controller is handed down any more (the kernel
     -- refuses otherwise: then the leaf stays, swept after pflask exits).
-    if host.fs.attach(aside.dir, host.pid) then host.fs.remove(aside.leaf, false) end
+    if not (host.fs.attach(aside.dir, host.pid) and host.fs.remove(aside.leaf, false)) then all = false end
     plan.cgroup_aside = nil
   end
+  journal_end(host, plan, all)
 end
 
 return M

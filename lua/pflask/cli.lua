@@ -73,7 +73,12 @@ local limits = lazy("pflask.spec.limits")
 local M = {}
 
 -- One version for the whole program: the one CMake builds the engine with.
-M.VERSION = require("pflask.core").version
+-- M.VERSION, read from pflask.core when first asked for: --help and
+-- parsing need nothing else from it, and opening it is a third of the
+-- executable's own start-up.
+setmetatable(M, { __index = function(_, k)
+  if k == "VERSION" then return require("pflask.core").version end
+end })
 
 --- The --version text: the version, then the features built in ("+") or
 --- not ("-"), as systemd tools print them.

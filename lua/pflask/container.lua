@@ -742,7 +742,10 @@ M.CHILD_STAGES = {
   { "sysctls", function(plan) if plan.sysctls then require("pflask.sandbox").child_sysctls(plan) end end },
   { "child_mounts", function(plan) run_stage(plan, "child_mounts") end }, -- /proc too (pflask.mounts)
   { "pivot_root", function(plan)
-      if plan.root then perr.check("--chroot", core.pivot_root(plan.root)) end
+      -- libmount (loaded now, or never: not from the container's root) is
+      -- only for a recipe's child_setup: pflask's own later stages mount
+      -- nothing with options.
+      if plan.root then perr.check("--chroot", core.pivot_root(plan.root, plan.child_setup ~= nil)) end
     end },
   { "child_system", function(plan) run_stage(plan, "child_system") end },
   { "child_setup", function(plan) if plan.child_setup then plan.child_setup(plan) end end },
@@ -928,6 +931,9 @@ function Container:start()
   end
   -- Every stage ran; with "created" the command waits for its start FIFO.
   self.created = msg == "created"
+  -- The executable's start-up is over: the collector's usual pace again
+  -- (src/main.c).
+  if core.startup_done then core.startup_done() end
   ok, err = pcall(run_stage, plan, "started", self)
   if not ok then
     self:abort()
@@ -1309,7 +1315,11 @@ end
 ---@param spec pflask.Spec
 ---@return pflask.Container
 function M.new(spec)
-  return setmetatable({ spec = spec, plan = M.plan(spec) }, Container)
+  -- Plan first: a table given a __gc metatable is looked for in the list
+  -- of every object made since it was (lgc.c, luaC_checkfinalizer), and
+  -- the plan (with the modules it loads) makes thousands.
+  local plan = M.plan(spec)
+  return setmetatable({ spec = spec, plan = plan }, Container)
 end
 
 return M

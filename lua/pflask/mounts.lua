@@ -356,31 +356,26 @@ function M.prepare(plan)
   end
 end
 
---- Bind a host device node where mknod is not allowed (user namespaces).
-local function make_device(root, at, name, major, minor)
-  local path = at .. "/" .. name
-  if core.mknod(root, path, "char", major, minor, 438) then return end -- 0666
-  perr.check(at, core.mountpoint(root, path, "file"))
-  perr.check(at, core.bind{ root = root, target = path, source = "/dev/" .. name, recursive = false })
-end
-
 --- A private /dev (at `at`, "/dev" unless a spec's dev entry says
---- otherwise): tmpfs with the standard nodes, a devpts instance, shm, the
---- fd links, and the console when the container has a pty.
+--- otherwise): tmpfs with the standard nodes (where mknod is not allowed,
+--- in user namespaces, the host's nodes bound on empty files), a devpts
+--- instance, shm, the fd links, and the console when the container has a
+--- pty. The nodes, directories and links are made in one core.populate
+--- call: `at` resolved and opened once.
 local function populate_dev(root, plan, at)
   at = at or "/dev"
   perr.check(at, core.mount{ root = root, target = at, fstype = "tmpfs",
                              options = "nosuid,mode=0755,size=65536k" })
-  for _, d in ipairs(DEVICES) do make_device(root, at, d[1], d[2], d[3]) end
-  perr.check(at .. "/pts", core.mountpoint(root, at .. "/pts", "directory"))
+  local entries = {}
+  for _, d in ipairs(DEVICES) do entries[#entries + 1] = { "node", d[1], d[2], d[3] } end
+  entries[#entries + 1] = { "dir", "pts" }
+  entries[#entries + 1] = { "dir", "shm" }
+  for _, link in ipairs(DEV_LINKS) do entries[#entries + 1] = { "link", link[1], link[2] } end
+  perr.check(at, core.populate(root, at, entries))
   perr.check(at .. "/pts", core.mount{ root = root, target = at .. "/pts", fstype = "devpts", source = "devpts",
                                        options = "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620" })
-  perr.check(at .. "/shm", core.mountpoint(root, at .. "/shm", "directory"))
   perr.check(at .. "/shm", core.mount{ root = root, target = at .. "/shm", fstype = "tmpfs",
                                        options = "nosuid,nodev,mode=1777" })
-  for _, link in ipairs(DEV_LINKS) do
-    perr.check(at, core.symlink(root, link[2], at .. "/" .. link[1]))
-  end
   -- The container's own pty when it has one (plan.console, set by the
   -- terminal concern), else none: never a terminal of the host.
   local tty = plan.console
@@ -412,54 +407,39 @@ local function exists(root, path)
   return core.lookup(root, path) ~= nil
 end
 
---- An empty tmpfs, then read-only: nothing can be created in it. (No
---- mount options: without a --chroot nothing else needs libmount, whose
---- loading would double the start-up cost of a plain container.)
-local function mask_dirs(root, list)
-  for _, dir in ipairs(list) do
-    if exists(root, dir) then
-      perr.check(dir, core.mount{ root = root, target = dir, fstype = "tmpfs", source = "tmpfs" })
-      perr.check(dir, core.set_readonly{ root = root, target = dir })
-    end
-  end
+--- Masks of a tree inside root, in order, in one call (core.masks): each
+--- path resolved inside root once, what does not exist skipped. "empty":
+--- an empty tmpfs, then read-only (nothing can be created in it; no mount
+--- options: without a --chroot nothing else needs libmount, whose loading
+--- would double the start-up cost of a plain container); "null": the
+--- host's /dev/null (the container's /dev is not there yet: a device node
+--- ignores its mount's flags, so the bind stays writable; reads give
+--- nothing, writes go nowhere); "readonly"/"writable": bound on itself,
+--- that mount only, with that flag (a bind inherits the read-only flag of
+--- the mount it copies).
+local function mask(step, root, list)
+  perr.check(step, core.masks(root, list))
 end
 
 --- Mask and freeze a freshly mounted /proc (inside root): /proc/sys
 --- read-only, with the container's own /proc/sys/net writable when it has
 --- a network namespace of its own (its sysctls then act on that
---- namespace only), then PROC_READONLY, PROC_MASKED_*.
-local function protect_proc(root, plan, at)
+--- namespace only), then PROC_READONLY, PROC_MASKED_*. /proc/sys must be
+--- there unless sys_optional (the host's /proc: none at all, nothing to
+--- mask).
+local function protect_proc(root, plan, at, sys_optional)
   at = at or "/proc"
   local function here(p) return at .. p:sub(6) end
-  local sys, net = here("/proc/sys"), here("/proc/sys/net")
-  perr.check(sys, core.bind{ root = root, target = sys, readonly = true, recursive = false })
+  local masks = { { "readonly", here("/proc/sys"), required = not sys_optional } }
   -- A network namespace joined by path (OCI's namespaces[].path) is the
   -- container's own as much as a new one.
   local own_net = plan.namespaces.net
   for _, j in ipairs(plan.joins or {}) do if j.name == "net" then own_net = true end end
-  if own_net and exists(root, net) then
-    -- A bind inherits the read-only flag of the mount it copies.
-    perr.check(net, core.bind{ root = root, target = net, recursive = false })
-    perr.check(net, core.set_readonly{ root = root, target = net, readonly = false })
-  end
-  for _, p in ipairs(PROC_READONLY) do
-    p = here(p)
-    if exists(root, p) then
-      perr.check(p, core.bind{ root = root, target = p, readonly = true, recursive = false })
-    end
-  end
-  -- /dev/null of the host (the container's /dev is not there yet): a
-  -- device node ignores its mount's flags, so the bind stays writable;
-  -- reads give nothing, writes go nowhere.
-  for _, p in ipairs(PROC_MASKED_FILES) do
-    p = here(p)
-    if exists(root, p) then
-      perr.check(p, core.bind{ root = root, target = p, source = "/dev/null", recursive = false })
-    end
-  end
-  local dirs = {}
-  for i, p in ipairs(PROC_MASKED_DIRS) do dirs[i] = here(p) end
-  mask_dirs(root, dirs)
+  if own_net then masks[#masks + 1] = { "writable", here("/proc/sys/net") } end
+  for _, p in ipairs(PROC_READONLY) do masks[#masks + 1] = { "readonly", here(p) } end
+  for _, p in ipairs(PROC_MASKED_FILES) do masks[#masks + 1] = { "null", here(p) } end
+  for _, p in ipairs(PROC_MASKED_DIRS) do masks[#masks + 1] = { "empty", here(p) } end
+  mask(at, root, masks)
 end
 
 --- /proc for the new pid namespace, masked (protect_proc).
@@ -478,7 +458,9 @@ local function mount_sys(root)
   if not core.mount{ root = root, target = "/sys", fstype = "sysfs", options = "ro,nosuid,nodev,noexec" } then
     perr.check("/sys", core.bind{ root = root, target = "/sys", source = "/sys", readonly = true })
   end
-  mask_dirs(root, SYS_MASKED_DIRS)
+  local masks = {}
+  for i, dir in ipairs(SYS_MASKED_DIRS) do masks[i] = { "empty", dir } end
+  mask("/sys", root, masks)
 end
 
 local function tmpfs_options(m, plan)
@@ -684,7 +666,7 @@ function M.child_mounts(plan)
     if ns.pid then perr.check("/proc", core.mount_proc("/proc")) end
     -- Without a pid namespace the host's own /proc, seen through the
     -- container's mount namespace: masked there, not on the host.
-    if exists("/", "/proc/sys") then protect_proc("/", plan) end
+    protect_proc("/", plan, "/proc", true)
   end
   for i, m in ipairs(plan.mounts) do
     if m.target ~= "/" then apply_mount(m, root, plan, opened[i]) end
@@ -695,14 +677,10 @@ function M.child_mounts(plan)
   for _, p in ipairs(plan.readonly_paths or {}) do
     if exists(root, p) then perr.check(p, core.bind{ root = root, target = p, readonly = true }) end
   end
-  for _, p in ipairs(plan.masked_paths or {}) do
-    local kind = core.lookup(root, p)
-    if kind == "directory" then
-      mask_dirs(root, { p })
-    elseif kind then
-      perr.check(p, core.bind{ root = root, target = p, source = "/dev/null", recursive = false })
-    end
-  end
+  -- A directory gets an empty tmpfs, anything else /dev/null.
+  local hidden = {}
+  for i, p in ipairs(plan.masked_paths or {}) do hidden[i] = { "hide", p } end
+  if #hidden > 0 then mask("masked_paths", root, hidden) end
   if plan.readonly_root then
     -- The root's own mount, not its submounts (/proc, /dev, a tmp on /tmp).
     perr.check("--read-only", core.set_readonly{ root = root, target = "/" })

@@ -104,6 +104,24 @@ function M.resolve(ops, host, last, base)
   return keep, added
 end
 
+--- The capabilities of the host's bounding set that M.resolve looks at
+--- for ops and base: only those are read (a prctl each), all of them
+--- when "+all" is asked for.
+---@param ops pflask.CapOp[]
+---@param base integer
+---@return integer bit set
+function M.consulted(ops, base)
+  local which = base
+  for _, c in ipairs(ops) do
+    if c.name == "all" then
+      if c.op == "+" then return -1 end
+    elseif c.op == "+" then
+      which = which | (1 << capspec.numbers[c.name])
+    end
+  end
+  return which
+end
+
 --- Capability names of a bit set, for messages and tests.
 ---@param set integer
 ---@return string[]
@@ -123,8 +141,9 @@ function M.plan(spec, plan)
   end
   plan.no_new_privs = spec.no_new_privs or false
   local ops = spec.caps and normalize(spec.caps) or {}
-  local host = perr.check("--caps", core.caps_bounding())
-  local keep, added = M.resolve(ops, host, core.caps_last(), M.default(plan.namespaces.net))
+  local base = M.default(plan.namespaces.net)
+  local host = perr.check("--caps", core.caps_bounding(M.consulted(ops, base)))
+  local keep, added = M.resolve(ops, host, core.caps_last(), base)
   local nonroot = plan.user and plan.user.uid ~= 0
   plan.caps = { keep = keep, ambient = nonroot and added or 0 }
 end

@@ -177,6 +177,45 @@ describe("booting systemd", function()
     assert.equal(133, r.status, r.stderr)
   end)
 
+  -- The OS runs what it would run under systemd-nspawn: a boot is not
+  -- made quick by skipping or masking the image's units. Mount, scope and
+  -- device units differ by design (pflask's masks over /proc and /sys are
+  -- mounts; nspawn mounts a tmpfs on /tmp and systemd mounts credentials
+  -- there), so services, sockets, targets, timers, paths and slices are
+  -- compared.
+  it("starts the units that systemd-nspawn starts", function()
+    if pft.sh("command -v systemd-nspawn >/dev/null") ~= 0 then
+      pending("systemd-nspawn is missing (tools/setup-debian.sh installs systemd-container)")
+      return
+    end
+    local probe = "systemctl list-units --all --state=active --no-legend --plain | awk '{ print $1 }' | sort\n"
+    local r, io_dir = boot({ probe = probe })
+    assert.equal(0, r.status, r.stderr)
+    assert_up(io_dir, IMPOSSIBLE.root)
+    local ours = read_file(io_dir .. "/probe.out")
+    local ns_dir = tempdir("nspawn")
+    write_file(ns_dir .. "/probe", probe)
+    -- Without systemd as the host's pid 1: no machined, no unit to move into.
+    local extra = trim(read_file("/proc/1/comm")) == "systemd" and "" or "--register=no --keep-unit "
+    local out, code = pft.capture("timeout -k 5 " .. GUARD .. " systemd-nspawn -q " .. extra
+      .. "--volatile=overlay --setenv=" .. marker .. " --bind=" .. pft.quote(ns_dir) .. ":/pftest -D "
+      .. pft.quote(rootfs) .. " -b </dev/null 2>&1 >/dev/null")
+    assert.equal(0, code, out)
+    assert_up(ns_dir, IMPOSSIBLE.root)
+    local theirs = read_file(ns_dir .. "/probe.out")
+    local function units(list)
+      local t = {}
+      for u in list:gmatch("[^\n]+") do
+        if u:match("%.service$") or u:match("%.socket$") or u:match("%.target$") or u:match("%.timer$")
+          or u:match("%.path$") or u:match("%.slice$") then t[#t + 1] = u end
+      end
+      return t
+    end
+    local a, b = units(ours), units(theirs)
+    assert.is_true(#b > 20, theirs)
+    assert.same(b, a)
+  end)
+
   it("has a working journal and logind", function()
     local marker = string.format("pftest-marker-%d-%06d", os.time(), math.random(0, 999999))
     local r, io_dir = boot({ probe = [[
@@ -213,6 +252,11 @@ echo "initscope=$(test -d /sys/fs/cgroup/init.scope && echo yes)"
 echo "syswrite=$(touch /sys/pftest 2>/dev/null; echo $?)"
 echo "procsyswrite=$(sh -c 'echo x >/proc/sys/kernel/domainname' 2>/dev/null; echo $?)"
 echo "runwrite=$(touch /run/pftest-w && echo ok)"
+echo "mqueue=$(mi /dev/mqueue)"
+echo "mqueue_unit=$(systemctl show -P ActiveState dev-mqueue.mount)"
+echo "mqueue_exec=$(systemctl show -P ExecMount dev-mqueue.mount)"
+echo "ipcns=$(readlink /proc/1/ns/ipc)"
+exec 3>/dev/mqueue/pftest-q && echo "queue=made"
 ]] })
     assert.equal(0, r.status, r.stderr)
     assert_up(io_dir, IMPOSSIBLE.root)
@@ -232,6 +276,18 @@ echo "runwrite=$(touch /run/pftest-w && echo ok)"
     assert.are_not.equal("0", p.syswrite, out)
     assert.are_not.equal("0", p.procsyswrite, out)
     assert.equal("ok", p.runwrite, out)
+    -- POSIX message queues of its own IPC namespace, mounted before it
+    -- starts (as systemd-nspawn does): the unit is active and systemd ran
+    -- no mount(8) for it; the queue made inside is the container's, not
+    -- the host's.
+    assert.matches("^rw[, ].* mqueue$", p.mqueue, out)
+    assert.equal("active", p.mqueue_unit, out)
+    assert.is_nil(p.mqueue_exec:match("code=exited"), out)
+    assert.equal("made", p.queue, out)
+    assert.matches("^ipc:%[%d+%]$", p.ipcns, out)
+    assert.are_not.equal(pft.capture("readlink /proc/self/ns/ipc"), p.ipcns, out)
+    local host_queues = pft.capture("unshare -m sh -c 'd=$(mktemp -d) && mount -t mqueue mqueue \"$d\" && ls -A \"$d\"; umount \"$d\"; rmdir \"$d\"'")
+    assert.is_nil(host_queues:match("pftest%-q"), host_queues)
   end)
 
   it("powers off cleanly on SIGTERM and SIGINT to pflask: exit 0", function()
@@ -439,7 +495,9 @@ find({ no_chdir => 1, wanted => sub {
       assert(pft.sh("chown " .. name .. " " .. io_dir) == 0)
       write_file(io_dir .. "/probe", "echo \"uidmap=$(cat /proc/self/uid_map | tr -s ' \\n' ' ')\"\n"
         .. "echo \"gidmap=$(cat /proc/self/gid_map | tr -s ' \\n' ' ')\"\n"
-        .. "echo \"wtmp=$(stat -c %U:%G /var/log/wtmp)\"\n")
+        .. "echo \"wtmp=$(stat -c %U:%G /var/log/wtmp)\"\n"
+        .. "echo \"mqueue=$(awk '$5 == \"/dev/mqueue\" { for (i = 7; $i != \"-\"; i++); print $(i+1) }' /proc/self/mountinfo)\"\n"
+        .. "echo \"mqueue_exec=$(systemctl show -P ExecMount dev-mqueue.mount)\"\n")
       local r = run({ "--user-map=subordinate", "--chroot=" .. copy, "--ephemeral",
                       "--mount=bind:" .. io_dir .. ":/pftest", INIT },
                     "echo $$ >" .. cgroup .. "/cgroup.procs &&")
@@ -451,6 +509,10 @@ find({ no_chdir => 1, wanted => sub {
       -- The copy's group ids are the image's inside: a file of group utmp
       -- is utmp's, not the overflow group that overlayfs cannot copy up.
       assert.equal("root:utmp", p.wtmp)
+      -- Its IPC namespace's message queues, mounted by pflask in the user
+      -- namespace too: systemd ran no mount(8) for them.
+      assert.equal("mqueue", p.mqueue)
+      assert.is_nil(p.mqueue_exec:match("code=exited"), p.mqueue_exec)
       assert.equal("0", pft.capture("pgrep -u " .. uid .. " | wc -l"), "processes left behind")
       assert.equal("", pft.capture("find " .. cgroup .. " -mindepth 1 -maxdepth 1 -type d"), "cgroups left behind")
     end)

@@ -174,6 +174,75 @@ describe("recipes", function()
     assert.matches("^pflask: " .. recipe:gsub("%p", "%%%0") .. ":3: attempt to index", r.stderr)
   end)
 
+  -- The embedded library loses its local names (cmake/luastrip.lua), never
+  -- its line numbers: a bug inside it still says where.
+  it("reports an error inside the bundled library with its file and line", function()
+    local line
+    local n = 0
+    for l in assert(io.lines(pft.SOURCE_DIR .. "/lua/pflask/path.lua")) do
+      n = n + 1
+      if l:find('if path:sub(1, 1) == "/"', 1, true) then line = n end
+    end
+    assert.is_not_nil(line, "pflask.path.absolute changed: update this test")
+    local recipe = write_file(dir .. "/lib.lua", 'return require("pflask.path").absolute(42)\n')
+    local r = pft.pflask({ "--recipe=" .. recipe })
+    assert.equal(125, r.status)
+    assert.is_true(one_line(r.stderr), r.stderr)
+    assert.matches("^pflask: pflask/path%.lua:" .. line .. ": attempt to index a number value", r.stderr)
+    local d = pft.pflask({ "--recipe=" .. recipe }, { env = { PFLASK_DEBUG = "1" } })
+    assert.matches("pflask/path.lua:" .. line .. ": in function 'pflask.path.absolute'", d.stderr, 1, true)
+  end)
+
+  -- src/main.c: a slow collector while the library loads (start-up time),
+  -- Lua's default pace from the first running container on, so that a
+  -- recipe starting thousands keeps its heap near twice what it holds.
+  it("collects at Lua's default pace once the first container runs", function()
+    local recipe = write_file(dir .. "/gc.lua", [[
+local pflask = require "pflask"
+-- The heap's peak over its live size while garbage is made.
+local function peak()
+  collectgarbage("collect")
+  local base, max, keep = collectgarbage("count"), 0, {}
+  for i = 1, 200000 do
+    keep[i % 50 + 1] = { i, tostring(i) }
+    max = math.max(max, collectgarbage("count"))
+  end
+  return max / base
+end
+local before = peak()
+assert(pflask.run({ command = { "/bin/true" } }) == 0)
+io.write(string.format("%.2f %.2f\n", before, peak()))
+]])
+    local function check(r)
+      assert.equal(0, r.status, r.stderr)
+      local before, after = r.stdout:match("^(%S+) (%S+)\n$")
+      assert.is_true(tonumber(before) > 5, r.stdout)
+      assert.is_true(tonumber(after) < 3, r.stdout)
+    end
+    check(pft.pflask({ "--recipe=" .. recipe }))
+    -- Rootless: the same executable, the same pace.
+    local name, uid = pft.create_user()
+    local exe, bindir = pft.public_pflask()
+    finally(function()
+      pft.remove_user(name)
+      pft.rm_rf(bindir)
+    end)
+    assert.are_not.equal(0, uid)
+    check(pft.pflask({ "--recipe=" .. recipe },
+      { user = name, pflask = exe, env = { PATH = "/usr/sbin:/usr/bin:/sbin:/bin" }, prefix = "cd / &&" }))
+  end)
+
+  it("keeps the collector's mode a recipe chose before its first container", function()
+    local recipe = write_file(dir .. "/gen.lua", [[
+collectgarbage("generational")
+assert(require("pflask").run({ command = { "/bin/true" } }) == 0)
+io.write(collectgarbage("incremental"), "\n")
+]])
+    local r = pft.pflask({ "--recipe=" .. recipe })
+    assert.equal(0, r.status, r.stderr)
+    assert.equal("generational\n", r.stdout)
+  end)
+
   it("reports a syntax error in a recipe on one line, exit 125", function()
     local recipe = write_file(dir .. "/syntax.lua", "local x = \n\nif then\n")
     local r = pft.pflask({ "--recipe=" .. recipe })

@@ -45,7 +45,7 @@ local V1_FILES = {
   pids = { ["pids.max"] = "max" },
   cpu = { ["cpu.cfs_period_us"] = "100000", ["cpu.cfs_quota_us"] = "-1" },
   devices = { ["devices.allow"] = "", ["devices.deny"] = "" },
-  cpuset = { ["cpuset.cpus"] = "", ["cpuset.mems"] = "" },
+  cpuset = { ["cpuset.cpus"] = "", ["cpuset.mems"] = "", ["cpuset.sched_load_balance"] = "1" },
 }
 
 --- A fake host. layout: "v2" (pure v2, supervisor in `own`), "v1" (pure
@@ -233,6 +233,67 @@ end
 
 --- The name of the container's cgroups (pflask.PID.N, N counting up).
 local function cgname(plan) return plan.cgroups[1].dir:match("[^/]+$") end
+
+--- Give a fake host a census and journals (see pflask.cgroups, "The
+--- census"): the journals in a directory below base, the semaphore set
+--- as the kernel keeps it (SEM_UNDO: kill(pid) takes pid's joins off the
+--- live count, not off the registered one). host.pid's process is alive
+--- (start time 1) unless killed. Returns the census state; every call is
+--- counted in state.calls.
+local function add_census(host, base)
+  local st = { live = 0, registered = 0, locked = false, joins = {}, dead = {}, calls = {} }
+  local jdir = base .. "/run"
+  sh("mkdir -p " .. jdir)
+  local function count(name) st.calls[name] = (st.calls[name] or 0) + 1 end
+  host.pidns = 77
+  host.supervisor = function(pid)
+    count("supervisor")
+    if st.dead[pid] then return nil end
+    return (pid == host.pid or (st.alive and st.alive[pid])) and 1 or nil
+  end
+  host.start_time = function(pid) return pid == host.pid and 1 or nil end
+  host.journal = {
+    dir = function() return jdir end,
+    write = function(dir, name, data, exclusive)
+      count("write")
+      if exclusive and read(dir .. "/" .. name) then return nil, "exists", 17 end
+      write(dir .. "/" .. name, data)
+      return true
+    end,
+    read = function(dir, name) count("read"); return read(dir .. "/" .. name) end,
+    list = function(dir)
+      count("list")
+      local out = {}
+      for f in io.popen("ls " .. dir):lines() do
+        if f:sub(-#cgroups.JOURNAL) == cgroups.JOURNAL then out[#out + 1] = f end
+      end
+      return out
+    end,
+    remove = function(dir, name) count("remove"); os.remove(dir .. "/" .. name); return true end,
+    census_open = function()
+      count("open")
+      if st.foreign then return nil, "not pflask's", 1 end
+      return 5, st.created or false
+    end,
+    census_join = function(_, d)
+      count("join")
+      st.live, st.registered = st.live + d, st.registered + d
+      st.joins[host.pid] = (st.joins[host.pid] or 0) + d
+      return true
+    end,
+    census_deaths = function() count("deaths"); return st.registered - st.live end,
+    census_lock = function(_, on) assert(st.locked ~= on); st.locked = on; return true end,
+    census_settle = function(_, n) count("settle"); st.registered = st.registered - n; return true end,
+  }
+  --- SIGKILL of process pid: the kernel undoes its live count.
+  function st.kill(pid)
+    st.live = st.live - (st.joins[pid] or 0)
+    st.joins[pid] = nil
+    st.dead[pid] = true
+  end
+  st.dir = jdir
+  return st
+end
 
 local LIMITS = { memory = "64M", pids = 33, cpus = "1.5" }
 local STANDARD = table.concat(cgroups.STANDARD_DEVICES, ";")
@@ -466,8 +527,10 @@ describe("pflask.cgroups on a fake cgroupfs", function()
         writes_of(log, "/memory/" .. N))
       assert.same({ "pids.max=33" }, writes_of(log, "/pids/" .. N))
       assert.same({ "cpu.cfs_period_us=100000", "cpu.cfs_quota_us=150000" }, writes_of(log, "/cpu/" .. N))
-      assert.same({ "cpuset.cpus=0-1", "cpuset.mems=0" }, writes_of(log, "/cpuset/" .. N))
-      assert.same({ "cpuset.cpus=0-1", "cpuset.mems=0", "cgroup.procs=4242" },
+      -- Load balancing off first (the top cpuset balances all CPUs): then
+      -- neither these writes nor the removal rebuild the scheduler domains.
+      assert.same({ "cpuset.sched_load_balance=0", "cpuset.cpus=0-1", "cpuset.mems=0" }, writes_of(log, "/cpuset/" .. N))
+      assert.same({ "cpuset.sched_load_balance=0", "cpuset.cpus=0-1", "cpuset.mems=0", "cgroup.procs=4242" },
         writes_of(log, "/cpuset/" .. N .. "/payload"))
       local dev = writes_of(log, "/devices/" .. N)
       assert.equal("devices.deny=a", dev[1])
@@ -492,15 +555,23 @@ describe("pflask.cgroups on a fake cgroupfs", function()
       host, base, log = fake_host("hybrid")
       local plan = start(host, {}, new_plan({ root = "/srv/root" }))
       local N = cgname(plan)
-      for _, c in ipairs({ "memory", "pids", "cpu", "devices", "cpuset" }) do
-        -- Its cgroup namespace's root there is payload, never the
-        -- hierarchy's root (which has release_agent).
-        assert.equal("4242\n", read(base .. "/" .. c .. "/" .. N .. "/payload/cgroup.procs"), c)
+      -- Its cgroup namespace's root there is its own cgroup, never the
+      -- hierarchy's root (which has release_agent): payload below the
+      -- device policy, the cgroup itself where there is nothing to hide.
+      assert.equal("4242\n", read(base .. "/devices/" .. N .. "/payload/cgroup.procs"))
+      assert.equal("", read(base .. "/devices/" .. N .. "/cgroup.procs"))
+      for _, c in ipairs({ "memory", "pids", "cpu", "cpuset" }) do
+        assert.equal("4242\n", read(base .. "/" .. c .. "/" .. N .. "/cgroup.procs"), c)
+        assert.is_false(isdir(base .. "/" .. c .. "/" .. N .. "/payload"), c)
       end
-      assert.same({ "cpuset.cpus=0-1", "cpuset.mems=0" }, writes_of(log, "/cpuset/" .. N))
-      -- The device policy then goes on v1 too: no v2 cgroup at all.
+      assert.same({ "cpuset.sched_load_balance=0", "cpuset.cpus=0-1", "cpuset.mems=0", "cgroup.procs=4242" },
+        writes_of(log, "/cpuset/" .. N))
+      -- The device policy then goes on v1 too; the v2 cgroup only hides the
+      -- v2 root (the child is cloned into it).
       assert.equal("devices.deny=a", writes_of(log, "/devices/" .. N)[1])
-      assert.same({}, core.cgroup_children(base .. "/unified"))
+      assert.same({ N }, core.cgroup_children(base .. "/unified"))
+      assert.same({ "cgroup.procs=4242" }, writes_of(log, "/unified/" .. N)) -- here: clone places it
+      assert.equal(base .. "/unified/" .. N, plan.clone_cgroup)
       cgroups.cleanup(plan)
       for _, c in ipairs({ "memory", "pids", "cpu", "devices", "cpuset", "unified" }) do
         assert.same({}, core.cgroup_children(base .. "/" .. c), c)
@@ -512,6 +583,15 @@ describe("pflask.cgroups on a fake cgroupfs", function()
       assert.equal(2, userns.cgroups[1].version)
       assert.same({ "BPF_CGROUP_DEVICE=" .. STANDARD }, writes_of(log, "/unified/" .. cgname(userns)))
       cgroups.cleanup(userns)
+    end)
+
+    it("leaves a cpuset's load balancing alone where the top cpuset does not balance all CPUs", function()
+      host, base, log = fake_host("v1")
+      write(base .. "/cpuset/cpuset.sched_load_balance", "0\n")
+      local plan = start(host, { cgroups = { "cpuset" } })
+      local N = cgname(plan)
+      assert.same({ "cpuset.cpus=0-1", "cpuset.mems=0" }, writes_of(log, "/cpuset/" .. N))
+      cgroups.cleanup(plan)
     end)
 
     it("refuses a boot without a v2 hierarchy", function()
@@ -598,6 +678,214 @@ describe("pflask.cgroups on a fake cgroupfs", function()
       assert.is_nil(h.v1.xattr)
       local own = cgroups.parse_proc_cgroup("2:cpu,cpuacct:/a\n1:name=systemd:/b\n0::/c\n")
       assert.same({ v2 = "/c", v1 = { cpu = "/a", cpuacct = "/a", ["name=systemd"] = "/b" } }, own)
+    end)
+  end)
+
+  describe("the census of supervisors", function()
+    it("looks at no other container's cgroup while no supervisor died", function()
+      host, base, log = fake_host("hybrid")
+      local census = add_census(host, base)
+      -- A thousand running containers of other supervisors.
+      census.alive = {}
+      for pid = 5000, 5999 do census.alive[pid] = true end
+      sh("cd " .. base .. " && mkdir devices/pflask.{5000..5999}.1 pids/pflask.{5000..5999}.1")
+      host.fs.children = function() error("listed a parent") end
+      host.fs.stale = function() error("swept a parent") end
+      host.alive = function() error("asked about a supervisor") end
+      local plan = start(host, {}, new_plan({ root = "/srv/root" }))
+      local N = cgname(plan)
+      assert.equal(1, census.live)
+      assert.is_nil(census.calls.list)
+      assert.is_nil(census.calls.supervisor)
+      local journal = read(census.dir .. "/" .. N .. ".cgroups")
+      for _, c in ipairs({ "memory", "pids", "cpu", "devices", "cpuset" }) do
+        assert.truthy(journal:find("cgroup=" .. base .. "/" .. c .. "/" .. N .. "\n", 1, true), c)
+      end
+      cgroups.cleanup(plan)
+      assert.is_nil(read(census.dir .. "/" .. N .. ".cgroups"))
+      assert.equal(0, census.live)
+      assert.equal(0, census.registered)
+      assert.is_nil(census.calls.list)
+    end)
+
+    it("sweeps a SIGKILLed supervisor's cgroups at the next start, and settles its death", function()
+      host, base, log = fake_host("v2", { own = "/user.slice" })
+      local census = add_census(host, base)
+      local parent = base .. "/cg/user.slice"
+      local a = start(host, { limits = { pids = 5 } })
+      local A = cgname(a)
+      assert.is_true(isdir(parent .. "/" .. A))
+      census.kill(4000)
+      -- The container died with it: its cgroup is empty.
+      write(parent .. "/" .. A .. "/payload/cgroup.procs", "")
+      host.pid = 4100
+      local b = start(host, { limits = { pids = 5 } })
+      assert.is_false(isdir(parent .. "/" .. A))
+      assert.is_nil(read(census.dir .. "/" .. A .. ".cgroups"))
+      assert.equal(0, census.registered - census.live)
+      assert.equal(1, census.calls.settle)
+      assert.is_true(isdir(b.cgroups[1].dir))
+      cgroups.cleanup(b)
+      assert.same({ "deleg" }, core.cgroup_children(parent))
+    end)
+
+    it("keeps the death counted while the killed supervisor's cgroup is busy, sweeps it once empty", function()
+      host, base, log = fake_host("v2", { own = "/user.slice" })
+      local census = add_census(host, base)
+      local parent = base .. "/cg/user.slice"
+      local a = start(host, { limits = { pids = 5 } })
+      local A = cgname(a)
+      census.kill(4000)
+      host.pid = 4100
+      local b = start(host, { limits = { pids = 5 } }) -- 4242 still dying in A's payload
+      assert.is_true(isdir(parent .. "/" .. A))
+      assert.equal(1, census.registered - census.live)
+      cgroups.cleanup(b)
+      write(parent .. "/" .. A .. "/payload/cgroup.procs", "")
+      local c = start(host, { limits = { pids = 5 } })
+      assert.is_false(isdir(parent .. "/" .. A))
+      assert.equal(0, census.registered - census.live)
+      cgroups.cleanup(c)
+    end)
+
+    it("removes only the pflask.PID.N cgroups of the journal's own pid, whatever the journal says", function()
+      host, base, log = fake_host("v2", { own = "/user.slice" })
+      local census = add_census(host, base)
+      local parent = base .. "/cg/user.slice"
+      for _, d in ipairs({ "other", "pflask.5000.1", "pflask.6000.1" }) do host.fs.create(parent .. "/" .. d) end
+      write(census.dir .. "/pflask.5000.1.cgroups", table.concat({ "pid=5000", "start=3", "pidns=77",
+        "cgroup=" .. parent .. "/other", "cgroup=" .. parent .. "/pflask.6000.1", "cgroup=" .. parent .. "/pflask.5000.1",
+        "cgroup=" .. parent .. "/../user.slice/pflask.5000.1", "cgroup=" .. base .. "/cg/user.slice" }, "\n"))
+      -- A journal of another pid namespace: not ours to judge.
+      host.fs.create(parent .. "/pflask.7000.1")
+      write(census.dir .. "/pflask.7000.1.cgroups", "pid=7000\nstart=3\npidns=78\ncgroup=" .. parent .. "/pflask.7000.1\n")
+      census.registered = 1 -- the death of 5000
+      local b = start(host, { limits = { pids = 5 } })
+      assert.is_false(isdir(parent .. "/pflask.5000.1"))
+      for _, d in ipairs({ "other", "pflask.6000.1", "pflask.7000.1" }) do assert.is_true(isdir(parent .. "/" .. d), d) end
+      assert.is_nil(read(census.dir .. "/pflask.5000.1.cgroups"))
+      assert.truthy(read(census.dir .. "/pflask.7000.1.cgroups"))
+      cgroups.cleanup(b)
+    end)
+
+    it("stays counted when it cannot remove its cgroups, so that the next start sweeps them once it is gone", function()
+      host, base, log = fake_host("v2", { own = "/user.slice" })
+      local census = add_census(host, base)
+      local a = start(host, { limits = { pids = 5 } })
+      local A = cgname(a)
+      local remove = host.fs.remove
+      host.fs.remove = function() return nil, "remove: Device or resource busy", 16 end
+      cgroups.cleanup(a)
+      host.fs.remove = remove
+      assert.truthy(read(census.dir .. "/" .. A .. ".cgroups"))
+      assert.equal(1, census.live)
+      census.kill(4000) -- it exits: the kernel undoes its join
+      write(a.cgroups[1].procs .. "/cgroup.procs", "")
+      host.pid = 4100
+      local b = start(host, { limits = { pids = 5 } })
+      assert.is_false(isdir(a.cgroups[1].dir))
+      assert.equal(0, census.registered - census.live)
+      cgroups.cleanup(b)
+    end)
+
+    it("a journal of a dead supervisor that had its pid: its cgroups go first", function()
+      host, base, log = fake_host("v2", { own = "/user.slice" })
+      local census = add_census(host, base)
+      local plan = new_plan()
+      cgroups.plan({ limits = { pids = 5 } }, plan, host)
+      local dir = plan.cgroups[1].dir
+      host.fs.create(dir)
+      write(census.dir .. "/" .. dir:match("[^/]+$") .. ".cgroups", "pid=4000\nstart=0\npidns=77\ncgroup=" .. dir .. "\n")
+      cgroups.prepare(plan)
+      assert.is_true(isdir(dir .. "/payload"))
+      assert.matches("start=1\n", read(census.dir .. "/" .. dir:match("[^/]+$") .. ".cgroups"))
+      cgroups.cleanup(plan)
+      assert.is_false(isdir(dir))
+    end)
+
+    it("reads the journals once when it made the set (the host removed the old one)", function()
+      host, base, log = fake_host("v2", { own = "/user.slice" })
+      local census = add_census(host, base)
+      local parent = base .. "/cg/user.slice"
+      host.fs.create(parent .. "/pflask.5000.1")
+      write(census.dir .. "/pflask.5000.1.cgroups", "pid=5000\nstart=3\npidns=77\ncgroup=" .. parent .. "/pflask.5000.1\n")
+      census.created = true
+      local plan = start(host, { limits = { pids = 5 } })
+      assert.is_false(isdir(parent .. "/pflask.5000.1"))
+      assert.is_nil(census.calls.settle) -- nothing was counted
+      cgroups.cleanup(plan)
+      census.created = false
+      host.fs.create(parent .. "/pflask.5001.1")
+      write(census.dir .. "/pflask.5001.1.cgroups", "pid=5001\nstart=3\npidns=77\ncgroup=" .. parent .. "/pflask.5001.1\n")
+      local p2 = start(host, { limits = { pids = 5 } })
+      assert.is_true(isdir(parent .. "/pflask.5001.1")) -- no death counted: not read
+      cgroups.cleanup(p2)
+    end)
+
+    it("opens the set again when it was removed under it, and reads the journals once", function()
+      host, base, log = fake_host("v2", { own = "/user.slice" })
+      local census = add_census(host, base)
+      local parent = base .. "/cg/user.slice"
+      host.fs.create(parent .. "/pflask.5000.1")
+      write(census.dir .. "/pflask.5000.1.cgroups", "pid=5000\nstart=3\npidns=77\ncgroup=" .. parent .. "/pflask.5000.1\n")
+      local join = host.journal.census_join
+      host.journal.census_join = function(id, d)
+        -- ipcrm between the open and the join: the next open makes it anew.
+        host.journal.census_join = join
+        census.created = true
+        return nil, "census: join: Identifier removed", 43
+      end
+      local plan = start(host, { limits = { pids = 5 } })
+      assert.is_false(isdir(parent .. "/pflask.5000.1"))
+      assert.equal(1, census.live)
+      assert.truthy(plan.cgroup_joined)
+      cgroups.cleanup(plan)
+      assert.equal(0, census.live)
+    end)
+
+    it("writes no journal, and sweeps each parent, when it cannot read its own start time", function()
+      host, base, log = fake_host("v2", { own = "/user.slice" })
+      local census = add_census(host, base)
+      host.start_time = function() return nil end
+      local parent = base .. "/cg/user.slice"
+      host.fs.create(parent .. "/pflask.999.1")
+      local plan = start(host, { limits = { pids = 5 } })
+      assert.is_nil(census.calls.write)
+      assert.is_false(isdir(parent .. "/pflask.999.1")) -- the sweep of each parent
+      cgroups.cleanup(plan)
+      assert.equal(0, census.live)
+    end)
+
+    it("falls back to sweeping each parent when the census is not pflask's", function()
+      host, base, log = fake_host("v2", { own = "/user.slice" })
+      local census = add_census(host, base)
+      census.foreign = true
+      local parent = base .. "/cg/user.slice"
+      host.fs.create(parent .. "/pflask.999.1")
+      local plan = start(host, { limits = { pids = 5 } })
+      assert.is_false(isdir(parent .. "/pflask.999.1"))
+      assert.is_nil(census.calls.write) -- no journal: nobody would read it
+      cgroups.cleanup(plan)
+    end)
+
+    it("undoes a +controller with cgroup.stat's count, without listing the parent", function()
+      host, base, log = fake_host("v2", { own = "/", bare = true, v2_controllers = "cpu memory pids hugetlb" })
+      local census = add_census(host, base)
+      local plan = start(host, { cgroups = { "hugetlb" } })
+      write(base .. "/cg/cgroup.stat", "nr_descendants 2\nnr_dying_descendants 0\n")
+      host.fs.children = function() error("listed the parent") end
+      local remove = host.fs.remove
+      cgroups.cleanup(plan)
+      -- Two descendants: the mark and one somebody else's: hugetlb stays.
+      assert.equal("hugetlb", read(base .. "/cg/cgroup.subtree_control"))
+      host.fs.remove = remove
+      write(base .. "/cg/cgroup.stat", "nr_descendants 1\nnr_dying_descendants 0\n")
+      local p2 = start(host, { cgroups = { "pids" } })
+      assert.equal("pids", read(base .. "/cg/cgroup.subtree_control"))
+      write(base .. "/cg/cgroup.stat", "nr_descendants 1\nnr_dying_descendants 0\n")
+      cgroups.cleanup(p2)
+      assert.is_false(isdir(base .. "/cg/pflask.subtree.hugetlb"))
+      assert.equal("", read(base .. "/cg/cgroup.subtree_control"))
     end)
   end)
 

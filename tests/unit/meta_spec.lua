@@ -22,7 +22,7 @@ local function diff(a, b)
 end
 
 -- In the pflask executable only (src/main.c sets them).
-local EXECUTABLE_ONLY = { recipes = true, recipe_descriptions = true, examples_dir = true }
+local EXECUTABLE_ONLY = { recipes = true, recipe_descriptions = true, examples_dir = true, startup_done = true }
 
 describe("lua/meta", function()
   it("declares every export of pflask.core, and nothing else", function()

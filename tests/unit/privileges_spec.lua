@@ -53,3 +53,36 @@ describe("privileges.resolve from the default set", function()
     assert.has_error(function() privileges.resolve(ops("+sys_time"), host, LAST, base) end)
   end)
 end)
+
+describe("privileges.consulted", function()
+  -- The supervisor reads only these bits of the host's bounding set: the
+  -- plan must come out the same as with the whole set read.
+  it("names every capability of the host that resolve looks at", function()
+    local hosts = { ALL, ALL & ~bit("sys_resource"), ALL & ~bit("sys_time") & ~bit("chown"),
+                    bit("chown") | bit("kill"), 0 }
+    local lists = { {}, ops("+all"), ops("-all"), ops("+all,-chown"), ops("-all,+kill,+chown"),
+                    ops("+sys_module,-chown"), ops("-setpcap,-sys_admin"), ops("+net_admin") }
+    for _, net in ipairs({ false, true }) do
+      local base = privileges.default(net)
+      for _, host in ipairs(hosts) do
+        for i, list in ipairs(lists) do
+          local part = host & privileges.consulted(list, base)
+          local ok1, keep1, added1 = pcall(privileges.resolve, list, host, LAST, base)
+          local ok2, keep2, added2 = pcall(privileges.resolve, list, part, LAST, base)
+          assert.equal(ok1, ok2, "list " .. i)
+          if ok1 then
+            assert.equal(keep1, keep2, "list " .. i)
+            assert.equal(added1, added2, "list " .. i)
+          end
+        end
+      end
+    end
+  end)
+
+  it("is the default set without entries, everything with +all", function()
+    local base = privileges.default(false)
+    assert.equal(base, privileges.consulted({}, base))
+    assert.equal(base | bit("syslog"), privileges.consulted(ops("+syslog,-chown"), base))
+    assert.equal(-1, privileges.consulted(ops("+all,-chown"), base))
+  end)
+end)

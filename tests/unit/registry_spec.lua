@@ -29,6 +29,42 @@ describe("pflask.registry", function()
     assert.are.same(rec, registry.decode(data))
   end)
 
+  -- The compiled seccomp filter --exec applies, as hex in the record:
+  -- eight bytes a format item must give what one byte at a time gave.
+  it("writes the seccomp filter as hex, and reads back the same bytes", function()
+    local seed = 15
+    local function byte()
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      return seed >> 16 & 0xff
+    end
+    for n = 0, 70 do
+      local bytes = {}
+      for i = 1, n do bytes[i] = string.char(byte()) end
+      -- High bytes first: the eight-byte groups are negative integers.
+      if n > 0 then bytes[1] = "\255" end
+      local bpf = table.concat(bytes)
+      local slow = bpf:gsub(".", function(c) return string.format("%02x", c:byte()) end)
+      assert.equal(slow, registry.hex(bpf), "length " .. n)
+      local rec = {}
+      registry.confinement({ seccomp_bpf = bpf }, rec)
+      assert.equal(slow, rec.seccomp)
+      assert.equal(bpf, registry.target(rec).seccomp_bpf)
+    end
+  end)
+
+  it("escapes exactly the control bytes, '%', '=' and bytes over 127", function()
+    for b = 0, 255 do
+      local c = string.char(b)
+      local must = b < 32 or b == 127 or c == "%" or c == "=" or b > 127
+      local rec = { name = "web", pid = 42, start = 1, supervisor = 41, supervisor_start = 1, uid = 0,
+                    pidns = 1, created = 1, root = "a" .. c .. "b" }
+      local data = registry.encode(rec)
+      local line = data:match("\nroot=[^\n]*\n")
+      assert.equal(must and string.format("\nroot=a%%%02Xb\n", b) or ("\nroot=a" .. c .. "b\n"), line, "byte " .. b)
+      assert.are.same(rec, registry.decode(data))
+    end
+  end)
+
   it("rejects what is not a record", function()
     assert.is_nil(registry.decode("garbage"))
     assert.is_nil(registry.decode("name=x\n")) -- no supervisor

@@ -70,6 +70,50 @@ describe("strict specs", function()
     assert.matches("^%-%-setenv: entry 2 needs a name", message{ setenv = { { name = "A", value = "b" }, { name = "1x", value = "b" } } })
   end)
 
+  -- schema.check decides with a quick walk (no sorting, no field paths)
+  -- and walks again in key order only to name a fault: both must agree
+  -- on every spec, or a bad spec would pass unnamed.
+  it("gives the same verdict and message through its quick path as in key order", function()
+    local g = require "fuzzgen"
+    local cli = require "pflask.cli"
+    local r = g.rng(15)
+    local counts = { pass = 0, fail = 0 }
+    local function compare(spec, case)
+      local ok_fast, err_fast = pcall(schema.check, spec)
+      local ok_slow, err_slow = pcall(schema.check_ordered, spec)
+      assert.equal(ok_slow, ok_fast, case)
+      assert.equal(ok_slow, schema.conforms(spec), case)
+      if not ok_slow then
+        assert.is_true(perr.is(err_slow), tostring(err_slow))
+        assert.equal(err_slow.message, err_fast.message, case)
+      end
+      counts[ok_slow and "pass" or "fail"] = counts[ok_slow and "pass" or "fail"] + 1
+    end
+    for i = 1, 3000 do
+      compare(g.spec(r), "random spec " .. i)
+      -- A spec the command line built, then one field changed.
+      local ok, spec = pcall(cli.parse, g.argv(r))
+      if ok and type(spec) == "table" then
+        compare(spec, "cli spec " .. i)
+        local keys = {}
+        for k in pairs(spec) do keys[#keys + 1] = k end
+        table.sort(keys)
+        if #keys > 0 then
+          local k = r.pick(keys)
+          local v = spec[k]
+          if type(v) == "table" and next(v) ~= nil and r.chance(0.5) then
+            local inner = next(v)
+            v[inner] = g.value(r, 2)
+          else
+            spec[k] = g.value(r, 2)
+          end
+          compare(spec, "edited cli spec " .. i)
+        end
+      end
+    end
+    assert.is_true(counts.pass > 500 and counts.fail > 500, counts.pass .. " passed, " .. counts.fail .. " failed")
+  end)
+
   it("suggests only close names", function()
     assert.equal("readonly", schema.closest("readOnly", { "readonly", "nosuid" }))
     assert.equal("hostname", schema.closest("hostnam", { "hostname", "root" }))
