@@ -3,9 +3,10 @@
  * bytes, nearly all of a Lua state) are cut from 64 KiB blocks, with one
  * free list per size (8-byte steps) and no header: Lua passes the size
  * back on free. Strings, the other collected objects and arrays lie on
- * pages of their own kind. Larger ones go to malloc. pf_lalloc_trim gives the pages
- * no live object touches back to the kernel, and later allocations take
- * them again first.
+ * pages of their own kind. Larger ones go to malloc. pf_lalloc_trim gives
+ * the pages no live object touches back to the kernel (it adds up the
+ * free slots then: nothing is counted while Lua runs), and later
+ * allocations take them again first.
  *
  * Why not malloc: glibc's per-thread cache keeps up to 7 freed chunks of
  * every size up to 1 KiB apart from the rest, and they neither coalesce
@@ -20,10 +21,11 @@
 
 struct pf_lalloc;
 
-/* A lua_Alloc (lua_setallocf(L, pf_lalloc, a)): ud is the allocator from
- * pf_lalloc_new. Frees blocks it did not make (those of the state before
- * it was installed) with free(3). Never raises; NULL when out of memory,
- * the old block untouched. Not thread-safe (pflask has no threads). */
+/* A lua_Alloc (lua_newstate(pf_lalloc, a)): ud is the allocator from
+ * pf_lalloc_new, Lua's from the state's creation on (the size Lua passes
+ * tells whose a block is: up to PF_LALLOC_SMALL bytes, its own). Never
+ * raises; NULL when out of memory, the old block untouched, but a shrink
+ * never fails. Not thread-safe (pflask has no threads). */
 void *pf_lalloc(void *ud, void *ptr, size_t osize, size_t nsize);
 
 /* A new allocator, NULL when out of memory. It lives as long as the

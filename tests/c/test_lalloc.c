@@ -2,10 +2,10 @@
  * a long random run of allocations (of every kind), growths, shrinks
  * and frees, every live object filled with its own pattern and checked
  * before it changes (an overlap or a stale free-list link shows as a
- * wrong byte); blocks
- * made by malloc before it was installed are resized and freed through
- * it; a trim gives back the pages nothing lives on, keeps every live
- * object intact, and the pages given back are taken again first. */
+ * wrong byte); large blocks are malloc's, resized and freed through it
+ * (a shrink into a small one copies); a trim gives back the pages nothing
+ * lives on, keeps every live object intact, and the pages given back are
+ * taken again first. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
@@ -127,10 +127,11 @@ int main(void)
 	if (!a)
 		return 1;
 
-	/* Blocks of the state from before: malloc's, small and large. */
+	/* Large blocks are malloc's: some made by malloc directly, as if
+	 * by the allocator, resized and freed through it. */
 	for (size_t i = 0; i < 50; i++) {
 		struct obj *o = &objs[i];
-		o->size = i % 2 ? 24 + i : 2000 + i;
+		o->size = PF_LALLOC_SMALL + 1 + i * 40;
 		o->p = malloc(o->size);
 		fill(o);
 	}
