@@ -8,6 +8,7 @@
 -- them, as root (the command then has CAP_SYS_ADMIN), as root with --user
 -- and by an unprivileged user.
 local pft = require "pftest"
+local tmux = require "fixtures.tmux"
 
 local PFLASK = pft.PFLASK
 if PFLASK:sub(1, 1) ~= "/" then
@@ -24,56 +25,10 @@ end
 
 -- A tmux server of our own, its one pane running `sh` (as user, when
 -- given) in an 100x30 window.
-local Tmux = {}
-Tmux.__index = Tmux
-
-local function tmux(user)
-  local self = setmetatable({ sock = string.format("pfa%d%06d", os.time() % 100000, math.random(0, 999999)) }, Tmux)
-  local shell = user and ("runuser -u " .. user .. " -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/ sh")
+local function shell(user)
+  local sh = user and ("runuser -u " .. user .. " -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/ sh")
     or "env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/ TERM=screen sh"
-  self:run("-f /dev/null new-session -d -x 100 -y 30 " .. pft.quote("cd /; " .. shell .. "; sleep 60"))
-  self.n = 0
-  return self
-end
-
-function Tmux:run(args)
-  return pft.capture("tmux -L " .. self.sock .. " " .. args .. " 2>&1")
-end
-
-function Tmux:screen()
-  return (self:run("capture-pane -p -J -t 0 -S -1000"))
-end
-
-function Tmux:wait(pattern)
-  for _ = 1, 400 do
-    local s = self:screen()
-    if s:match(pattern) then return s end
-    pft.sh("sleep 0.05")
-  end
-  error("timeout waiting for " .. pattern .. " on screen:\n" .. self:screen())
-end
-
---- Type line into the shell, as a person would, and wait until it ran
---- and the shell read whatever was queued on its terminal after it (the
---- injected line, if any). Returns the screen.
-function Tmux:type(line)
-  self.n = self.n + 1
-  local n = self.n
-  self:run("send-keys -t 0 " .. pft.quote(line .. "; echo end-$((" .. n .. "+1000))") .. " Enter")
-  -- (The typed line holds "$((n+1000))", never the sum: only the output
-  -- matches, even when a prompt printed by an injected line precedes it.)
-  self:wait("end%-" .. (n + 1000) .. "\n")
-  -- Terminal input is read in order: what was pushed while line ran is
-  -- read (and run) by the shell before this.
-  self:run("send-keys -t 0 " .. pft.quote("echo sync-$((" .. n .. "+2000))") .. " Enter")
-  return self:wait("sync%-" .. (n + 2000) .. "\n")
-end
-
-function Tmux:kill()
-  local path = self:run("display-message -p '#{socket_path}'")
-  self:run("kill-server")
-  -- tmux leaves its socket file behind.
-  if path:match("^/[%w/._-]+$") then os.remove(path) end
+  return tmux.new("cd /; " .. sh .. "; sleep 60", { width = 100, height = 30, history = 1000, join = true })
 end
 
 -- A busybox root with the host's /usr bound in (perl, stat, ps) and a
@@ -121,7 +76,7 @@ describe("attacks on the terminal", function()
   end
 
   it("the attack works on the host's terminal itself (the harness is sound)", function()
-    local t = tmux()
+    local t = shell()
     finally(function() t:kill() end)
     local file = target()
     t:type(attack(file) .. " </dev/null")
@@ -136,7 +91,7 @@ describe("attacks on the terminal", function()
     { "as root with --no-pidns, output to a file", "--no-pidns", " </dev/null >/dev/null" },
   }) do
     it("TIOCSTI does not reach the host's shell: " .. case[1], function()
-      local t = tmux()
+      local t = shell()
       finally(function() t:kill() end)
       local file = target()
       local screen = t:type(PFLASK .. " " .. usr(root) .. " " .. case[2] .. " -- " .. attack(file) .. case[3]
@@ -147,14 +102,14 @@ describe("attacks on the terminal", function()
   end
 
   it("TIOCSTI does not reach the host's shell: terminal = false (pflask-debuild's containers)", function()
-    local t = tmux()
+    local t = shell()
+    finally(function() t:kill() end)
     local recipe = pft.write_file(pwned .. "/noterm.lua", string.format([[
 local pflask = require "pflask"
 os.exit(pflask.run{ root = %q, terminal = false, mounts = { { type = "bind", readonly = true, source = "/usr", target = "/usr" } },
   command = { "sh", "-c", arg[1] .. "; echo stdin-$(stat -L -c %%t:%%T /proc/self/fd/0)"
     .. " console-$(stat -L -c %%t:%%T /dev/console)-stdout-$(stat -L -c %%t:%%T /proc/$$/fd/1)" } })
 ]], root))
-    finally(function() t:kill() end)
     local file = target()
     local screen = t:type(PFLASK .. " --recipe=" .. recipe .. " " .. pft.quote(attack(file)) .. "; echo status-$?")
     -- A terminal stdin nobody relays becomes /dev/null (1:3); stdout, a
@@ -167,17 +122,17 @@ os.exit(pflask.run{ root = %q, terminal = false, mounts = { { type = "bind", rea
   end)
 
   it("Ctrl-C still ends a container that has no terminal (its session is its own)", function()
-    local t = tmux()
+    local t = shell()
     finally(function() t:kill() end)
     local ready = pwned .. "/ready-" .. math.random(0, 999999)
-    t:run("send-keys -t 0 " .. pft.quote(PFLASK .. " -- sh -c 'echo >" .. ready .. "; exec sleep 1000'"
-      .. " </dev/null >/dev/null 2>&1; echo status-$((1+0))-$?") .. " Enter")
+    t:keys(PFLASK .. " -- sh -c 'echo >" .. ready .. "; exec sleep 1000'"
+      .. " </dev/null >/dev/null 2>&1; echo status-$((1+0))-$?", "Enter")
     for _ = 1, 200 do
       if exists(ready) then break end
       pft.sh("sleep 0.05")
     end
     assert.is_true(exists(ready), t:screen())
-    t:run("send-keys -t 0 C-c")
+    t:keys("C-c")
     t:wait("status%-1%-130")
   end)
 
@@ -194,7 +149,7 @@ os.exit(pflask.run{ root = %q, terminal = false, mounts = { { type = "bind", rea
 
     for _, case in ipairs({ { "stdin from /dev/null", " </dev/null" }, { "stdin a terminal", "" } }) do
       it("TIOCSTI does not reach the user's shell: " .. case[1], function()
-        local t = tmux(name)
+        local t = shell(name)
         finally(function() t:kill() end)
         -- The control: as this user, on its own terminal, it works.
         local control = target()

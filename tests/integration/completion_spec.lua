@@ -6,6 +6,7 @@
 -- (`pflask --complete=...`), checked here against the host and the source
 -- tree they must stay in sync with.
 local pft = require "pftest"
+local tmux = require "fixtures.tmux"
 
 local BASH_SCRIPT = pft.SOURCE_DIR .. "/completion/pflask.bash"
 local ZSH_SCRIPT = pft.SOURCE_DIR .. "/completion/_pflask"
@@ -265,34 +266,16 @@ end)
 -- The scripts in real shells: tmux runs an interactive shell, the test
 -- types a line and Tab, and reads the screen.
 describe("completion in an interactive shell", function()
-  local sock, conf, dir
+  local t, dir
 
+  -- The shell in a 200x30 window; the screen is read without scrollback.
   local function start(cmd)
-    sock = string.format("pfc%d%06d", os.time() % 100000, math.random(0, 999999))
-    conf = os.tmpname()
-    pft.write_file(conf, "set -g remain-on-exit on\n")
-    assert.equal(0, pft.sh("tmux -L " .. sock .. " -f " .. conf .. " new-session -d -x 200 -y 30 "
-      .. pft.quote(cmd)))
+    t = tmux.new(cmd, { width = 200, height = 30, remain = true, history = 0 })
   end
 
-  local function keys(...)
-    local args = {}
-    for i, k in ipairs({ ... }) do args[i] = pft.quote(k) end
-    pft.sh("tmux -L " .. sock .. " send-keys -t 0 " .. table.concat(args, " "))
-  end
+  local function keys(...) t:keys(...) end
 
-  local function screen()
-    return (pft.capture("tmux -L " .. sock .. " capture-pane -p -t 0 2>&1"))
-  end
-
-  local function wait_for(text)
-    for _ = 1, 200 do
-      local s = screen()
-      if s:find(text, 1, true) then return s end
-      pft.sh("sleep 0.05")
-    end
-    error("timeout waiting for '" .. text .. "' on screen:\n" .. screen())
-  end
+  local function wait_for(text) return t:wait_text(text) end
 
   before_each(function()
     dir = pft.tempdir("complsh")
@@ -301,10 +284,9 @@ describe("completion in an interactive shell", function()
   end)
 
   after_each(function()
-    if sock then pft.sh("tmux -L " .. sock .. " kill-server 2>/dev/null") end
-    if conf then os.remove(conf) end
+    if t then t:kill() end
     pft.rm_rf(dir)
-    sock, conf = nil, nil
+    t = nil
   end)
 
   it("bash completes --caps names and --mount types through its own word splitting", function()

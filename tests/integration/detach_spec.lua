@@ -4,13 +4,12 @@
 -- at a time, only the same user or root, and the socket goes away with the
 -- container.
 local pft = require "pftest"
+local tmux = require "fixtures.tmux"
 
 local PFLASK = pft.PFLASK
 if PFLASK:sub(1, 1) ~= "/" then
   PFLASK = (pft.capture("pwd")) .. "/" .. PFLASK
 end
-
-local write_file = pft.write_file
 
 local function exists(path)
   return pft.sh("test -e " .. pft.quote(path)) == 0
@@ -31,39 +30,10 @@ end
 
 local wait_until = pft.wait_until
 
-local Tmux = {}
-Tmux.__index = Tmux
-
-local function tmux(cmd)
-  local self = setmetatable({ sock = string.format("pfd%d%06d", os.time() % 100000, math.random(0, 999999)) }, Tmux)
-  self.conf = os.tmpname()
-  write_file(self.conf, "set -g remain-on-exit on\n")
-  pft.sh("tmux -L " .. self.sock .. " -f " .. self.conf .. " new-session -d -x 80 -y 24 " .. pft.quote(cmd))
-  return self
-end
-
-function Tmux:keys(...)
-  local args = {}
-  for i, k in ipairs({ ... }) do args[i] = pft.quote(k) end
-  pft.sh("tmux -L " .. self.sock .. " send-keys -t 0 " .. table.concat(args, " "))
-end
-
-function Tmux:screen()
-  return (pft.capture("tmux -L " .. self.sock .. " capture-pane -p -t 0 -S -200 2>&1"))
-end
-
-function Tmux:wait(pattern)
-  for _ = 1, 200 do
-    local s = self:screen()
-    if s:match(pattern) then return s end
-    pft.sh("sleep 0.05")
-  end
-  error("timeout waiting for " .. pattern .. " on screen:\n" .. self:screen())
-end
-
-function Tmux:kill()
-  pft.sh("tmux -L " .. self.sock .. " kill-server 2>/dev/null")
-  os.remove(self.conf)
+-- A real terminal running pflask --attach=pid; the pane prints
+-- "attach-status N" when it ends.
+local function attach(pid)
+  return tmux.new(PFLASK .. " --attach=" .. pid .. "; echo attach-status $?; sleep 30", { remain = true })
 end
 
 describe("--detach and --attach", function()
@@ -81,7 +51,7 @@ describe("--detach and --attach", function()
   it("detach, attach by pid, Ctrl-@ detaches, attach again, the exit status, the socket removed", function()
     local pid = detached("echo started; exec sh")
     assert.is_true(exists(socket_of(pid)))
-    local t = tmux(PFLASK .. " --attach=" .. pid .. "; echo attach-status $?; sleep 30")
+    local t = attach(pid)
     finally(function() t:kill() end)
     t:wait("started") -- what it wrote while nobody was attached
     t:keys("echo one-$((40+2))", "Enter")
@@ -91,7 +61,7 @@ describe("--detach and --attach", function()
     assert.equal(0, pft.sh("kill -0 " .. pid), "the container ended on detach")
     t:kill()
 
-    t = tmux(PFLASK .. " --attach=" .. pid .. "; echo attach-status $?; sleep 30")
+    t = attach(pid)
     t:wait("one%-42") -- the last output again
     t:keys("stty size; echo two", "Enter")
     t:wait("\n24 80\ntwo\n")
@@ -99,7 +69,7 @@ describe("--detach and --attach", function()
     t:wait("attach%-status 0")
     t:kill()
 
-    t = tmux(PFLASK .. " --attach=" .. pid .. "; echo attach-status $?; sleep 30")
+    t = attach(pid)
     t:wait("two")
     t:keys("exit 5", "Enter")
     t:wait("attach%-status 5")
@@ -108,7 +78,7 @@ describe("--detach and --attach", function()
 
   it("refuses a second client while one is attached", function()
     local pid = detached("sleep 30")
-    local t = tmux(PFLASK .. " --attach=" .. pid .. "; echo attach-status $?; sleep 30")
+    local t = attach(pid)
     finally(function() t:kill() end)
     pft.sh("sleep 0.3")
     local r = pft.pflask({ "--attach=" .. pid }, { timeout = 10 })

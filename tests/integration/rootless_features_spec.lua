@@ -6,6 +6,7 @@
 -- from outside (the host's /proc, files, sockets, what is left). The spec
 -- runs as root only to create the user, its trees, and to look.
 local pft = require "pftest"
+local tmux = require "fixtures.tmux"
 
 -- The user's own PATH would be root's (runuser keeps the environment).
 local PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -192,37 +193,13 @@ describe("rootless twins", function()
 
   -- A tmux server of the user's, one session running cmd in a WxH window;
   -- the pane prints "exit-status N" when cmd ends.
-  local Tmux = {}
-  Tmux.__index = Tmux
-  local function tmux(cmd, w, h)
-    local self = setmetatable({ sock = string.format("pfr%d%06d", os.time() % 100000, math.random(0, 999999)) }, Tmux)
-    self:run("-f /dev/null new-session -d -x " .. (w or 80) .. " -y " .. (h or 24) .. " "
-      .. pft.quote(cmd .. "; echo exit-status $?; sleep 60"))
-    return self
+  local function user_tmux(cmd, w, h)
+    return tmux.new(cmd, { width = w, height = h, status = true, user = name, home = home })
   end
-  function Tmux:run(args)
-    return pft.capture("cd / && runuser -u " .. name .. " -- env PATH=" .. PATH .. " HOME=" .. pft.quote(home)
-      .. " tmux -L " .. self.sock .. " " .. args .. " 2>&1")
-  end
-  function Tmux:keys(...)
-    local args = {}
-    for i, k in ipairs({ ... }) do args[i] = pft.quote(k) end
-    self:run("send-keys -t 0 " .. table.concat(args, " "))
-  end
-  function Tmux:screen() return (self:run("capture-pane -p -t 0 -S -200")) end
-  function Tmux:wait(pattern)
-    for _ = 1, 200 do
-      local s = self:screen()
-      if s:match(pattern) then return s end
-      pft.sh("sleep 0.05")
-    end
-    error("timeout waiting for " .. pattern .. " on screen:\n" .. self:screen())
-  end
-  function Tmux:kill() self:run("kill-server") end
 
   describe("the terminal", function()
     it("under tmux: a pty of its own with the window size, resizes, Ctrl-C, the exit status", function()
-      local t = tmux(pft.quote(exe) .. " -- sh", 90, 30)
+      local t = user_tmux(pft.quote(exe) .. " -- sh", 90, 30)
       finally(function() t:kill() end)
       t:wait("#")
       t:keys("tty; stty size; id -u; echo $$", "Enter")
@@ -276,7 +253,7 @@ describe("rootless twins", function()
       assert.equal(tostring(uid), pft.capture("stat -c %u /proc/" .. pid))
       assert.equal(uid .. " socket", pft.capture("stat -c '%u %F' " .. sock))
       assert.equal(uid .. " 700", pft.capture("stat -c '%u %a' " .. sock:match("^(.*)/")))
-      t = tmux(pft.quote(exe) .. " --attach=" .. pid)
+      t = user_tmux(pft.quote(exe) .. " --attach=" .. pid)
       t:wait("started")
       t:keys("id -u; echo one-$((40+2))", "Enter")
       t:wait("\n0\none%-42\n")
@@ -284,7 +261,7 @@ describe("rootless twins", function()
       t:wait("pflask: detached, pid " .. pid .. " %(reattach: pflask %-%-attach=" .. pid .. "%)\nexit%-status 0")
       assert.equal(0, pft.sh("kill -0 " .. pid), "the container ended on detach")
       t:kill()
-      t = tmux(pft.quote(exe) .. " --attach=" .. pid)
+      t = user_tmux(pft.quote(exe) .. " --attach=" .. pid)
       t:wait("one%-42")
       t:keys("exit 5", "Enter")
       t:wait("exit%-status 5")

@@ -3,6 +3,7 @@
 -- window size follows, job control works; without one the fds pass
 -- straight through. Real terminals: script(1) and tmux.
 local pft = require "pftest"
+local tmux = require "fixtures.tmux"
 
 local PFLASK = pft.PFLASK
 if PFLASK:sub(1, 1) ~= "/" then
@@ -26,46 +27,6 @@ local function on_terminal(body, limit)
   -- the container's terminal echoes.
   local out = (read_file(dir .. "/output") or ""):gsub("\r", ""):gsub("%^@", ""):gsub("%^D", "")
   return out, status, dir
-end
-
--- A tmux server of our own, one session running cmd in a WxH window.
-local Tmux = {}
-Tmux.__index = Tmux
-
--- The pane prints "exit-status N" when cmd ends, and stays.
-local function tmux(cmd, w, h)
-  local self = setmetatable({ sock = string.format("pft%d%06d", os.time() % 100000, math.random(0, 999999)) }, Tmux)
-  self:run("-f /dev/null new-session -d -x " .. (w or 80) .. " -y " .. (h or 24) .. " "
-    .. pft.quote(cmd .. "; echo exit-status $?; sleep 60"))
-  return self
-end
-
-function Tmux:run(args)
-  return pft.capture("tmux -L " .. self.sock .. " " .. args .. " 2>&1")
-end
-
-function Tmux:keys(...)
-  local args = {}
-  for i, k in ipairs({ ... }) do args[i] = pft.quote(k) end
-  self:run("send-keys -t 0 " .. table.concat(args, " "))
-end
-
-function Tmux:screen()
-  return (self:run("capture-pane -p -t 0 -S -200"))
-end
-
--- Wait until the screen matches a Lua pattern (at most 10 s).
-function Tmux:wait(pattern)
-  for _ = 1, 200 do
-    local s = self:screen()
-    if s:match(pattern) then return s end
-    pft.sh("sleep 0.05")
-  end
-  error("timeout waiting for " .. pattern .. " on screen:\n" .. self:screen())
-end
-
-function Tmux:kill()
-  self:run("kill-server")
 end
 
 describe("terminal", function()
@@ -111,7 +72,7 @@ cmp $D/before $D/after1 && cmp $D/before $D/after2 && echo same
   end)
 
   it("the window size follows resizes", function()
-    local t = tmux(PFLASK .. " -- sh", 90, 30)
+    local t = tmux.new(PFLASK .. " -- sh", { width = 90, height = 30, status = true })
     finally(function() t:kill() end)
     t:wait("#")
     t:keys("trap 'echo WINCH' WINCH; stty size", "Enter")
@@ -125,7 +86,7 @@ cmp $D/before $D/after1 && cmp $D/before $D/after2 && echo same
   end)
 
   it("job control in an interactive shell: background jobs, Ctrl-Z, fg", function()
-    local t = tmux(PFLASK .. " -- bash --norc -i", 100, 30)
+    local t = tmux.new(PFLASK .. " -- bash --norc -i", { width = 100, height = 30, status = true })
     finally(function() t:kill() end)
     t:wait("bash[^\n]*#")
     t:keys("sleep 100 &", "Enter")
@@ -145,7 +106,7 @@ cmp $D/before $D/after1 && cmp $D/before $D/after2 && echo same
   end)
 
   it("Ctrl-C reaches the command through the pty", function()
-    local t = tmux(PFLASK .. " -- sh -c 'echo ready; sleep 100'", 80, 24)
+    local t = tmux.new(PFLASK .. " -- sh -c 'echo ready; sleep 100'", { status = true })
     finally(function() t:kill() end)
     t:wait("ready")
     t:keys("C-c")
