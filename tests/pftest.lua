@@ -320,9 +320,10 @@ function M.create_user()
 end
 
 function M.remove_user(name)
-  -- pflask's runtime directory of a user without /run/user/UID.
+  -- pflask's runtime directory of a user without /run/user/UID, and the
+  -- user's tmux sockets (tests/fixtures/tmux.lua with opts.user).
   local uid = (M.capture("id -u " .. name .. " 2>/dev/null")):match("^%d+$")
-  if uid then M.sh("rm -rf /tmp/pflask-" .. uid) end
+  if uid then M.sh("rm -rf /tmp/pflask-" .. uid .. " /tmp/tmux-" .. uid) end
   M.sh("pkill -KILL -u " .. name .. " 2>/dev/null")
   -- And the System V semaphore set of that directory (pflask's cgroup
   -- census), as logind's RemoveIPC does when a user logs out.
@@ -403,6 +404,77 @@ function M.public_pflask()
   local dir = M.tempdir("bin")
   assert(M.sh("cp " .. M.quote(M.PFLASK) .. " " .. dir .. "/pflask && chmod 0755 " .. dir .. "/pflask") == 0)
   return dir .. "/pflask", dir
+end
+
+--- PATH for commands run as a throwaway user: the caller's own would be
+--- root's (runuser keeps the environment), with directories under /root
+--- the user may not search, where execvp reports EACCES (126) for a
+--- missing command instead of ENOENT (127).
+M.USER_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+
+---@class pftest.RootlessUser
+---@field name string
+---@field uid integer
+---@field gid integer
+---@field home string its home directory (from the passwd database)
+---@field exe string a copy of pflask it can run (pft.public_pflask)
+---@field bindir string the directory of that copy
+local RootlessUser = {}
+RootlessUser.__index = RootlessUser
+
+--- A throwaway unprivileged user and a copy of pflask it can run: the
+--- scaffolding of every rootless spec. Make it in setup (or in the test),
+--- remove it with :remove() in teardown (or the test's one finally); if
+--- the copy cannot be made, the user is removed before the error goes on.
+---@return pftest.RootlessUser
+function M.rootless_user()
+  local u = setmetatable({}, RootlessUser)
+  u.name, u.uid, u.gid = M.create_user()
+  local ok, err = pcall(function()
+    u.home = M.capture("getent passwd " .. u.name .. " | cut -d: -f6")
+    u.exe, u.bindir = M.public_pflask()
+  end)
+  if not ok then
+    M.remove_user(u.name)
+    error(err, 0)
+  end
+  return u
+end
+
+---@class pftest.UserRunOptions
+---@field env table<string,string|false>|nil added to PATH=M.USER_PATH; false drops a variable
+---@field login boolean|nil HOME and USER of the user too
+---@field stdin string|nil as for M.run
+---@field timeout number|nil as for M.run
+---@field prefix string|nil shell text between `cd /` and the command (setpriv ...)
+
+--- Run the user's copy of pflask with args, as the user, from /.
+---@param args string[]
+---@param opts pftest.UserRunOptions|nil
+---@return pftest.Result
+function RootlessUser:pflask(args, opts)
+  opts = opts or {}
+  local env = { PATH = M.USER_PATH }
+  if opts.login then env.HOME, env.USER = self.home, self.name end
+  for k, v in pairs(opts.env or {}) do env[k] = v or nil end
+  return M.pflask(args, { user = self.name, pflask = self.exe, env = env, stdin = opts.stdin, timeout = opts.timeout,
+    prefix = "cd / &&" .. (opts.prefix and (" " .. opts.prefix) or "") })
+end
+
+--- Shell text that runs argv as the user, from /, with PATH and HOME.
+---@param argv string[]
+---@return string
+function RootlessUser:shell(argv)
+  return "cd / && runuser -u " .. self.name .. " -- env PATH=" .. M.USER_PATH .. " HOME=" .. M.quote(self.home)
+    .. " " .. join_quoted(argv)
+end
+
+--- Remove the user (its processes, files, runtime directories) and the
+--- copy of pflask; idempotent.
+function RootlessUser:remove()
+  if self.name then M.remove_user(self.name) end
+  if self.bindir then M.rm_rf(self.bindir) end
+  self.name, self.bindir = nil, nil
 end
 
 --- Run fn holding a host-wide lock named name (flock on

@@ -10,7 +10,6 @@
 -- after the capability check, iopl(3) changes only the calling process.
 local pft = require "pftest"
 
-local PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 local EPERM = 1
 
 -- Each call prints name=ok or name=<errno>.
@@ -170,17 +169,11 @@ describe("attacks with host-wide capabilities", function()
   end)
 
   describe("rootless", function()
-    local name, exe, bindir
-    setup(function()
-      name = pft.create_user()
-      exe, bindir = pft.public_pflask()
-    end)
-    teardown(function()
-      if name then pft.remove_user(name) end
-      if bindir then pft.rm_rf(bindir) end
-    end)
+    local user
+    setup(function() user = pft.rootless_user() end)
+    teardown(function() if user then user:remove() end end)
     local function run(args)
-      return pft.pflask(args, { user = name, pflask = exe, env = { PATH = PATH }, prefix = "cd / &&" })
+      return user:pflask(args)
     end
 
     it("root inside holds the default set only, and the calls fail", function()

@@ -8,7 +8,6 @@
 -- it read, so a failing test leaves the host as it was.
 local pft = require "pftest"
 
-local PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 -- Inside: try the write of item 2 and of sysrq-trigger, then report what
 -- the masked paths are. One "key=value" line each.
@@ -175,19 +174,18 @@ describe("attacks on /proc and /sys", function()
   end)
 
   describe("rootless", function()
-    local name, uid, gid, exe, bindir, userroot
+    local user, uid, userroot
     setup(function()
-      name, uid, gid = pft.create_user()
-      exe, bindir = pft.public_pflask()
-      userroot = pft.make_rootfs(pft.tempdir("attacks-proc-user"), { uid = uid, gid = gid })
+      user = pft.rootless_user()
+      uid = user.uid
+      userroot = pft.make_rootfs(pft.tempdir("attacks-proc-user"), { uid = uid, gid = user.gid })
     end)
     teardown(function()
-      if name then pft.remove_user(name) end
-      if bindir then pft.rm_rf(bindir) end
+      if user then user:remove() end
       if userroot then pft.rm_rf(userroot) end
     end)
     local function run(args)
-      return pft.pflask(args, { user = name, pflask = exe, env = { PATH = PATH }, prefix = "cd / &&" })
+      return user:pflask(args)
     end
 
     it("with --chroot", function()

@@ -137,26 +137,20 @@ os.exit(pflask.run{ root = %q, terminal = false, mounts = { { type = "bind", rea
   end)
 
   describe("rootless", function()
-    local name, exe, bindir
-    setup(function()
-      name = pft.create_user()
-      exe, bindir = pft.public_pflask()
-    end)
-    teardown(function()
-      if name then pft.remove_user(name) end
-      if bindir then pft.rm_rf(bindir) end
-    end)
+    local user
+    setup(function() user = pft.rootless_user() end)
+    teardown(function() if user then user:remove() end end)
 
     for _, case in ipairs({ { "stdin from /dev/null", " </dev/null" }, { "stdin a terminal", "" } }) do
       it("TIOCSTI does not reach the user's shell: " .. case[1], function()
-        local t = shell(name)
+        local t = shell(user.name)
         finally(function() t:kill() end)
         -- The control: as this user, on its own terminal, it works.
         local control = target()
         t:type(attack(control) .. " </dev/null")
         assert.is_true(exists(control), "the control attack failed: " .. t:screen())
         local file = target()
-        local screen = t:type(exe .. " " .. usr(root) .. " -- " .. attack(file) .. case[2] .. "; echo status-$?")
+        local screen = t:type(user.exe .. " " .. usr(root) .. " -- " .. attack(file) .. case[2] .. "; echo status-$?")
         assert.matches("status%-0", screen)
         assert.is_false(exists(file), "the user's shell ran the injected line:\n" .. screen)
       end)

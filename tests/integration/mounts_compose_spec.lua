@@ -8,7 +8,6 @@
 -- input for each. As root, then as an unprivileged user.
 local pft = require "pftest"
 
-local PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 local EXTRA_APPLETS = { "stat", "rm", "mkdir", "cut", "head", "tr", "chmod", "mknod" }
 
 local function exists(path)
@@ -505,23 +504,19 @@ describe("mounts that compose (as root)", function()
 end)
 
 describe("mounts that compose (rootless)", function()
-  local name, uid, home, exe, bindir, dirs, mounts_before
+  local user, name, uid, home, dirs, mounts_before
 
   setup(function()
-    name, uid = pft.create_user()
-    home = pft.capture("getent passwd " .. name .. " | cut -d: -f6")
-    exe, bindir = pft.public_pflask()
+    user = pft.rootless_user()
+    name, uid, home = user.name, user.uid, user.home
   end)
 
   teardown(function()
-    if name then pft.remove_user(name) end
-    if bindir then pft.rm_rf(bindir) end
+    if user then user:remove() end
   end)
 
   local function run(args, opts)
-    local env = { PATH = PATH, HOME = home, USER = name }
-    for k, v in pairs(opts and opts.env or {}) do env[k] = v end
-    return pft.pflask(args, { user = name, pflask = exe, env = env, prefix = "cd / &&", stdin = opts and opts.stdin })
+    return user:pflask(args, { login = true, env = opts and opts.env, stdin = opts and opts.stdin })
   end
 
   local function userdir(tag)

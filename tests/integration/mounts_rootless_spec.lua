@@ -5,7 +5,7 @@
 -- root only to create the user, the host submount and the trees.
 local pft = require "pftest"
 
-local PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+local PATH = pft.USER_PATH
 local EXTRA_APPLETS = { "head", "stat", "rm", "mkdir", "cut" }
 
 local write_file = pft.write_file
@@ -37,18 +37,16 @@ local function parse_mountinfo(text)
 end
 
 describe("rootless filesystem", function()
-  local name, uid, gid, home, exe, bindir
+  local user, name, uid, gid, home, bindir
   local dirs, submounts, mounts_before, ephemeral_before, ephemeral_checked
 
   setup(function()
-    name, uid, gid = pft.create_user()
-    home = pft.capture("getent passwd " .. name .. " | cut -d: -f6")
-    exe, bindir = pft.public_pflask()
+    user = pft.rootless_user()
+    name, uid, gid, home, bindir = user.name, user.uid, user.gid, user.home, user.bindir
   end)
 
   teardown(function()
-    if name then pft.remove_user(name) end
-    if bindir then pft.rm_rf(bindir) end
+    if user then user:remove() end
   end)
 
   -- A directory owned by the user, removed after the test.
@@ -69,9 +67,7 @@ describe("rootless filesystem", function()
   end
 
   local function run(args, opts)
-    local env = { PATH = PATH, HOME = home, USER = name }
-    for k, v in pairs(opts and opts.env or {}) do env[k] = v end
-    return pft.pflask(args, { user = name, pflask = exe, env = env, prefix = "cd / &&" })
+    return user:pflask(args, { login = true, env = opts and opts.env })
   end
 
   before_each(function()

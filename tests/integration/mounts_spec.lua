@@ -294,20 +294,19 @@ describe("filesystem", function()
   end)
 
   describe("the examples users know, for a user U with HOME=/home/U", function()
-    local name, uid, home, exe, bindir
+    local user, name, uid, home, bindir
     setup(function()
-      name, uid = pft.create_user()
+      user = pft.rootless_user()
+      name, uid, bindir = user.name, user.uid, user.bindir
       home = "/home/" .. name
-      exe, bindir = pft.public_pflask()
     end)
     teardown(function()
-      if name then pft.remove_user(name) end
-      if bindir then pft.rm_rf(bindir) end
+      if user then user:remove() end
     end)
 
     local function example(cmdline)
       return pft.run({ "sh", "-c", cmdline }, { env = {
-        USER = name, HOME = home, PATH = bindir .. ":/usr/sbin:/usr/bin:/sbin:/bin" } })
+        USER = name, HOME = home, PATH = bindir .. ":" .. pft.USER_PATH } })
     end
 
     it("pflask --user=$USER --mount=tmp,$HOME ls -a $HOME", function()

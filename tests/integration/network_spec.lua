@@ -6,7 +6,6 @@
 -- containers.
 local pft = require "pftest"
 
-local PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 local function one_line(s)
   return select(2, s:gsub("\n", "")) == 1 and s:sub(-1) == "\n"
@@ -317,17 +316,11 @@ describe("network", function()
   end)
 
   describe("rootless", function()
-    local name, exe, bindir
-    setup(function()
-      name = pft.create_user()
-      exe, bindir = pft.public_pflask()
-    end)
-    teardown(function()
-      if name then pft.remove_user(name) end
-      if bindir then pft.rm_rf(bindir) end
-    end)
+    local user
+    setup(function() user = pft.rootless_user() end)
+    teardown(function() if user then user:remove() end end)
     local function run_user(args)
-      return pft.pflask(args, { user = name, pflask = exe, env = { PATH = PATH }, prefix = "cd / &&" })
+      return user:pflask(args)
     end
 
     it("gets an isolated network namespace with lo up", function()

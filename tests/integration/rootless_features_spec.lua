@@ -8,8 +8,7 @@
 local pft = require "pftest"
 local tmux = require "fixtures.tmux"
 
--- The user's own PATH would be root's (runuser keeps the environment).
-local PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+local PATH = pft.USER_PATH
 
 local CHOWN, DAC_OVERRIDE, SYSLOG = 0, 1, 34
 
@@ -40,21 +39,17 @@ end
 local wait_until = pft.wait_until
 
 describe("rootless twins", function()
-  local name, uid, gid, home, exe, bindir
+  local user, name, uid, gid, home, exe
   local dirs, mounts_before
 
   setup(function()
-    name, uid, gid = pft.create_user()
-    home = pft.capture("getent passwd " .. name .. " | cut -d: -f6")
-    exe, bindir = pft.public_pflask()
+    user = pft.rootless_user()
+    name, uid, gid, home, exe = user.name, user.uid, user.gid, user.home, user.exe
   end)
 
+  -- (With the user go what its tmux and detached pflask keep in /tmp.)
   teardown(function()
-    if name then pft.remove_user(name) end
-    if bindir then pft.rm_rf(bindir) end
-    -- What the user's tmux and detached pflask keep in /tmp (named by the
-    -- throwaway uid, which no one else has).
-    if uid then pft.sh("rm -rf /tmp/tmux-" .. uid .. " /tmp/pflask-" .. uid) end
+    if user then user:remove() end
   end)
 
   -- A directory owned by the user, removed after the test.
@@ -69,19 +64,11 @@ describe("rootless twins", function()
   -- everything (setpriv).
   local function run(args, opts)
     opts = opts or {}
-    local env = { PATH = PATH }
-    for k, v in pairs(opts.env or {}) do env[k] = v end
-    return pft.pflask(args, { user = name, pflask = exe, env = env, stdin = opts.stdin,
-      prefix = "cd / &&" .. (opts.prefix and (" " .. opts.prefix) or "") })
+    return user:pflask(args, { env = opts.env, stdin = opts.stdin, prefix = opts.prefix })
   end
 
   -- Shell text running argv as the user.
-  local function as_user(argv)
-    local q = {}
-    for i, a in ipairs(argv) do q[i] = pft.quote(a) end
-    return "cd / && runuser -u " .. name .. " -- env PATH=" .. PATH .. " HOME=" .. pft.quote(home) .. " "
-      .. table.concat(q, " ")
-  end
+  local function as_user(argv) return user:shell(argv) end
 
   -- The user's processes, after giving them a moment to end.
   local function user_processes()

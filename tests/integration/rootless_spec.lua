@@ -3,11 +3,6 @@
 -- namespace. The spec runs as root only to create and remove that user.
 local pft = require "pftest"
 
--- The user's own PATH would be root's (runuser keeps the environment),
--- with directories under /root the user may not search: execvp then
--- reports EACCES (126) for a missing command instead of ENOENT (127).
-local PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-
 local function ns_id(name)
   return (pft.capture("readlink /proc/self/ns/" .. name))
 end
@@ -22,27 +17,23 @@ local function one_line(s)
 end
 
 describe("rootless pflask", function()
-  local name, uid, gid, home, exe, bindir
+  local user, name, uid, gid, home
   local cleanup = {}
 
   setup(function()
-    name, uid, gid = pft.create_user()
-    home = pft.capture("getent passwd " .. name .. " | cut -d: -f6")
-    exe, bindir = pft.public_pflask()
+    user = pft.rootless_user()
+    name, uid, gid, home = user.name, user.uid, user.gid, user.home
   end)
 
   teardown(function()
-    if name then pft.remove_user(name) end
-    if bindir then pft.rm_rf(bindir) end
+    if user then user:remove() end
     for _, dir in ipairs(cleanup) do pft.rm_rf(dir) end
   end)
 
-  -- Run pflask as the throwaway user.
+  -- Run pflask as the throwaway user (with PATH = pft.USER_PATH: the
+  -- user's own would be root's, see there).
   local function run(args, opts)
-    opts = opts or {}
-    local env = { PATH = PATH }
-    for k, v in pairs(opts.env or {}) do env[k] = v end
-    return pft.pflask(args, { user = name, pflask = exe, env = env, prefix = "cd / &&" })
+    return user:pflask(args, { env = opts and opts.env })
   end
 
   local mounts_before

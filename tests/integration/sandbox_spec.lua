@@ -223,17 +223,12 @@ describe("as root, a non-root --user", function()
 end)
 
 describe("rootless", function()
-  local name, exe, bindir
-  setup(function()
-    name = pft.create_user()
-    exe, bindir = pft.public_pflask()
-  end)
-  teardown(function()
-    if name then pft.remove_user(name) end
-    if bindir then pft.rm_rf(bindir) end
-  end)
+  local user
+  setup(function() user = pft.rootless_user() end)
+  teardown(function() if user then user:remove() end end)
   both_worlds("as an unprivileged user", function(args)
-    return pft.pflask(args, { user = name, pflask = exe, prefix = "cd / &&" })
+    -- (The caller's PATH, as it always was here.)
+    return user:pflask(args, { env = { PATH = false } })
   end)
 end)
 

@@ -9,7 +9,7 @@ local pft = require "pftest"
 
 local CHECK = pft.SOURCE_DIR .. "/tests/integration/startpath/check.lua"
 local CAPS = pft.SOURCE_DIR .. "/tests/integration/startpath/caps.lua"
-local PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+local PATH = pft.USER_PATH
 local SETPCAP = 8
 
 --- Mount entries of a mountinfo text: the topmost mount on `at` and every
@@ -64,17 +64,15 @@ local function host_bounding()
 end
 
 describe("start path", function()
-  local name, home, exe, bindir, dirs
+  local user, name, home, exe, dirs
 
   setup(function()
-    name = pft.create_user()
-    home = pft.capture("getent passwd " .. name .. " | cut -d: -f6")
-    exe, bindir = pft.public_pflask()
+    user = pft.rootless_user()
+    name, home, exe = user.name, user.home, user.exe
   end)
 
   teardown(function()
-    if name then pft.remove_user(name) end
-    if bindir then pft.rm_rf(bindir) end
+    if user then user:remove() end
   end)
 
   local mounts_before

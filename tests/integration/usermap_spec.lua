@@ -3,7 +3,6 @@
 -- 65536 ids through newuidmap/newgidmap.
 local pft = require "pftest"
 
-local PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 local SUB = 524288 -- far from the ranges useradd hands out
 
 local function squeeze(s)
@@ -19,17 +18,16 @@ end
 -- userdel do: specs that add users at the same time lose nothing.
 
 describe("--user-map with subordinate ids", function()
-  local name, uid, gid, exe, bindir, dir
+  local user, uid, gid, dir
   setup(function()
-    name, uid, gid = pft.create_user()
-    exe, bindir = pft.public_pflask()
-    pft.set_subids(name, SUB, 65536)
-    assert.same({ { SUB, 65536 } }, pft.subids(name, "/etc/subuid"))
-    assert.same({ { SUB, 65536 } }, pft.subids(name, "/etc/subgid"))
+    user = pft.rootless_user()
+    uid, gid = user.uid, user.gid
+    pft.set_subids(user.name, SUB, 65536)
+    assert.same({ { SUB, 65536 } }, pft.subids(user.name, "/etc/subuid"))
+    assert.same({ { SUB, 65536 } }, pft.subids(user.name, "/etc/subgid"))
   end)
   teardown(function()
-    if name then pft.remove_user(name) end
-    if bindir then pft.rm_rf(bindir) end
+    if user then user:remove() end
   end)
   before_each(function()
     dir = pft.tempdir("usermap")
@@ -41,7 +39,7 @@ describe("--user-map with subordinate ids", function()
   end)
 
   local function run(args)
-    return pft.pflask(args, { user = name, pflask = exe, env = { PATH = PATH }, prefix = "cd / &&" })
+    return user:pflask(args)
   end
 
   it("maps a whole subordinate range: 65536 ids inside, chown works", function()
@@ -108,29 +106,27 @@ end)
 -- its uid range. --user-map=subordinate maps gids from /etc/subgid alone.
 describe("--user-map=subordinate with uid and gid ranges that differ", function()
   local GSUB = SUB + 65536
-  local name, uid, gid, exe, bindir, dir
+  local user, uid, gid, dir
   setup(function()
-    name, uid, gid = pft.create_user()
-    exe, bindir = pft.public_pflask()
-    pft.set_subids(name, SUB, 65536, GSUB)
-    assert.same({ { SUB, 65536 } }, pft.subids(name, "/etc/subuid"))
-    assert.same({ { GSUB, 65536 } }, pft.subids(name, "/etc/subgid"))
+    user = pft.rootless_user()
+    uid, gid = user.uid, user.gid
+    pft.set_subids(user.name, SUB, 65536, GSUB)
+    assert.same({ { SUB, 65536 } }, pft.subids(user.name, "/etc/subuid"))
+    assert.same({ { GSUB, 65536 } }, pft.subids(user.name, "/etc/subgid"))
     dir = pft.tempdir("usermap")
     pft.sh("chmod 1777 " .. dir)
   end)
   teardown(function()
-    if name then pft.remove_user(name) end
-    if bindir then pft.rm_rf(bindir) end
+    if user then user:remove() end
     if dir then pft.rm_rf(dir) end
   end)
 
   it("maps the gids of /etc/subgid: a host file's group is its own inside, a chown's group lands in the gid range", function()
     -- A file as a shifted image holds it: group 43 inside is GSUB+42 outside.
     assert(pft.sh("touch " .. dir .. "/img && chown " .. (SUB + 42) .. ":" .. (GSUB + 42) .. " " .. dir .. "/img") == 0)
-    local r = pft.pflask({ "--user-map=subordinate", "--", "sh", "-c",
+    local r = user:pflask({ "--user-map=subordinate", "--", "sh", "-c",
       "cat /proc/self/uid_map /proc/self/gid_map; stat -c '%u %g' " .. dir .. "/img; touch " .. dir
-      .. "/g && chown 1000:1000 " .. dir .. "/g && echo chowned" },
-      { user = name, pflask = exe, env = { PATH = PATH }, prefix = "cd / &&" })
+      .. "/g && chown 1000:1000 " .. dir .. "/g && echo chowned" })
     assert.equal(0, r.status, r.stderr)
     assert.equal(string.format("0 %d 1\n1 %d 65536\n0 %d 1\n1 %d 65536\n43 43\nchowned\n", uid, SUB, gid, GSUB),
       squeeze(r.stdout))
@@ -141,12 +137,12 @@ end)
 
 describe("--user-map=subordinate without subordinate ids", function()
   it("fails with one line", function()
-    local name = pft.create_user()
-    pft.set_subids(name, nil)
-    assert.same({}, pft.subids(name))
-    local exe, bindir = pft.public_pflask()
-    finally(function() pft.remove_user(name); pft.rm_rf(bindir) end)
-    local r = pft.pflask({ "--user-map=subordinate", "--", "true" }, { user = name, pflask = exe, prefix = "cd / &&" })
+    local user = pft.rootless_user()
+    finally(function() user:remove() end)
+    pft.set_subids(user.name, nil)
+    assert.same({}, pft.subids(user.name))
+    -- (The caller's PATH, as it always was here.)
+    local r = user:pflask({ "--user-map=subordinate", "--", "true" }, { env = { PATH = false } })
     assert.equal(125, r.status)
     assert.is_true(one_line(r.stderr), r.stderr)
     assert.matches("you have no subordinate uids in /etc/subuid", r.stderr)
