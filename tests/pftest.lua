@@ -8,6 +8,15 @@ M.PFLASK = os.getenv("PFLASK") or "build/pflask"
 M.SOURCE_DIR = os.getenv("PFLASK_SOURCE_DIR") or "."
 M.BUILD_DIR = os.getenv("PFLASK_BUILD_DIR") or "build"
 
+--- path made absolute against the current directory (CTest runs specs
+--- from the source tree; a script or a tmux pane starts elsewhere).
+---@param path string
+---@return string
+function M.absolute(path)
+  if path:sub(1, 1) == "/" then return path end
+  return (M.capture("pwd")) .. "/" .. path
+end
+
 --- Quote a string for sh.
 ---@param s string
 ---@return string
@@ -300,6 +309,58 @@ function M.count_processes(marker)
   local out = M.capture("pgrep -f -- " .. M.quote(first .. re) .. " | wc -l")
   return tonumber(out) or 0
 end
+
+--- A string that only the processes of one test carry in their command
+--- line, usable as a sleep duration: `sleep 1000.<digits>`.
+---@return string
+function M.marker()
+  return string.format("1000.%d%06d", os.time() % 100000, math.random(0, 999999))
+end
+
+--- Processes whose command line contains mark, after giving them up to
+--- 5 s to go (a killed container's processes end at the scheduler's pace,
+--- which a loaded machine slows; 1 s in the copies this replaced).
+---@param mark string
+---@return integer
+function M.leftovers(mark)
+  local n = M.count_processes(mark)
+  for _ = 1, 100 do
+    if n == 0 then break end
+    M.sh("sleep 0.05")
+    n = M.count_processes(mark)
+  end
+  return n
+end
+
+--- Shell functions for test scripts that wait on what a container does,
+--- each giving up after 10 s with "timeout waiting for ..." on stdout and
+--- status 1:
+---   waitfor FILE TEXT   until FILE contains TEXT (grep)
+---   waitproc PATTERN    until a process's command line matches (pgrep -f)
+---   waitfile FILE       until FILE exists
+M.SH_WAIT = [[
+waitfor() {
+  n=0
+  until grep -q "$2" "$1" 2>/dev/null; do
+    n=$((n + 1)); [ $n -ge 500 ] && { echo "timeout waiting for $2"; return 1; }
+    sleep 0.02
+  done
+}
+waitproc() {
+  n=0
+  until pgrep -f -- "$1" >/dev/null; do
+    n=$((n + 1)); [ $n -ge 500 ] && { echo "timeout waiting for process $1"; return 1; }
+    sleep 0.02
+  done
+}
+waitfile() {
+  n=0
+  until [ -e "$1" ]; do
+    n=$((n + 1)); [ $n -ge 500 ] && { echo "timeout waiting for $1"; return 1; }
+    sleep 0.02
+  done
+}
+]]
 
 --- A throwaway unprivileged user, removed with remove_user. Returns its
 --- name, uid and gid.

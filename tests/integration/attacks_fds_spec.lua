@@ -52,8 +52,7 @@ for _, world in ipairs({ "root", "rootless" }) do
         user = pft.create_user()
         P, bindir = pft.public_pflask()
       else
-        P = pft.PFLASK
-        if P:sub(1, 1) ~= "/" then P = (pft.capture("pwd")) .. "/" .. P end
+        P = pft.absolute(pft.PFLASK)
       end
     end)
     teardown(function()

@@ -10,10 +10,7 @@
 local pft = require "pftest"
 local tmux = require "fixtures.tmux"
 
-local PFLASK = pft.PFLASK
-if PFLASK:sub(1, 1) ~= "/" then
-  PFLASK = (pft.capture("pwd")) .. "/" .. PFLASK
-end
+local PFLASK = pft.absolute(pft.PFLASK)
 
 -- TIOCSTI (0x5412) of every character of a line into stdin, stdout,
 -- stderr, /dev/tty and /dev/console, whichever lets it. The line, run by

@@ -11,10 +11,7 @@ local tmux = require "fixtures.tmux"
 local BASH_SCRIPT = pft.SOURCE_DIR .. "/completion/pflask.bash"
 local ZSH_SCRIPT = pft.SOURCE_DIR .. "/completion/_pflask"
 
-local function absolute(path)
-  if path:sub(1, 1) == "/" then return path end
-  return pft.capture("pwd") .. "/" .. path
-end
+local absolute = pft.absolute
 
 local PFLASK = absolute(pft.PFLASK)
 

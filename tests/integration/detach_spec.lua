@@ -6,10 +6,7 @@
 local pft = require "pftest"
 local tmux = require "fixtures.tmux"
 
-local PFLASK = pft.PFLASK
-if PFLASK:sub(1, 1) ~= "/" then
-  PFLASK = (pft.capture("pwd")) .. "/" .. PFLASK
-end
+local PFLASK = pft.absolute(pft.PFLASK)
 
 local function exists(path)
   return pft.sh("test -e " .. pft.quote(path)) == 0

@@ -15,7 +15,7 @@ describe("--recipe=list", function()
 
   it("lists the examples by path, described by their header", function()
     local dir = pft.SOURCE_DIR .. "/recipes/examples"
-    if dir:sub(1, 1) ~= "/" then dir = pft.capture("pwd") .. "/" .. dir end
+    dir = pft.absolute(dir)
     local r = pft.pflask({ "--recipe=list" }, { env = { PFLASK_EXAMPLES_DIR = dir } })
     assert.equal(0, r.status, r.stderr)
     local n = 0

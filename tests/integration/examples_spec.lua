@@ -3,7 +3,7 @@
 local pft = require "pftest"
 
 local EXAMPLES = pft.SOURCE_DIR .. "/recipes/examples"
-if EXAMPLES:sub(1, 1) ~= "/" then EXAMPLES = pft.capture("pwd") .. "/" .. EXAMPLES end
+EXAMPLES = pft.absolute(EXAMPLES)
 
 local function example(name) return "--recipe=" .. EXAMPLES .. "/" .. name .. ".lua" end
 

@@ -17,13 +17,7 @@ end
 
 -- Wait (briefly) until no process carries the marker any more.
 local function assert_no_leftover(mark)
-  local n = pft.count_processes(mark)
-  for _ = 1, 20 do
-    if n == 0 then break end
-    pft.sh("sleep 0.05")
-    n = pft.count_processes(mark)
-  end
-  assert.equal(0, n, "processes left behind with " .. mark)
+  assert.equal(0, pft.leftovers(mark), "processes left behind with " .. mark)
 end
 
 -- Run pflask with args, the marker appended to the command so that the

@@ -4,10 +4,7 @@
 -- library and module under the prefix.
 local pft = require "pftest"
 
-local function absolute(path)
-  if path:sub(1, 1) == "/" then return path end
-  return pft.capture("pwd") .. "/" .. path
-end
+local absolute = pft.absolute
 
 local BUILD = absolute(pft.BUILD_DIR)
 local SOURCE = absolute(pft.SOURCE_DIR)

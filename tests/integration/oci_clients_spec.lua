@@ -7,8 +7,7 @@
 -- containerd); a missing one makes its tests pending.
 local pft = require "pftest"
 
-local PFLASK = pft.PFLASK
-if PFLASK:sub(1, 1) ~= "/" then PFLASK = (pft.capture("pwd")) .. "/" .. PFLASK end
+local PFLASK = pft.absolute(pft.PFLASK)
 local OCI = PFLASK:gsub("pflask$", "pflask-oci")
 
 local function have(cmd)

@@ -6,8 +6,7 @@
 -- mounts) and inside (pid 1, hostname).
 local pft = require "pftest"
 
-local PFLASK = pft.PFLASK
-if PFLASK:sub(1, 1) ~= "/" then PFLASK = (pft.capture("pwd")) .. "/" .. PFLASK end
+local PFLASK = pft.absolute(pft.PFLASK)
 local OCI = PFLASK:gsub("pflask$", "pflask-oci")
 
 local cjson_ok, cjson = pcall(require, "cjson")

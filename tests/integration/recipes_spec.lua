@@ -4,10 +4,7 @@
 -- become pflask's exit status.
 local pft = require "pftest"
 
-local function absolute(path)
-  if path:sub(1, 1) == "/" then return path end
-  return pft.capture("pwd") .. "/" .. path
-end
+local absolute = pft.absolute
 
 local PFLASK = absolute(pft.PFLASK)
 

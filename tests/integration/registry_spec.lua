@@ -5,8 +5,7 @@
 -- unique per user.
 local pft = require "pftest"
 
-local PFLASK = pft.PFLASK
-if PFLASK:sub(1, 1) ~= "/" then PFLASK = (pft.capture("pwd")) .. "/" .. PFLASK end
+local PFLASK = pft.absolute(pft.PFLASK)
 
 local RUNDIR = "/run/pflask"
 

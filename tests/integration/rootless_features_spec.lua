@@ -31,10 +31,7 @@ local function exists(path)
   return pft.sh("test -e " .. pft.quote(path) .. " || test -L " .. pft.quote(path)) == 0
 end
 
--- A number only one test's processes carry: `sleep 1000.<digits>`.
-local function marker()
-  return string.format("1000.%d%06d", os.time() % 100000, math.random(0, 999999))
-end
+local marker = pft.marker
 
 local wait_until = pft.wait_until
 
@@ -276,15 +273,7 @@ describe("rootless twins", function()
     -- user's. Returns its output and status.
     local function script(body)
       local dir = userdir("sig")
-      write_file(dir .. "/run.sh", "P=" .. pft.quote(exe) .. "\nD=" .. dir .. "\n" .. [[
-waitfor() {
-  n=0
-  until grep -q "$2" "$1" 2>/dev/null; do
-    n=$((n + 1)); [ $n -ge 250 ] && { echo "timeout waiting for $2"; return 1; }
-    sleep 0.02
-  done
-}
-]] .. body .. "\n")
+      write_file(dir .. "/run.sh", "P=" .. pft.quote(exe) .. "\nD=" .. dir .. "\n" .. pft.SH_WAIT .. body .. "\n")
       local status = pft.sh("timeout -k 2 20 sh -c " .. pft.quote(as_user({ "sh", dir .. "/run.sh" }))
         .. " >" .. dir .. "/output 2>&1 </dev/null")
       return (read_file(dir .. "/output") or ""):gsub("\n$", ""), status

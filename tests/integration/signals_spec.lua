@@ -3,18 +3,12 @@
 -- container down, and pid 1 reaps orphans and takes daemons with it.
 local pft = require "pftest"
 
-local PFLASK = pft.PFLASK
-if PFLASK:sub(1, 1) ~= "/" then
-  PFLASK = (pft.capture("pwd")) .. "/" .. PFLASK
-end
+local PFLASK = pft.absolute(pft.PFLASK)
 
--- A number that only the processes of one test carry in their command
--- line, usable as a sleep duration: `sleep 1000.<digits>`.
-local function marker()
-  return string.format("1000.%d%06d", os.time() % 100000, math.random(0, 999999))
-end
+local marker = pft.marker
 
--- Shell prelude of the scripts below. $P is pflask, $D a scratch directory.
+-- Shell prelude of the scripts below. $P is pflask, $D a scratch directory;
+-- waitfor and waitproc (pft.SH_WAIT).
 -- A non-interactive shell starts `&` jobs with SIGINT and SIGQUIT ignored,
 -- and an ignored signal stays ignored across exec, so $PF starts pflask
 -- with them back to default, as from a terminal.
@@ -22,35 +16,9 @@ local PRELUDE = [[
 set -u
 echo $$ >$D/pgid
 PF="env --default-signal=INT,QUIT $P"
-# waitfor FILE TEXT: until FILE contains TEXT (at most 5 s)
-waitfor() {
-  n=0
-  until grep -q "$2" "$1" 2>/dev/null; do
-    n=$((n + 1)); [ $n -ge 250 ] && { echo "timeout waiting for $2"; return 1; }
-    sleep 0.02
-  done
-}
-# waitproc PATTERN: until a process's command line matches (at most 5 s)
-waitproc() {
-  n=0
-  until pgrep -f -- "$1" >/dev/null; do
-    n=$((n + 1)); [ $n -ge 250 ] && { echo "timeout waiting for process $1"; return 1; }
-    sleep 0.02
-  done
-}
-]]
+]] .. pft.SH_WAIT
 
--- Processes whose command line contains mark, after giving them a moment
--- to go away.
-local function leftovers(mark)
-  local n = pft.count_processes(mark)
-  for _ = 1, 20 do
-    if n == 0 then break end
-    pft.sh("sleep 0.05")
-    n = pft.count_processes(mark)
-  end
-  return n
-end
+local leftovers = pft.leftovers
 
 -- Run a shell script (written to a file, so that no command line but the
 -- container's carries the test's marker) under a timeout guard, in its own

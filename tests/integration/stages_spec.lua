@@ -5,8 +5,7 @@
 -- running container (c:exec, --exec), as root and rootless.
 local pft = require "pftest"
 
-local PFLASK = pft.PFLASK
-if PFLASK:sub(1, 1) ~= "/" then PFLASK = (pft.capture("pwd")) .. "/" .. PFLASK end
+local PFLASK = pft.absolute(pft.PFLASK)
 
 local function unique(tag)
   return string.format("pft-%s-%d-%d", tag, os.time() % 100000, math.random(0, 999999))

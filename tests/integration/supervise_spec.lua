@@ -6,39 +6,17 @@
 -- relayed or attached input. As root and as an unprivileged user.
 local pft = require "pftest"
 
-local PFLASK = pft.PFLASK
-if PFLASK:sub(1, 1) ~= "/" then
-  PFLASK = (pft.capture("pwd")) .. "/" .. PFLASK
-end
+local PFLASK = pft.absolute(pft.PFLASK)
 
-local function marker()
-  return string.format("1000.%d%06d", os.time() % 100000, math.random(0, 999999))
-end
+local marker = pft.marker
 
 local PRELUDE = [[
 set -u
 cd /
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-# waitfile FILE: until FILE exists (at most 10 s)
-waitfile() {
-  n=0
-  until [ -e "$1" ]; do
-    n=$((n + 1)); [ $n -ge 500 ] && { echo "timeout waiting for $1"; return 1; }
-    sleep 0.02
-  done
-}
-]]
+]] .. pft.SH_WAIT -- waitfile
 
--- Processes whose command line contains mark, after a moment to go away.
-local function leftovers(mark)
-  local n = pft.count_processes(mark)
-  for _ = 1, 20 do
-    if n == 0 then break end
-    pft.sh("sleep 0.05")
-    n = pft.count_processes(mark)
-  end
-  return n
-end
+local leftovers = pft.leftovers
 
 -- Run a shell script in its own session under a timeout guard, as user
 -- (nil: root), with $P the pflask executable, $D a scratch directory

@@ -5,10 +5,7 @@
 local pft = require "pftest"
 local tmux = require "fixtures.tmux"
 
-local PFLASK = pft.PFLASK
-if PFLASK:sub(1, 1) ~= "/" then
-  PFLASK = (pft.capture("pwd")) .. "/" .. PFLASK
-end
+local PFLASK = pft.absolute(pft.PFLASK)
 
 local read_file = pft.read_file
 
