@@ -209,6 +209,51 @@ function M.ephemeral_dirs()
   return set
 end
 
+--- Whether path names an existing file, following symlinks (test -e).
+---@param path string
+---@return boolean
+function M.exists(path)
+  return M.sh("test -e " .. M.quote(path)) == 0
+end
+
+--- Whether path names anything, a dangling symlink too (test -e || test -L):
+--- what a hostile tree or a container could have left.
+---@param path string
+---@return boolean
+function M.lexists(path)
+  return M.sh("test -e " .. M.quote(path) .. " || test -L " .. M.quote(path)) == 0
+end
+
+--- Everything about a tree that a container could change, one sorted line
+--- an entry: path, type, mode, owner, group, size, modification time (not
+--- with opts.times = false) and link target.
+---@param dir string
+---@param opts {times: boolean|nil}|nil
+---@return string
+function M.snapshot(dir, opts)
+  local fmt = (opts and opts.times == false) and "%p %y %m %U %G %s %l\\n" or "%p %y %m %U %G %s %T@ %l\\n"
+  return (M.capture("cd " .. M.quote(dir) .. " && find . -printf '" .. fmt .. "' | sort"))
+end
+
+--- mountinfo text -> { [mountpoint] = {root=, options=, fstype=, source=,
+--- super=, line=} }; a mount point mounted over again: the last one wins.
+---@param text string
+---@return table<string, table>
+function M.parse_mountinfo(text)
+  local t = {}
+  for line in text:gmatch("[^\n]+") do
+    local f = {}
+    for w in line:gmatch("%S+") do f[#f + 1] = w end
+    local sep
+    for i = 7, #f do if f[i] == "-" then sep = i break end end
+    if sep then
+      t[f[5]] = { root = f[4], options = f[6], fstype = f[sep + 1], source = f[sep + 2], super = f[sep + 3],
+        line = line }
+    end
+  end
+  return t
+end
+
 --- Remove a tree made by a test. Refuses anything outside /tmp/pftest-.
 function M.rm_rf(path)
   assert(path:match("^/tmp/pftest%-"), "refusing to remove " .. path)

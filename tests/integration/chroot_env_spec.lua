@@ -26,9 +26,7 @@ local write_file = pft.write_file
 
 -- Everything about a tree that a container could change: names, types,
 -- modes, owners, sizes, link targets and modification times.
-local function snapshot(dir)
-  return (pft.capture("cd " .. pft.quote(dir) .. " && find . -printf '%p %y %m %U %G %s %T@ %l\\n' | sort"))
-end
+local snapshot = pft.snapshot
 
 -- The host's root mount: "major:minor" of the file system on /.
 local function host_root_device()

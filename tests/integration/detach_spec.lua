@@ -8,9 +8,7 @@ local tmux = require "fixtures.tmux"
 
 local PFLASK = pft.absolute(pft.PFLASK)
 
-local function exists(path)
-  return pft.sh("test -e " .. pft.quote(path)) == 0
-end
+local exists = pft.exists
 
 -- Start a detached container; returns its pid.
 local function detach(cmd)

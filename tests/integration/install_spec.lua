@@ -9,9 +9,7 @@ local absolute = pft.absolute
 local BUILD = absolute(pft.BUILD_DIR)
 local SOURCE = absolute(pft.SOURCE_DIR)
 
-local function exists(path)
-  return pft.sh("test -e " .. pft.quote(path)) == 0
-end
+local exists = pft.exists
 
 local read_file = pft.read_file
 

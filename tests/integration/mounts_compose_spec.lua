@@ -10,26 +10,13 @@ local pft = require "pftest"
 
 local EXTRA_APPLETS = { "stat", "rm", "mkdir", "cut", "head", "tr", "chmod", "mknod" }
 
-local function exists(path)
-  return pft.sh("test -e " .. pft.quote(path) .. " || test -L " .. pft.quote(path)) == 0
-end
+local exists = pft.lexists
 
-local function snapshot(dir)
-  return (pft.capture("cd " .. pft.quote(dir) .. " && find . -printf '%p %y %m %U %G %s %l\\n' | sort"))
-end
+-- (Without modification times.)
+local function snapshot(dir) return pft.snapshot(dir, { times = false }) end
 
 -- mountinfo text -> { [mountpoint] = {options=, fstype=, super=} } (last wins).
-local function parse_mountinfo(text)
-  local t = {}
-  for line in text:gmatch("[^\n]+") do
-    local f = {}
-    for w in line:gmatch("%S+") do f[#f + 1] = w end
-    local sep
-    for i = 7, #f do if f[i] == "-" then sep = i break end end
-    if sep then t[f[5]] = { root = f[4], options = f[6], fstype = f[sep + 1], super = f[sep + 3] } end
-  end
-  return t
-end
+local parse_mountinfo = pft.parse_mountinfo
 
 local function has_option(options, word)
   return ("," .. options .. ","):find("," .. word .. ",", 1, true) ~= nil

@@ -9,17 +9,13 @@ local write_file = pft.write_file
 
 local read_file = pft.read_file
 
-local function exists(path)
-  return pft.sh("test -e " .. pft.quote(path) .. " || test -L " .. pft.quote(path)) == 0
-end
+local exists = pft.lexists
 
 local function unique(tag)
   return string.format("pftest-%s-%d-%06d", tag, os.time(), math.random(0, 999999))
 end
 
-local function snapshot(dir)
-  return (pft.capture("cd " .. pft.quote(dir) .. " && find . -printf '%p %y %m %U %G %s %T@ %l\\n' | sort"))
-end
+local snapshot = pft.snapshot
 
 -- Mount points in a mountinfo text, as a set.
 local function mountpoints(text)

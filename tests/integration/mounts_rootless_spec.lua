@@ -12,29 +12,15 @@ local write_file = pft.write_file
 
 local read_file = pft.read_file
 
-local function exists(path)
-  return pft.sh("test -e " .. pft.quote(path) .. " || test -L " .. pft.quote(path)) == 0
-end
+local exists = pft.lexists
 
-local function snapshot(dir)
-  return (pft.capture("cd " .. pft.quote(dir) .. " && find . -printf '%p %y %m %U %G %s %T@ %l\\n' | sort"))
-end
+local snapshot = pft.snapshot
 
 -- pflask-ephemeral.* directories in this run's $TMPDIR (pft.run gives
 -- every command its own), as a set: other runs' are never seen, nor removed.
 local ephemeral_dirs = pft.ephemeral_dirs
 
-local function parse_mountinfo(text)
-  local t = {}
-  for line in text:gmatch("[^\n]+") do
-    local f = {}
-    for w in line:gmatch("%S+") do f[#f + 1] = w end
-    local sep
-    for i = 7, #f do if f[i] == "-" then sep = i break end end
-    if sep then t[f[5]] = { root = f[4], options = f[6], fstype = f[sep + 1] } end
-  end
-  return t
-end
+local parse_mountinfo = pft.parse_mountinfo
 
 describe("rootless filesystem", function()
   local user, name, uid, gid, home, bindir

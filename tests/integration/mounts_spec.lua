@@ -22,18 +22,14 @@ local write_file = pft.write_file
 
 local read_file = pft.read_file
 
-local function exists(path)
-  return pft.sh("test -e " .. pft.quote(path) .. " || test -L " .. pft.quote(path)) == 0
-end
+local exists = pft.lexists
 
 local function unique(tag)
   return string.format("pftest-%s-%d-%06d", tag, os.time(), math.random(0, 999999))
 end
 
 -- Everything about a tree that a container could change.
-local function snapshot(dir)
-  return (pft.capture("cd " .. pft.quote(dir) .. " && find . -printf '%p %y %m %U %G %s %T@ %l\\n' | sort"))
-end
+local snapshot = pft.snapshot
 
 -- pflask-ephemeral.* directories in this run's $TMPDIR (pft.run gives
 -- every command its own), as a set: other runs' are never seen, nor removed.
@@ -47,19 +43,7 @@ local function new_entries(before, after)
 end
 
 -- mountinfo text -> { [mountpoint] = {options=, fstype=, source=, root=} } (last wins).
-local function parse_mountinfo(text)
-  local t = {}
-  for line in text:gmatch("[^\n]+") do
-    local f = {}
-    for w in line:gmatch("%S+") do f[#f + 1] = w end
-    local sep
-    for i = 7, #f do if f[i] == "-" then sep = i break end end
-    if sep then
-      t[f[5]] = { root = f[4], options = f[6], fstype = f[sep + 1], source = f[sep + 2], line = line }
-    end
-  end
-  return t
-end
+local parse_mountinfo = pft.parse_mountinfo
 
 -- The mount options of the host's mount at path, "" when none.
 local function host_mount_options(path)

@@ -23,9 +23,7 @@ local BASE = CACHE .. "/base-bookworm-amd64"
 local DEBUILD = (pft.PFLASK:match("^(.*)/[^/]*$") or ".") .. "/pflask-debuild"
 local BUILD_TIMEOUT = 1800
 
-local function exists(path)
-  return pft.sh("test -e " .. pft.quote(path)) == 0
-end
+local exists = pft.exists
 
 local function report(r)
   return "status " .. r.status .. "\nstdout:\n" .. r.stdout .. "\nstderr:\n" .. r.stderr

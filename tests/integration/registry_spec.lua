@@ -13,9 +13,7 @@ local function unique(tag)
   return string.format("pft-%s-%d-%d", tag, os.time() % 100000, math.random(0, 999999))
 end
 
-local function exists(path)
-  return pft.sh("test -e " .. pft.quote(path)) == 0
-end
+local exists = pft.exists
 
 local wait_until = pft.wait_until
 

@@ -27,9 +27,7 @@ local function ns_id(n)
   return (pft.capture("readlink /proc/self/ns/" .. n))
 end
 
-local function exists(path)
-  return pft.sh("test -e " .. pft.quote(path) .. " || test -L " .. pft.quote(path)) == 0
-end
+local exists = pft.lexists
 
 local marker = pft.marker
 
