@@ -254,6 +254,30 @@ function M.parse_mountinfo(text)
   return t
 end
 
+--- Whether s is exactly one line ending in a newline: the shape of every
+--- error pflask reports.
+---@param s string
+---@return boolean
+function M.one_line(s)
+  return select(2, s:gsub("\n", "")) == 1 and s:sub(-1) == "\n"
+end
+
+--- The host's (this process's) namespace of a kind, "mnt:[4026531841]".
+---@param kind string mnt, pid, net, user, ...
+---@return string
+function M.ns_id(kind)
+  return (M.capture("readlink /proc/self/ns/" .. kind))
+end
+
+--- A hexadecimal field of a /proc/PID/status text (CapEff, SigBlk, ...) as
+--- a number; nil when absent.
+---@param text string|nil
+---@param field string
+---@return integer|nil
+function M.status_field(text, field)
+  return tonumber((text or ""):match(field .. ":%s*(%x+)"), 16)
+end
+
 --- Remove a tree made by a test. Refuses anything outside /tmp/pftest-.
 function M.rm_rf(path)
   assert(path:match("^/tmp/pftest%-"), "refusing to remove " .. path)

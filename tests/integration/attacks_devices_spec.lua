@@ -13,9 +13,7 @@ local function open_cmd(path, mode)
   return string.format("(exec 3%s%s) && echo open-ok", mode or "<", path)
 end
 
-local function one_line(s)
-  return select(2, s:gsub("\n", "")) == 1 and s:sub(-1) == "\n"
-end
+local one_line = pft.one_line
 
 --- The block device the host's / lives on, as "MAJOR MINOR", or nil when /
 --- is on no block device (an overlay, a tmpfs).

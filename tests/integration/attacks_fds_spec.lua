@@ -21,9 +21,7 @@ local function sh(cmd, user)
   return status, o, e
 end
 
-local function one_line(s)
-  return select(2, s:gsub("\n", "")) == 1 and s:sub(-1) == "\n"
-end
+local one_line = pft.one_line
 
 -- The fds of a process seen from the host: "N -> target" lines, sorted.
 local function fds_of(pid)

@@ -60,9 +60,7 @@ local function left_cgroups(before, after)
   return list
 end
 
-local function one_line(s)
-  return select(2, s:gsub("\n", "")) == 1 and s:sub(-1) == "\n"
-end
+local one_line = pft.one_line
 
 -- "key=value" lines of a probe's output.
 local function parse(text)

@@ -11,9 +11,7 @@ local function host_bounding()
   return tonumber(status_field(pft.capture("cat /proc/self/status"), "CapBnd"), 16)
 end
 
-local function one_line(s)
-  return select(2, s:gsub("\n", "")) == 1 and s:sub(-1) == "\n"
-end
+local one_line = pft.one_line
 
 local CHOWN, KILL, SETUID, SETPCAP, SYS_ADMIN, MKNOD, SYSLOG = 0, 5, 7, 8, 21, 27, 34
 

@@ -38,9 +38,7 @@ local function leaked(before)
   return table.concat(out, "\n")
 end
 
-local function one_line(s)
-  return select(2, s:gsub("\n", "")) == 1 and s:sub(-1) == "\n"
-end
+local one_line = pft.one_line
 
 local wait_until = pft.wait_until
 

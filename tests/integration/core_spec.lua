@@ -11,9 +11,7 @@ local read_file = pft.read_file
 
 local write_file = pft.write_file
 
-local function ns_id(name)
-  return (pft.capture("readlink /proc/self/ns/" .. name))
-end
+local ns_id = pft.ns_id
 
 local function alive(pid)
   return pft.sh("kill -0 " .. pid .. " 2>/dev/null") == 0

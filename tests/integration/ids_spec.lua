@@ -4,9 +4,7 @@
 -- another user (4294967296 would wrap to root).
 local pft = require "pftest"
 
-local function one_line(s)
-  return select(2, s:gsub("\n", "")) == 1 and s:sub(-1) == "\n"
-end
+local one_line = pft.one_line
 
 describe("ids", function()
   local dir, root

@@ -1,9 +1,7 @@
 -- Namespaces seen from inside and outside a real container (as root).
 local pft = require "pftest"
 
-local function ns_id(name)
-  return (pft.capture("readlink /proc/self/ns/" .. name))
-end
+local ns_id = pft.ns_id
 
 describe("namespaces", function()
   local mounts_before

@@ -7,9 +7,7 @@
 local pft = require "pftest"
 
 
-local function one_line(s)
-  return select(2, s:gsub("\n", "")) == 1 and s:sub(-1) == "\n"
-end
+local one_line = pft.one_line
 
 local write_file = pft.write_file
 

@@ -16,9 +16,7 @@ local function write_file(path, text, mode)
   return path
 end
 
-local function one_line(s)
-  return select(2, s:gsub("\n", "")) == 1 and s:sub(-1) == "\n"
-end
+local one_line = pft.one_line
 
 -- A recipe that reports what it got: arg[0], #arg, the arg table and `...`.
 local ECHO_ARGS = [[

@@ -15,17 +15,11 @@ local CHOWN, DAC_OVERRIDE, SYSLOG = 0, 1, 34
 local read_file = pft.read_file
 local write_file = pft.write_file
 
-local function one_line(s)
-  return select(2, s:gsub("\n", "")) == 1 and s:sub(-1) == "\n"
-end
+local one_line = pft.one_line
 
-local function status_field(text, field)
-  return tonumber((text or ""):match(field .. ":%s*(%x+)"), 16)
-end
+local status_field = pft.status_field
 
-local function ns_id(n)
-  return (pft.capture("readlink /proc/self/ns/" .. n))
-end
+local ns_id = pft.ns_id
 
 local exists = pft.lexists
 

@@ -3,18 +3,14 @@
 -- namespace. The spec runs as root only to create and remove that user.
 local pft = require "pftest"
 
-local function ns_id(name)
-  return (pft.capture("readlink /proc/self/ns/" .. name))
-end
+local ns_id = pft.ns_id
 
 -- "         0       1000          1\n" -> "0 1000 1"
 local function squeeze(s)
   return (s:gsub("%s+", " "):gsub("^ ", ""):gsub(" $", ""))
 end
 
-local function one_line(s)
-  return select(2, s:gsub("\n", "")) == 1 and s:sub(-1) == "\n"
-end
+local one_line = pft.one_line
 
 describe("rootless pflask", function()
   local user, name, uid, gid, home

@@ -7,9 +7,7 @@ local pft = require "pftest"
 local x86_64 = pft.capture("uname -m"):match("^x86_64") ~= nil
 local NR = { keyctl = 250, add_key = 248, getpid = 39, ioctl = 16 }
 
-local function one_line(s)
-  return select(2, s:gsub("\n", "")) == 1 and s:sub(-1) == "\n"
-end
+local one_line = pft.one_line
 
 -- perl: call syscall nr with args, print "ret errno-text".
 local function perl_call(nr, args)

@@ -19,7 +19,7 @@ local function recipe(dir, text)
   return file
 end
 
-local function one_line(s) return select(2, s:gsub("\n", "")) == 1 and s:sub(-1) == "\n" end
+local one_line = pft.one_line
 
 -- A filter that makes mkdir and mkdirat fail with EPERM on x86_64 and
 -- allows everything else (and everything on any other architecture).

@@ -55,9 +55,7 @@ local function find(list, rel)
   end
 end
 
-local function status_field(text, field)
-  return tonumber((text or ""):match(field .. ":%s*(%x+)"), 16)
-end
+local status_field = pft.status_field
 
 local function host_bounding()
   return status_field(pft.read_file("/proc/self/status"), "CapBnd")

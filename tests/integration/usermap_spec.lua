@@ -9,9 +9,7 @@ local function squeeze(s)
   return (s:gsub("[ \t]+", " "):gsub("^ ", ""):gsub("\n ", "\n"))
 end
 
-local function one_line(s)
-  return select(2, s:gsub("\n", "")) == 1 and s:sub(-1) == "\n"
-end
+local one_line = pft.one_line
 
 -- The user's subordinate ranges are set and dropped through usermod
 -- (pft.set_subids), which locks /etc/subuid and /etc/subgid as useradd and
