@@ -337,23 +337,20 @@ describe("device policy", function()
   end)
 
   describe("rootless", function()
-    local name, uid, gid, exe, bindir, uroot
+    local user, uroot
     setup(function()
-      name, uid, gid = pft.create_user()
-      exe, bindir = pft.public_pflask()
+      user = pft.rootless_user()
       uroot = pft.tempdir("devroot-user")
-      pft.make_rootfs(uroot, { uid = uid, gid = gid })
+      pft.make_rootfs(uroot, { uid = user.uid, gid = user.gid })
       assert(pft.sh("mknod -m 0600 " .. uroot .. "/kmsg c 1 11") == 0)
     end)
     teardown(function()
-      pft.remove_user(name)
-      pft.rm_rf(bindir)
-      pft.rm_rf(uroot)
+      if user then user:remove() end
+      if uroot then pft.rm_rf(uroot) end
     end)
 
     local function run(script)
-      return pft.pflask({ "--chroot=" .. uroot, "--", "sh", "-c", script },
-        { user = name, pflask = exe, env = { PATH = "/usr/sbin:/usr/bin:/sbin:/bin" }, prefix = "cd / &&" })
+      return user:pflask({ "--chroot=" .. uroot, "--", "sh", "-c", script })
     end
 
     it("cannot make device nodes (the kernel refuses mknod in a user namespace)", function()

@@ -38,7 +38,7 @@ end
 -- pflask (so through an unprivileged user namespace).
 for _, world in ipairs({ "root", "rootless" }) do
   describe("attacks through inherited fds (" .. world .. ")", function()
-    local root, secret, user, P, bindir
+    local root, secret, u, user, P
     local mounts_before
 
     setup(function()
@@ -47,15 +47,14 @@ for _, world in ipairs({ "root", "rootless" }) do
       pft.write_file(secret .. "/host-secret", "the host's\n")
       pft.write_file(secret .. "/passed", "passed on purpose\n")
       if world == "rootless" then
-        user = pft.create_user()
-        P, bindir = pft.public_pflask()
+        u = pft.rootless_user()
+        user, P = u.name, u.exe
       else
         P = pft.absolute(pft.PFLASK)
       end
     end)
     teardown(function()
-      if user then pft.remove_user(user) end
-      if bindir then pft.rm_rf(bindir) end
+      if u then u:remove() end
       if root then pft.rm_rf(root) end
       if secret then pft.rm_rf(secret) end
     end)

@@ -148,9 +148,9 @@ io.write("not reached\n")
   end
 
   it("rootless: an error after start() leaves no process behind", function()
-    local user, uid, gid = pft.create_user()
-    finally(function() pft.remove_user(user) end)
-    local exe = pft.public_pflask()
+    local u = pft.rootless_user()
+    finally(function() u:remove() end)
+    local user, uid, gid, exe = u.name, u.uid, u.gid, u.exe
     local file = recipe(dir, string.format([[
 local pflask = require "pflask"
 local c = pflask.container{ command = { "sleep", "1000" } }:start()

@@ -229,8 +229,8 @@ describe("bash completion", function()
       assert.equal(0, r.status, r.stderr)
       local pid = r.stdout:match("detached, pid (%d+)")
       started[#started + 1] = pid
-      local user, uid = pft.create_user()
-      local exe, bindir = pft.public_pflask()
+      local u = pft.rootless_user()
+      local user, exe, bindir = u.name, u.exe, u.bindir
       assert.equal(0, pft.sh("cp " .. pft.quote(BASH_SCRIPT) .. " " .. bindir .. "/pflask.bash && chmod 0644 "
         .. bindir .. "/pflask.bash"))
       local ok, err = pcall(function()
@@ -251,10 +251,9 @@ describe("bash completion", function()
         table.sort(got)
         assert.same({ own_pid, "pftest-mine" }, got)
       end)
-      pft.remove_user(user)
-      pft.rm_rf(bindir)
-      -- The user's runtime directory, made by its detached container.
-      pft.sh("rm -rf /tmp/pflask-" .. math.tointeger(uid))
+      -- (With the user goes its runtime directory, which its detached
+      -- container made.)
+      u:remove()
       assert(ok, err)
     end)
   end)

@@ -66,10 +66,9 @@ describe("example recipes", function()
   end)
 
   it("sandbox.lua rootless: the same for an unprivileged caller in its own home", function()
-    local user = pft.create_user()
-    finally(function() pft.remove_user(user) end)
-    local exe = pft.public_pflask()
-    local home = pft.capture("getent passwd " .. user .. " | cut -d: -f6")
+    local u = pft.rootless_user()
+    finally(function() u:remove() end)
+    local user, exe, home = u.name, u.exe, u.home
     local project = home .. "/proj"
     pft.sh(string.format("mkdir -p %s && echo s > %s/secret && chown -R %s %s", project, home, user, home))
     local args = { example("sandbox") }

@@ -359,8 +359,8 @@ describe("faults", function()
     end)
 
     it("rootless: on disk and in memory, nothing left, the root unchanged", function()
-      local name = pft.create_user()
-      local exe, bindir = pft.public_pflask()
+      local user = pft.rootless_user()
+      local name = user.name
       local ok, err = pcall(function()
         local layers = dir .. "/layers"
         -- The root belongs to the user, who is root inside.
@@ -373,15 +373,14 @@ describe("faults", function()
           for _, a in ipairs({ "--", "sh", "-c", "echo x >/new && rm /etc/passwd && mkdir /d && cat /new" }) do
             args[#args + 1] = a
           end
-          local r = pft.pflask(args, { user = name, pflask = exe, prefix = "cd / &&", env = { PATH = PATH } })
+          local r = user:pflask(args)
           assert.equal(0, r.status, r.stderr)
           assert.equal("x\n", r.stdout)
           assert.equal("", pft.capture("ls -A " .. layers))
         end
         assert.equal(before, pft.capture("cd " .. root .. " && find . -printf '%p %m %U %s\\n' | sort"))
       end)
-      pft.remove_user(name)
-      pft.rm_rf(bindir)
+      user:remove()
       assert(ok, err)
     end)
   end)
@@ -438,8 +437,8 @@ describe("faults", function()
     end)
 
     it("rootless", function()
-      local name = pft.create_user()
-      local exe, bindir = pft.public_pflask()
+      local user = pft.rootless_user()
+      local name, exe = user.name, user.exe
       local ok, err = pcall(function()
         assert(pft.sh("chmod 0755 " .. dir .. " && chown -R " .. name .. " " .. root) == 0)
         -- Rootless, the child always changes credentials: it becomes
@@ -448,8 +447,7 @@ describe("faults", function()
         -- Zombies do not count: this host's init may be slow to reap them.
         assert.equal("0", pft.capture("ps -o stat= -u " .. name .. " | grep -vc '^Z'"))
       end)
-      pft.remove_user(name)
-      pft.rm_rf(bindir)
+      user:remove()
       assert(ok, err)
     end)
   end)

@@ -216,15 +216,10 @@ io.write(string.format("%.2f %.2f\n", before, peak()))
     end
     check(pft.pflask({ "--recipe=" .. recipe }))
     -- Rootless: the same executable, the same pace.
-    local name, uid = pft.create_user()
-    local exe, bindir = pft.public_pflask()
-    finally(function()
-      pft.remove_user(name)
-      pft.rm_rf(bindir)
-    end)
-    assert.are_not.equal(0, uid)
-    check(pft.pflask({ "--recipe=" .. recipe },
-      { user = name, pflask = exe, env = { PATH = "/usr/sbin:/usr/bin:/sbin:/bin" }, prefix = "cd / &&" }))
+    local user = pft.rootless_user()
+    finally(function() user:remove() end)
+    assert.are_not.equal(0, user.uid)
+    check(user:pflask({ "--recipe=" .. recipe }))
   end)
 
   it("keeps the collector's mode a recipe chose before its first container", function()

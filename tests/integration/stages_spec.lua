@@ -57,19 +57,18 @@ end
 
 for _, world in ipairs({ "root", "rootless" }) do
   describe("the exec plan (" .. world .. ")", function()
-    local user, pflask, bindir, dir
+    local u, user, pflask, dir
     setup(function()
       dir = pft.tempdir("stages")
       if world == "rootless" then
-        user = pft.create_user()
-        pflask, bindir = pft.public_pflask()
+        u = pft.rootless_user()
+        user, pflask = u.name, u.exe
       else
         pflask = PFLASK
       end
     end)
     teardown(function()
-      if user then pft.remove_user(user) end
-      if bindir then pft.rm_rf(bindir) end
+      if u then u:remove() end
       pft.rm_rf(dir)
     end)
 
@@ -148,9 +147,9 @@ os.exit(require("pflask").run{ namespaces = { net = %q }, command = { "sh", "-c"
   end)
 
   it("rootless: a host namespace cannot be joined from the container's own user namespace; one clear line", function()
-    local user = pft.create_user()
-    local pflask, bindir = pft.public_pflask()
-    finally(function() pft.remove_user(user); pft.rm_rf(bindir) end)
+    local u = pft.rootless_user()
+    finally(function() u:remove() end)
+    local user, pflask = u.name, u.exe
     local file = recipe(dir, string.format(
       "os.exit(require('pflask').run{ namespaces = { net = %q }, command = { 'true' } })", "/run/netns/" .. netns))
     local r = pft.pflask({ "--recipe=" .. file }, { pflask = pflask, user = user })
@@ -209,14 +208,14 @@ os.exit(c:wait())
   end)
 
   it("rootless: created by one pflask, started by another of the same user", function()
-    local user = pft.create_user()
-    local pflask, bindir = pft.public_pflask()
+    local u = pft.rootless_user()
+    local user, pflask = u.name, u.exe
     local udir = pft.tempdir("fifo-user")
     local sup
     -- One finally per test: busted keeps only the last one given.
     finally(function()
       if sup then pft.sh("kill -KILL " .. sup .. " 2>/dev/null") end
-      pft.remove_user(user); pft.rm_rf(bindir); pft.rm_rf(udir)
+      u:remove(); pft.rm_rf(udir)
     end)
     pft.sh("chown " .. user .. " " .. udir)
     local fifo, marker, created = udir .. "/start", udir .. "/ran", udir .. "/created"
@@ -458,14 +457,13 @@ c:wait()
   end)
 
   describe("rootless", function()
-    local user, pflask, bindir
+    local u, user, pflask
     setup(function()
-      user = pft.create_user()
-      pflask, bindir = pft.public_pflask()
+      u = pft.rootless_user()
+      user, pflask = u.name, u.exe
     end)
     teardown(function()
-      pft.remove_user(user)
-      pft.rm_rf(bindir)
+      if u then u:remove() end
     end)
 
     it("--exec joins an unprivileged user's container, user namespace first", function()

@@ -52,9 +52,9 @@ io.write(out, "|", io.open(%q):read("a"), "|", st, #o, #e, "\n")
   end)
 
   it("opens paths with the caller's rights, outside: a rootless caller cannot write root's file", function()
-    local user = pft.create_user()
-    finally(function() pft.remove_user(user) end)
-    local exe = pft.public_pflask()
+    local u = pft.rootless_user()
+    finally(function() u:remove() end)
+    local user, exe = u.name, u.exe
     pft.write_file(dir .. "/roots", "root's\n")
     pft.sh("chmod 0644 " .. dir .. "/roots")
     local r = pft.pflask({ "--recipe=" .. recipe(dir, string.format([[

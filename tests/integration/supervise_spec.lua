@@ -290,12 +290,11 @@ local function worlds(body)
   describe("rootless", function()
     local ctx = {}
     setup(function()
-      ctx.user = pft.create_user()
-      ctx.pflask, ctx.bindir = pft.public_pflask()
+      ctx.rootless = pft.rootless_user()
+      ctx.user, ctx.pflask = ctx.rootless.name, ctx.rootless.exe
     end)
     teardown(function()
-      if ctx.user then pft.remove_user(ctx.user) end
-      if ctx.bindir then pft.rm_rf(ctx.bindir) end
+      if ctx.rootless then ctx.rootless:remove() end
     end)
     body(ctx)
   end)
