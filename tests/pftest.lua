@@ -25,11 +25,15 @@ function M.quote(s)
   return "'" .. s:gsub("'", "'\\''") .. "'"
 end
 
-local function join_quoted(argv)
+--- argv as one line of sh, each word quoted.
+---@param argv string[]
+---@return string
+function M.join_quoted(argv)
   local out = {}
   for i, a in ipairs(argv) do out[i] = M.quote(a) end
   return table.concat(out, " ")
 end
+local join_quoted = M.join_quoted
 
 --- Contents of a file, or nil when it cannot be read.
 ---@param path string
@@ -134,6 +138,41 @@ local owned = {}
 function M.own(path)
   owned[#owned + 1] = path
   return path
+end
+
+--- Poll check every 50 ms until it holds, for about seconds (15 by
+--- default); returns whether it held at the last try. For checks a test
+--- asserts itself, with its own message.
+---@param check fun(): any
+---@param seconds number|nil
+---@return boolean
+function M.eventually(check, seconds)
+  for _ = 1, math.ceil((seconds or 15) * 20) do
+    if check() then return true end
+    M.sh("sleep 0.05")
+  end
+  return not not check()
+end
+
+--- Whether pid is a live process (a zombie is dead: it runs nothing and
+--- waits only for its parent, or for a slow init, to reap it).
+---@param pid integer|string
+---@return boolean
+function M.alive(pid)
+  local stat = M.read_file("/proc/" .. pid .. "/stat")
+  return stat ~= nil and stat:match("^%d+ %(.*%) (%a)") ~= "Z"
+end
+
+--- Write a recipe file, recipe.lua in dir, readable by any user; returns
+--- its path.
+---@param dir string
+---@param text string
+---@return string
+function M.recipe(dir, text)
+  local file = dir .. "/recipe.lua"
+  M.write_file(file, text)
+  M.sh("chmod 0644 " .. file)
+  return file
 end
 
 --- Poll check every 50 ms for up to 10 s; raise "timeout waiting for

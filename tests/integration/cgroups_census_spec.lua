@@ -7,10 +7,7 @@ local pft = require "pftest"
 
 local started = {} -- pids of the background pflasks of this spec
 
-local function alive(pid)
-  local stat = pft.read_file("/proc/" .. pid .. "/stat")
-  return stat ~= nil and stat:match("^%d+ %(.*%) (%a)") ~= "Z"
-end
+local alive = pft.alive
 
 --- Start `pflask ARGS -- sleep MARK` in the background; its pid once the
 --- sleep runs.

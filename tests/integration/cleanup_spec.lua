@@ -9,12 +9,7 @@ local function pflask_link(name)
   return pft.sh("ip link show " .. pft.quote(name) .. " >/dev/null 2>&1") == 0 and name or nil
 end
 
-local function recipe(dir, text)
-  local file = dir .. "/recipe.lua"
-  pft.write_file(file, text)
-  pft.sh("chmod 0644 " .. file)
-  return file
-end
+local recipe = pft.recipe
 
 local function alive(pid)
   return pft.sh("test -d /proc/" .. pid) == 0

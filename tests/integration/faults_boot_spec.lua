@@ -10,18 +10,9 @@ local pft = require "pftest"
 local INIT = "/lib/systemd/systemd"
 local GUARD = 120
 
-local function eventually(check)
-  for _ = 1, 600 do
-    if check() then return true end
-    pft.sh("sleep 0.05")
-  end
-  return check()
-end
-
-local function alive(pid)
-  local stat = pft.read_file("/proc/" .. pid .. "/stat")
-  return stat ~= nil and stat:match("^%d+ %(.*%) (%a)") ~= "Z"
-end
+-- A booted system takes its time: 30 s.
+local function eventually(check) return pft.eventually(check, 30) end
+local alive = pft.alive
 
 describe("faults: a booted system", function()
   local rootfs, dir

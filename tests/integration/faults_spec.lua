@@ -21,26 +21,9 @@ local function uniq()
   return string.format("%05d%03d", os.time() % 100000, math.random(0, 999))
 end
 
-local function join_quoted(argv)
-  local q = {}
-  for i, a in ipairs(argv) do q[i] = pft.quote(a) end
-  return table.concat(q, " ")
-end
-
---- Poll check() until it is true (at most about 15 s); returns its last value.
-local function eventually(check)
-  for _ = 1, 300 do
-    if check() then return true end
-    pft.sh("sleep 0.05")
-  end
-  return check()
-end
-
---- Is pid a live process (a zombie is dead)?
-local function alive(pid)
-  local stat = pft.read_file("/proc/" .. pid .. "/stat")
-  return stat ~= nil and stat:match("^%d+ %(.*%) (%a)") ~= "Z"
-end
+local join_quoted = pft.join_quoted
+local eventually = pft.eventually -- 15 s
+local alive = pft.alive
 
 --- Processes whose command line contains marker (pid 1 of a container
 --- still has pflask's command line, which holds the marker too).

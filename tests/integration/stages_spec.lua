@@ -13,11 +13,7 @@ end
 
 local wait_until = pft.wait_until
 
-local function recipe(dir, text)
-  local file = pft.write_file(dir .. "/recipe.lua", text)
-  pft.sh("chmod 0644 " .. file)
-  return file
-end
+local recipe = pft.recipe
 
 local one_line = pft.one_line
 

@@ -4,12 +4,7 @@
 -- container and from the host.
 local pft = require "pftest"
 
-local function recipe(dir, text)
-  local file = dir .. "/recipe.lua"
-  pft.write_file(file, text)
-  pft.sh("chmod 0644 " .. file)
-  return file
-end
+local recipe = pft.recipe
 
 describe("stdio in specs", function()
   local dir
