@@ -29,9 +29,11 @@
 -- call); only when they differ does it read the journals, remove the
 -- cgroups of those whose supervisor is gone, and settle the count. A
 -- supervisor leaves only once its cgroups are gone: one it could not
--- remove stays counted as a death, to be swept by the next start. Where
--- the census cannot be used (a set that is not ours, no System V IPC),
--- every start sweeps each parent as before (remove_stale).
+-- remove stays counted as a death, to be swept by the next start. A
+-- start that sees a death also sweeps each parent of its own cgroups
+-- (remove_stale), sparing what the kept journals name, for leftovers no
+-- journal names. Where the census cannot be used (a set that is not ours,
+-- no System V IPC), every start sweeps each parent as before.
 --
 -- v2 delegation: a controller must be in the supervisor's cgroup's
 -- cgroup.subtree_control. When it is available there (cgroup.controllers)
@@ -666,19 +668,22 @@ end
 --- has a cgroup in each v1 hierarchy, and asking /proc about each of
 --- them once per hierarchy made a start cost 9 reads per container
 --- already running.
-local function remove_stale(host, parent, known)
+local function remove_stale(host, parent, known, keep)
+  keep = keep or {}
   if host.fs.stale then
     for _, entry in ipairs(host.fs.stale(parent, known) or {}) do
-      host.fs.remove(parent .. "/" .. entry, false)
+      local dir = parent .. "/" .. entry
+      if not keep[dir] then host.fs.remove(dir, false) end
     end
     return
   end
   for _, entry in ipairs(host.fs.children(parent) or {}) do
     local pid = entry:match("^pflask%.(%d+)%.%d+$")
-    if pid then
+    local dir = parent .. "/" .. entry
+    if pid and not keep[dir] then
       local live = known[pid]
       if live == nil then live = host.alive(pid); known[pid] = live end
-      if not live then host.fs.remove(parent .. "/" .. entry, false) end
+      if not live then host.fs.remove(dir, false) end
     end
   end
 end
@@ -748,18 +753,25 @@ local function census_of(host)
 end
 
 --- Sweep the cgroups of supervisors that died without removing them, if
---- the census says there are any.
+--- the census says there are any. When it looked (a death, or a new
+--- set), it returns the cgroups the journals it kept name (live
+--- supervisors', other pid namespaces'): the caller then also sweeps each
+--- parent (remove_stale) but for those, for what a gone supervisor left
+--- without a journal. That costs a listing of each parent, paid only
+--- after a death, never on the common start.
 local function sweep_dead(host, census)
   local jr = host.journal
   local deaths = jr.census_deaths(census.id)
   -- A set just made knows nothing of the supervisors before it (the host
   -- removed the old one: ipcrm, logind's RemoveIPC): the journals once.
-  if not deaths or (deaths <= 0 and not census.created) then return end
-  if not jr.census_lock(census.id, true) then return end
+  if not deaths or (deaths <= 0 and not census.created) then return nil end
+  if not jr.census_lock(census.id, true) then return nil end
+  local keep
   local ok, err = pcall(function()
     -- Again under the lock: another start may have settled them.
     deaths = jr.census_deaths(census.id)
     if not deaths or (deaths <= 0 and not census.created) then return end
+    keep = {}
     local all = true
     for _, name in ipairs(jr.list(census.dir) or {}) do
       local j = journal_decode(jr.read(census.dir, name))
@@ -770,6 +782,8 @@ local function sweep_dead(host, census)
         else
           all = false
         end
+      elseif j then
+        for _, dir in ipairs(j.cgroup) do keep[dir] = true end
       end
     end
     -- What is still busy keeps the deaths counted: the next start retries.
@@ -777,6 +791,7 @@ local function sweep_dead(host, census)
   end)
   jr.census_lock(census.id, false)
   if not ok then error(err, 0) end
+  return keep
 end
 
 --- Before making the plan's cgroups: sweep what dead supervisors left,
@@ -787,7 +802,7 @@ local function journal_begin(host, plan)
   local census = census_of(host)
   plan.cgroup_census = census
   if not census then return end
-  sweep_dead(host, census)
+  plan.cgroup_swept = sweep_dead(host, census)
   if plan.cgroup_path or plan.start_orphan then return end
   local jr = host.journal
   local start = host.start_time(host.pid)
@@ -819,7 +834,7 @@ local function journal_begin(host, plan)
     local again = census_of(host)
     if again then
       census, plan.cgroup_census = again, again
-      sweep_dead(host, census)
+      plan.cgroup_swept = sweep_dead(host, census) or plan.cgroup_swept
       joined = jr.census_join(census.id, 1)
     end
   end
@@ -943,7 +958,11 @@ function M.prepare(plan)
         end
       end
     end
-    if not plan.cgroup_census then remove_stale(host, parent, known) end
+    -- Without a census every start sweeps each parent; with one, only a
+    -- start that saw a death does (sweep_dead), for leftovers no journal
+    -- names (a journal lost with its directory, a supervisor killed
+    -- before the census existed).
+    if not plan.cgroup_census or plan.cgroup_swept then remove_stale(host, parent, known, plan.cgroup_swept) end
     -- Only v2 has subtree_control (and so pflask's marks): listing a v1
     -- parent for them, twice per start, cost a read of every sibling.
     if cg.version == 2 then

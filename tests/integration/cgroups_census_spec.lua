@@ -105,4 +105,35 @@ describe("cgroup census", function()
     assert.equal("", cgroups_of(pid), "cgroups left")
     assert.equal("", pft.capture("ls /run/pflask/pflask." .. pid .. ".*.cgroups 2>/dev/null"), "journal left")
   end)
+
+  it("the start that sees a death also removes what a gone supervisor left without a journal", function()
+    -- A pflask.PID.N cgroup of a supervisor that is gone, named by no
+    -- journal (its journal lost with the runtime directory, say): the
+    -- census cannot find it; the start that sweeps after a death looks in
+    -- each parent too.
+    local mark = "8103" .. os.time() % 100000
+    local gone = tonumber((pft.capture("sh -c 'echo $$'")))
+    pft.wait_until("pid " .. gone .. " to be gone", function() return not alive(gone) end)
+    local parent = pft.capture("awk -F: '$2 == \"pids\" { print $3 }' /proc/self/cgroup")
+    if parent == "" then return pending("no v1 pids hierarchy here") end
+    local orphan = "/sys/fs/cgroup/pids" .. (parent == "/" and "" or parent) .. "/pflask." .. gone .. ".1"
+    assert.equal(0, pft.sh("mkdir " .. pft.quote(orphan)))
+    local ok, err = pcall(function()
+      -- The death: a pflask killed with its cgroups made.
+      local pid = background({ "--memory=64M" }, mark)
+      pft.wait_until("the container", function()
+        return pft.capture("pgrep -f -x " .. pft.quote("sleep " .. mark)) ~= ""
+      end)
+      assert.equal(0, pft.sh("kill -KILL " .. pid))
+      pft.wait_until("the container to die with pflask", function()
+        return pft.capture("pgrep -f -x " .. pft.quote("sleep " .. mark)) == ""
+      end)
+      local r = pft.pflask({ "--pids-max=50", "--", "true" })
+      assert.equal(0, r.status, r.stderr)
+      assert.equal("", cgroups_of(pid), "the killed one's cgroups left")
+      assert.is_false(pft.exists(orphan), "the journal-less leftover left")
+    end)
+    pft.sh("rmdir " .. pft.quote(orphan) .. " 2>/dev/null")
+    assert(ok, err)
+  end)
 end)

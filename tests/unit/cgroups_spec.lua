@@ -751,6 +751,10 @@ describe("pflask.cgroups on a fake cgroupfs", function()
     it("removes only the pflask.PID.N cgroups of the journal's own pid, whatever the journal says", function()
       host, base, log = fake_host("v2", { own = "/user.slice" })
       local census = add_census(host, base)
+      -- 6000 runs (a death makes the start sweep each parent as well:
+      -- a live supervisor's cgroup stays whatever a journal says).
+      local own = host.pid
+      host.alive = function(pid) pid = tonumber(pid); return pid == own or pid == 6000 end
       local parent = base .. "/cg/user.slice"
       for _, d in ipairs({ "other", "pflask.5000.1", "pflask.6000.1" }) do host.fs.create(parent .. "/" .. d) end
       write(census.dir .. "/pflask.5000.1.cgroups", table.concat({ "pid=5000", "start=3", "pidns=77",
