@@ -119,8 +119,13 @@ union semun {
 
 int pf_census_open(const char *dir, bool *ret_created, struct pf_error *err)
 {
+	return pf_census_open_kind(dir, 'c', ret_created, err);
+}
+
+int pf_census_open_kind(const char *dir, int proj, bool *ret_created, struct pf_error *err)
+{
 	*ret_created = false;
-	key_t key = ftok(dir, 'c');
+	key_t key = ftok(dir, proj);
 	if (key == -1)
 		return pf_error_errno(err, errno, "census of %s", dir);
 	int id = semget(key, PF_CENSUS_NSEMS, IPC_CREAT | IPC_EXCL | 0600);

@@ -44,6 +44,11 @@ enum { PF_CENSUS_LIVE, PF_CENSUS_REGISTERED, PF_CENSUS_MUTEX, PF_CENSUS_MAGIC, P
  * same key) fails with EPERM: the caller falls back to a full sweep. */
 int pf_census_open(const char *dir, bool *ret_created, struct pf_error *err);
 
+/* The same for another census of that directory, told apart by proj (the
+ * ftok project id): 'c' counts the supervisors that made cgroups (the
+ * one above), 'r' those that hold a registry record. */
+int pf_census_open_kind(const char *dir, int proj, bool *ret_created, struct pf_error *err);
+
 /* Join (delta 1) or leave (delta -1) the census. Fails with ERANGE past
  * 32767 live registrations. */
 int pf_census_join(int id, int delta, struct pf_error *err);

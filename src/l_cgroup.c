@@ -158,14 +158,19 @@ static int l_cgroup_remove(lua_State *L)
 	return 1;
 }
 
-/* core.census_open(dir) -> id, created | fail: the census of the
- * supervisors that made cgroups (pf_census_open); fails (EPERM) on a set
- * that is not pflask's. */
+/* core.census_open(dir [, kind]) -> id, created | fail: the census of the
+ * supervisors that made cgroups (kind "cgroups", the default) or that
+ * hold a registry record ("records") (pf_census_open_kind); fails (EPERM)
+ * on a set that is not pflask's. */
 static int l_census_open(lua_State *L)
 {
+	static const char *const kinds[] = { "cgroups", "records", NULL };
+	static const int projs[] = { 'c', 'r' };
 	struct pf_error err = { 0 };
 	bool created;
-	int id = pf_census_open(luaL_checkstring(L, 1), &created, &err);
+	const char *dir = luaL_checkstring(L, 1);
+	int kind = luaL_checkoption(L, 2, "cgroups", kinds);
+	int id = pf_census_open_kind(dir, projs[kind], &created, &err);
 	if (id < 0)
 		return pf_l_fail(L, &err);
 	lua_pushinteger(L, id);

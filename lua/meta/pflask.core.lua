@@ -82,14 +82,17 @@ function core.cgroup_children(dir) end
 ---@return integer|nil errno
 function core.cgroup_stale(path, known) end
 
---- parent. The census of supervisors that made cgroups (pflask.cgroups):
---- the System V semaphore set of runtime directory dir, made if missing
---- (created: true); EPERM for a set with its key that pflask did not make.
+--- parent. The census of supervisors that made cgroups (kind "cgroups",
+--- the default: pflask.cgroups) or that hold a registry record (kind
+--- "records": pflask.registry): the System V semaphore set of runtime
+--- directory dir, made if missing (created: true); EPERM for a set with
+--- its key that pflask did not make.
 ---@param dir string
+---@param kind "cgroups"|"records"|nil
 ---@return integer|nil id
 ---@return boolean|string created, or the message
 ---@return integer|nil errno
-function core.census_open(dir) end
+function core.census_open(dir, kind) end
 
 --- parent. Join (1) or leave (-1) the census: the live count with
 --- SEM_UNDO (the kernel undoes it when the process dies), the registered

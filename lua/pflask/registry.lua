@@ -123,11 +123,16 @@ function M.decode(data)
 end
 
 --- Is process pid the one that started at start (not a later one that
---- reuses its pid)?
+--- reuses its pid), and not a zombie (a killed pflask's, or its
+--- container's pid 1, that nobody has reaped yet: it runs nothing)?
 local function same_process(pid, start)
   if not pid or not start then return false end
   local now = core.start_time(pid)
-  return now == start
+  if now ~= start then return false end
+  local f = io.open("/proc/" .. pid .. "/stat", "r")
+  local stat = f and f:read("a")
+  if f then f:close() end
+  return not (stat and stat:match("^%d+ %(.*%) (%a)") == "Z")
 end
 
 --- The pid namespace we see pids in: a record's pids mean something only
@@ -157,6 +162,41 @@ end
 local function read(d, file)
   local data = core.state_read(d, file)
   return data and M.decode(data) or nil
+end
+
+-- The census of records (core.census_open(dir, "records")): a supervisor
+-- joins before it writes its record and leaves once it removed it. A
+-- pflask killed with SIGKILL cannot remove its record, but the kernel
+-- takes it off the live count (SEM_UNDO), so the next start learns of the
+-- death with one call and only then lists the records to remove those of
+-- containers that are gone; --list removes them too. Where the set
+-- cannot be used (a set that is not ours), records of killed pflasks
+-- wait for --list, as before.
+local function census(d)
+  local id, created = core.census_open(d, "records")
+  if not id then return nil end
+  return { id = id, created = created }
+end
+
+--- Remove the records of containers that are gone, if the census says a
+--- supervisor died without removing its own.
+local function sweep_dead(d, c)
+  local deaths = core.census_deaths(c.id)
+  if not deaths or (deaths <= 0 and not c.created) then return end
+  if not core.census_lock(c.id, true) then return end
+  local ok, err = pcall(function()
+    -- Again under the lock: another start may have settled them.
+    deaths = core.census_deaths(c.id)
+    if not deaths or (deaths <= 0 and not c.created) then return end
+    for _, file in ipairs(core.state_list(d, M.SUFFIX) or {}) do
+      local rec = read(d, file)
+      -- Records of another pid namespace are not ours to judge (nil).
+      if rec and M.alive(rec) == false then core.state_remove(d, file) end
+    end
+    if deaths > 0 then core.census_settle(c.id, deaths) end
+  end)
+  core.census_lock(c.id, false)
+  if not ok then error(err, 0) end
 end
 
 --- The running containers of the caller, sorted by name; records of
@@ -280,6 +320,13 @@ function M.prepare(plan)
     supervisor_start = core.start_time(core.getpid()), uid = core.geteuid(), pidns = own_pidns(),
     root = plan.root, command = plan.argv, created = os.time(),
   } }
+  local c = census(d)
+  if c then
+    sweep_dead(d, c)
+    -- Joined before the record exists: dying before it is written is a
+    -- death with nothing to remove, which the next sweep settles.
+    if core.census_join(c.id, 1) then plan.registry.census = c.id end
+  end
   if not plan.name then return end
   local file = plan.name .. M.SUFFIX
   local data = M.encode(plan.registry.record)
@@ -435,6 +482,12 @@ function M.cleanup(plan)
   if reg and reg.file then
     core.state_remove(reg.dir, reg.file)
     reg.file = nil
+  end
+  -- Left only by the process that joined (SEM_UNDO is per process: a
+  -- --detach'ed supervisor joined itself, after its fork).
+  if reg and reg.census and reg.record.supervisor == core.getpid() then
+    core.census_join(reg.census, -1)
+    reg.census = nil
   end
 end
 

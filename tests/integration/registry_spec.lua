@@ -95,6 +95,25 @@ print("ok")]], name, pid) }, { stdin = json })
     assert.are.equal(0, pft.pflask({ "--name=" .. name, "--", "true" }).status)
   end)
 
+  it("the next container's start removes the record of one whose pflask was killed, without --list", function()
+    local name = unique("census")
+    local sup = background({ "--name=" .. name, "--", "sleep", "30" })
+    local record = RUNDIR .. "/" .. name .. ".pflask"
+    -- Running: its record names the container's pid (read directly:
+    -- --list would sweep on its own).
+    wait_until("the container's record", function()
+      return exists(record) and (pft.read_file(record) or ""):match("\npid=%d+") ~= nil
+    end)
+    local pid = tonumber(pft.read_file(record):match("\npid=(%d+)"))
+    assert.are.equal(0, pft.sh("kill -KILL " .. sup))
+    wait_until("the container's death", function() return not pft.alive(pid) end)
+    assert.is_true(exists(record))
+    -- A plain start, of another container: it learns of the death from the
+    -- census of records and removes what is left.
+    assert.are.equal(0, pft.pflask({ "--", "true" }).status)
+    assert.is_false(exists(record), "the killed pflask's record is still there")
+  end)
+
   it("attaches to a detached container by name", function()
     local name = unique("att")
     local r = pft.pflask({ "--detach", "--name=" .. name, "--", "sh", "-c", "read x; exit 7" }, { timeout = 10 })
@@ -189,6 +208,31 @@ describe("--name rootless", function()
     local dir = exists("/run/user/" .. uid) and ("/run/user/" .. uid .. "/pflask") or ("/tmp/pflask-" .. uid)
     assert.are.equal(string.format("%d 700", uid), (pft.capture("stat -c '%u %a' " .. dir)))
     assert.is_true(exists(dir .. "/" .. name .. ".pflask"))
+  end)
+
+  it("a user's next start removes the record of the user's killed pflask", function()
+    local pflask, bindir = pft.public_pflask()
+    local sup
+    finally(function()
+      if sup then pft.sh("kill -KILL " .. sup .. " 2>/dev/null") end
+      pft.rm_rf(bindir)
+    end)
+    local uid = tonumber((pft.capture("id -u " .. user)))
+    local name = unique("ucensus")
+    sup = tonumber((pft.capture("runuser -u " .. user .. " -- sh -c " ..
+      pft.quote(pft.quote(pflask) .. " --name=" .. name .. " -- sleep 30 </dev/null >/dev/null 2>&1 & echo $!"))))
+    local dir = exists("/run/user/" .. uid) and ("/run/user/" .. uid .. "/pflask") or ("/tmp/pflask-" .. uid)
+    local record = dir .. "/" .. name .. ".pflask"
+    wait_until("the user's container's record", function()
+      return exists(record) and (pft.read_file(record) or ""):match("\npid=%d+") ~= nil
+    end)
+    local pid = tonumber(pft.read_file(record):match("\npid=(%d+)"))
+    assert.are.equal(0, pft.sh("kill -KILL " .. sup))
+    wait_until("the container's death", function() return not pft.alive(pid) end)
+    assert.is_true(exists(record))
+    local r = pft.pflask({ "--", "true" }, { pflask = pflask, user = user })
+    assert.are.equal(0, r.status, r.stderr)
+    assert.is_false(exists(record), "the killed pflask's record is still there")
   end)
 
   it("does not use a runtime directory in /tmp that another user made", function()
