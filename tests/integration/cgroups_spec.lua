@@ -377,9 +377,12 @@ print(t.children_user + t.children_system)
     pft.sh("kill -KILL " .. pid)
     -- The container dies with its supervisor (the parent-death signal).
     wait_until("the container to die with pflask", function() return gone(inner) end)
+    -- Left behind, unless another spec's pflask, starting beside this
+    -- one, already swept it (the census counts the death for every start).
     local stale = pflask_cgroups()
-    assert.matches("pflask%." .. pid .. "%.1", stale, "the killed pflask should have left its cgroup")
-    assert.matches("pflask%." .. pid .. "%.1", leaked())
+    if stale:find("pflask." .. pid .. ".1", 1, true) then
+      assert.matches("pflask%." .. pid .. "%.1", leaked())
+    end
     local r2 = pft.pflask({ "--pids-max=5", "--", "true" })
     assert.equal(0, r2.status, r2.stderr)
     assert.not_matches("pflask%." .. pid .. "%.", pflask_cgroups())
