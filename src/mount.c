@@ -684,16 +684,5 @@ int pf_mount_set_readonly(const char *root, const char *target, bool readonly,
 	_cleanup_close_ int fd = open_target(root, target, err);
 	if (fd < 0)
 		return -1;
-	struct mount_attr attr = { 0 };
-	if (readonly)
-		attr.attr_set = MOUNT_ATTR_RDONLY;
-	else
-		attr.attr_clr = MOUNT_ATTR_RDONLY;
-	if (mount_setattr_syscall(fd, "", AT_EMPTY_PATH, &attr) == 0)
-		return 0;
-	if (errno != ENOSYS)
-		return pf_error_errno(err, errno, "make %s %s", target, readonly ? "read-only" : "writable");
-	char fd_path[32];
-	pf_fs_fd_path(fd, fd_path);
-	return remount_bind(fd_path, readonly, err);
+	return set_readonly_fd(fd, readonly, target, err);
 }
