@@ -638,6 +638,16 @@ function RootlessUser:shell(argv)
     .. " " .. join_quoted(argv)
 end
 
+--- A temporary directory owned by the user (pft.tempdir: swept when
+--- busted ends, unless something is mounted in it).
+---@param tag string|nil
+---@return string
+function RootlessUser:dir(tag)
+  local d = M.tempdir(tag)
+  assert(M.sh("chown " .. self.name .. ": " .. d) == 0)
+  return d
+end
+
 --- Remove the user (its processes, files, runtime directories) and the
 --- copy of pflask; idempotent.
 function RootlessUser:remove()

@@ -506,10 +506,10 @@ describe("mounts that compose (rootless)", function()
     return user:pflask(args, { login = true, env = opts and opts.env, stdin = opts and opts.stdin })
   end
 
+  -- A directory owned by the user, removed after the test.
   local function userdir(tag)
-    local d = pft.tempdir(tag)
+    local d = user:dir(tag)
     dirs[#dirs + 1] = d
-    assert(pft.sh("chown " .. name .. ": " .. d) == 0)
     return d
   end
 

@@ -37,9 +37,8 @@ describe("rootless filesystem", function()
 
   -- A directory owned by the user, removed after the test.
   local function userdir(tag)
-    local d = pft.tempdir(tag)
+    local d = user:dir(tag)
     dirs[#dirs + 1] = d
-    assert(pft.sh("chown " .. name .. ": " .. d) == 0)
     return d
   end
 
