@@ -13,20 +13,7 @@
 #include <string.h>
 
 #include "lalloc.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                  \
-	do {                              \
-		if (cond) {               \
-			printf("ok   "); \
-		} else {                  \
-			printf("FAIL "); \
-			failures++;       \
-		}                         \
-		printf(__VA_ARGS__);      \
-		printf("\n");             \
-	} while (0)
+#include "check.h"
 
 #define SLOTS 4000
 

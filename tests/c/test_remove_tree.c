@@ -18,20 +18,7 @@
 #include <unistd.h>
 
 #include "fs.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                   \
-	do {                                               \
-		if (cond) {                                \
-			printf("ok   ");                  \
-		} else {                                   \
-			printf("FAIL ");                  \
-			failures++;                        \
-		}                                          \
-		printf(__VA_ARGS__);                       \
-		printf("\n");                              \
-	} while (0)
+#include "check.h"
 
 static int count_fds(void)
 {
